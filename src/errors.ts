@@ -1,0 +1,109 @@
+// Every failure vmmirror reports carries a stable code; the code picks the CLI exit status.
+// Codes are shared with the PowerShell scripts' `Error.Code` values (docs/errors.md).
+
+export const ExitCodes = {
+  OK: 0,
+  DIFFERS: 1, // verify: a replica differs from its source (a result, not an error)
+  USAGE: 2,
+  CONFIG: 3,
+  INPUT: 4, // bad data: corrupt VHDX, bad stream, wrong generation
+  IO: 5, // file system: missing file, disk full, permission
+  HYPERVISOR: 6,
+  PEER: 7,
+  INTERNAL: 70,
+} as const;
+export type ExitCodeName = keyof typeof ExitCodes;
+
+/** Each code belongs to one exit class. */
+export const ErrorCodes = {
+  USAGE: 'USAGE',
+  CONFIG_INVALID: 'CONFIG',
+  CONFIG_NOT_FOUND: 'CONFIG',
+  VHDX_INVALID: 'INPUT',
+  VHDX_UNSUPPORTED: 'INPUT',
+  STREAM_INVALID: 'INPUT',
+  STREAM_TRUNCATED: 'INPUT',
+  STREAM_CHECKSUM: 'INPUT',
+  STREAM_OUT_OF_RANGE: 'INPUT',
+  STREAM_WRONG_TARGET: 'INPUT',
+  STREAM_WRONG_GENERATION: 'INPUT',
+  STREAM_REPLAYED: 'INPUT',
+  MANIFEST_MISMATCH: 'INPUT',
+  REPLICA_INVALID: 'INPUT',
+  REPLICA_LOCKED: 'IO',
+  FILE_NOT_FOUND: 'IO',
+  DISK_FULL: 'IO',
+  IO_ERROR: 'IO',
+  VM_NOT_FOUND: 'HYPERVISOR',
+  VM_AMBIGUOUS: 'HYPERVISOR',
+  VM_WRONG_STATE: 'HYPERVISOR',
+  VM_TIMEOUT: 'HYPERVISOR',
+  VM_INCOMPATIBLE: 'HYPERVISOR',
+  HYPERVISOR_ERROR: 'HYPERVISOR',
+  PS_PROTOCOL: 'HYPERVISOR',
+  PS_TIMEOUT: 'HYPERVISOR',
+  PS_SESSION_DIED: 'HYPERVISOR',
+  RCT_UNAVAILABLE: 'HYPERVISOR',
+  PEER_UNREACHABLE: 'PEER',
+  PEER_REFUSED: 'PEER',
+  PEER_PROTOCOL: 'PEER',
+  PEER_TIMEOUT: 'PEER',
+  AGENT_UNREACHABLE: 'PEER',
+  CANCELLED: 'INTERNAL',
+  INTERNAL: 'INTERNAL',
+} as const satisfies Record<string, ExitCodeName>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorOptions {
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** Base class: `code` is stable and machine-readable, `message` is for people. */
+export class VmmirrorError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  get exitCode(): number {
+    return ExitCodes[ErrorCodes[this.code]];
+  }
+}
+
+export class UsageError extends VmmirrorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('USAGE', message, options);
+  }
+}
+export class ConfigError extends VmmirrorError {}
+export class ReplicationError extends VmmirrorError {}
+export class HypervisorError extends VmmirrorError {}
+export class PeerError extends VmmirrorError {}
+export class InvariantError extends VmmirrorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('INTERNAL', message, options);
+  }
+}
+
+/** True when `err` is a vmmirror error with the given code (checks the code, never the text). */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return err instanceof VmmirrorError && err.code === code;
+}
+
+/** Maps a Node.js file-system error to a typed error; anything else is returned unchanged. */
+export function fromNodeError(err: unknown, what: string): unknown {
+  if (err instanceof VmmirrorError || !(err instanceof Error)) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new ReplicationError('DISK_FULL', `${what}: no space left on device`, { cause: err });
+  }
+  if (code === 'ENOENT') return new ReplicationError('FILE_NOT_FOUND', `${what}: no such file`, { cause: err });
+  if (code !== undefined) return new ReplicationError('IO_ERROR', `${what}: ${err.message}`, { cause: err, details: { errno: code } });
+  return err;
+}
