@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { validateCronExpression } from 'cron';
+
+// Small field schemas shared by the cluster, module and host-local files.
+
+/** A host or module name: safe as a file name and as a log field. */
+export const Name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** SHA-256 of the certificate (DER): 64 hex digits, colons allowed (as `openssl x509 -fingerprint -sha256` prints). */
+export const Fingerprint = z
+  .string()
+  .refine((s) => /^[0-9A-Fa-f]{64}$/.test(s.replace(/:/g, '')), 'must be a SHA-256 fingerprint: 64 hex digits (colons allowed); paste the one `vmmirror init` printed on that host')
+  .transform((s) => canonicalFingerprint(s));
+
+/** The peer link's canonical form: upper-case hex pairs joined by ':'. */
+export function canonicalFingerprint(s: string): string {
+  return (s.replace(/:/g, '').toUpperCase().match(/../g) ?? []).join(':');
+}
+
+export const Port = z.number().int().min(1).max(65535);
+
+/** A cron expression (6 fields with seconds, or 5) or a whole number of seconds. */
+export const Interval = z.union([z.number().int().min(1).max(86400), z.string()]).superRefine((v, ctx) => {
+  if (typeof v === 'number') return;
+  const r = validateCronExpression(v);
+  if (!r.valid) ctx.addIssue({ code: 'custom', message: `must be a cron expression or a number of seconds (${r.error?.message ?? 'invalid'})` });
+});
+export type Interval = z.infer<typeof Interval>;
+
+export const Compression = z.enum(['none', 'deflate', 'brotli']);
+export type Compression = z.infer<typeof Compression>;
+
+export const StopMode = z.enum(['Shutdown', 'TurnOff', 'Save']);
+export const FailbackPolicy = z.enum(['auto', 'manual']);
+
+/** Payload block size for change detection: a power of two from 4 KiB to 64 MiB. */
+export const BlockSize = z
+  .number()
+  .int()
+  .refine((n) => n >= 4096 && n <= 64 * 1024 * 1024 && (n & (n - 1)) === 0, 'must be a power of two between 4096 and 67108864');
+
+/** Replication settings; every field optional so Defaults and modules can each set a part. */
+export const ReplicationSettings = z
+  .object({
+    Interval: Interval.optional().describe('cron expression (seconds field first when 6 fields) or seconds; default 30'),
+    Compression: Compression.optional().describe('per-stream compression on the peer link; default none'),
+    BlockSize: BlockSize.optional().describe('bytes per hashed block; default 2097152 (2 MiB)'),
+  })
+  .strict();
+export type ReplicationSettings = z.infer<typeof ReplicationSettings>;
+
+export const PolicySettings = z
+  .object({
+    Failback: FailbackPolicy.optional().describe('after resync, return to DefaultPrimary automatically or on command; default auto'),
+    StopMode: StopMode.optional().describe('how the VM is stopped for fencing and switchover; default Shutdown'),
+    StopTimeoutSeconds: z.number().int().min(1).max(3600).optional().describe('default 120'),
+    StartTimeoutSeconds: z.number().int().min(1).max(3600).optional().describe('default 300'),
+  })
+  .strict();
+export type PolicySettings = z.infer<typeof PolicySettings>;

@@ -1,0 +1,143 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ClusterFile } from './cluster';
+import type { HostLocalFile } from './host-local';
+import { fromConfigDir, HOST_FILE, CLUSTER_FILE } from './paths';
+import type { ModuleFile } from './module';
+import type { ConfigProblem } from './problems';
+import { BUILTIN_DEFAULTS, type LoadedConfig, type ResolvedDisk, type ResolvedModule } from './resolved';
+
+// Checks that need more than one file: host names, unique modules and disks, identity files.
+
+interface CrossInput {
+  dir: string;
+  modulesDir: string;
+  cluster: ClusterFile;
+  host: HostLocalFile;
+  modules: Array<{ file: string; module: ModuleFile }>;
+  problems: ConfigProblem[];
+}
+
+/** Last path component, whichever separator the path uses (config may name Windows paths). */
+export function fileName(p: string): string {
+  const parts = p.split(/[\\/]/);
+  return parts[parts.length - 1] ?? p;
+}
+
+/** Paths compare case-insensitively: NTFS does, and a mistake here would mix two modules' data. */
+function pathKey(p: string): string {
+  return p.replace(/\\/g, '/').toLowerCase();
+}
+
+function resolveModule(c: CrossInput, file: string, m: ModuleFile, dataDir: string): ResolvedModule {
+  const d = c.cluster.Defaults;
+  const disks: ResolvedModule['disks'] =
+    m.Disks === 'auto'
+      ? 'auto'
+      : m.Disks.map((disk): ResolvedDisk => ({
+          name: fileName(disk.Path),
+          path: disk.Path,
+          ...(disk.MaxBytes !== undefined ? { maxBytes: disk.MaxBytes } : {}),
+          replicaPath: disk.ReplicaPath !== undefined ? fromConfigDir(c.dir, disk.ReplicaPath) : join(dataDir, 'replicas', m.Name, fileName(disk.Path)),
+        }));
+  return {
+    name: m.Name,
+    file,
+    vmName: m.VmName,
+    ...(m.VmId !== undefined ? { vmId: m.VmId } : {}),
+    disks,
+    defaultPrimary: m.DefaultPrimary,
+    replication: {
+      interval: m.Replication.Interval ?? d.Replication?.Interval ?? BUILTIN_DEFAULTS.interval,
+      compression: m.Replication.Compression ?? d.Replication?.Compression ?? BUILTIN_DEFAULTS.compression,
+      blockSize: m.Replication.BlockSize ?? d.Replication?.BlockSize ?? BUILTIN_DEFAULTS.blockSize,
+    },
+    policies: {
+      failback: m.Policies.Failback ?? d.Policies?.Failback ?? BUILTIN_DEFAULTS.failback,
+      stopMode: m.Policies.StopMode ?? d.Policies?.StopMode ?? BUILTIN_DEFAULTS.stopMode,
+      stopTimeoutSeconds: m.Policies.StopTimeoutSeconds ?? d.Policies?.StopTimeoutSeconds ?? BUILTIN_DEFAULTS.stopTimeoutSeconds,
+      startTimeoutSeconds: m.Policies.StartTimeoutSeconds ?? d.Policies?.StartTimeoutSeconds ?? BUILTIN_DEFAULTS.startTimeoutSeconds,
+    },
+    hooks: { preStart: m.Hooks.PreStart, postStart: m.Hooks.PostStart, preStop: m.Hooks.PreStop, postStop: m.Hooks.PostStop },
+    ...(m.Weight !== undefined ? { weight: m.Weight } : {}),
+    ...(m.Pin !== undefined ? { pin: m.Pin } : {}),
+    ...(m.AntiAffinityGroup !== undefined ? { antiAffinityGroup: m.AntiAffinityGroup } : {}),
+  };
+}
+
+async function checkSecretFile(file: string, field: string, path: string, problems: ConfigProblem[], secret: boolean): Promise<void> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) problems.push({ File: file, Path: field, Message: `names ${path}, which is not a file` });
+    else if (secret && process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      problems.push({ File: file, Path: field, Message: `names ${path}, which others can read (mode ${(st.mode & 0o777).toString(8)}); it must be owner-only (chmod 600)` });
+    }
+  } catch {
+    problems.push({ File: file, Path: field, Message: `names ${path}, which does not exist (run \`vmmirror init\`)` });
+  }
+}
+
+/** Cross-file checks; returns the resolved config (meaningful only when no problem was added). */
+export async function crossCheck(c: CrossInput): Promise<LoadedConfig | undefined> {
+  const { cluster, host, problems } = c;
+  const hostNames = new Map(cluster.Hosts.map((h) => [h.Name.toLowerCase(), h]));
+  const self = hostNames.get(host.HostName.toLowerCase());
+  if (self === undefined) problems.push({ File: HOST_FILE, Path: 'HostName', Message: `names "${host.HostName}", which is not one of the hosts in ${CLUSTER_FILE} (${cluster.Hosts.map((h) => h.Name).join(', ')})` });
+  if (cluster.Hosts[0].CertificateFingerprint === cluster.Hosts[1].CertificateFingerprint) {
+    problems.push({ File: CLUSTER_FILE, Path: 'Hosts[1].CertificateFingerprint', Message: 'is the same as Hosts[0]: each host has its own certificate (paste the peer\'s fingerprint)' });
+  }
+  const keyPath = fromConfigDir(c.dir, host.KeyPath);
+  const certificatePath = fromConfigDir(c.dir, host.CertificatePath);
+  const tokenPath = fromConfigDir(c.dir, host.TokenPath);
+  await checkSecretFile(HOST_FILE, 'KeyPath', keyPath, problems, true);
+  await checkSecretFile(HOST_FILE, 'CertificatePath', certificatePath, problems, false);
+  await checkSecretFile(HOST_FILE, 'TokenPath', tokenPath, problems, true);
+
+  const dataDir = fromConfigDir(c.dir, cluster.DataDirectory);
+  const names = new Map<string, string>();
+  const sources = new Map<string, string>();
+  const replicas = new Map<string, string>();
+  const modules: ResolvedModule[] = [];
+  for (const { file, module: m } of c.modules) {
+    const expected = `${m.Name.toLowerCase()}.json`;
+    if (fileName(file).toLowerCase() !== expected) problems.push({ File: file, Path: 'Name', Message: `is "${m.Name}" but the file is ${fileName(file)}; name the file ${m.Name}.json` });
+    const other = names.get(m.Name.toLowerCase());
+    if (other !== undefined) problems.push({ File: file, Path: 'Name', Message: `duplicates the module name in ${other}` });
+    else names.set(m.Name.toLowerCase(), file);
+    if (!hostNames.has(m.DefaultPrimary.toLowerCase())) problems.push({ File: file, Path: 'DefaultPrimary', Message: `names "${m.DefaultPrimary}", which is not a host in ${CLUSTER_FILE}` });
+    if (m.Pin !== undefined && !hostNames.has(m.Pin.toLowerCase())) problems.push({ File: file, Path: 'Pin', Message: `names "${m.Pin}", which is not a host in ${CLUSTER_FILE}` });
+    const r = resolveModule(c, file, m, dataDir);
+    if (r.disks !== 'auto') {
+      const inModule = new Set<string>();
+      r.disks.forEach((disk, i) => {
+        const field = `Disks[${i}]`;
+        if (inModule.has(disk.name.toLowerCase())) problems.push({ File: file, Path: `${field}.Path`, Message: `has the file name ${disk.name} twice in this module; disks are named by file name` });
+        inModule.add(disk.name.toLowerCase());
+        for (const [map, p, what] of [[sources, disk.path, 'Path'], [replicas, disk.replicaPath, 'ReplicaPath']] as const) {
+          const prev = map.get(pathKey(p));
+          if (prev !== undefined) problems.push({ File: file, Path: `${field}.${what}`, Message: `duplicates a disk path already used by ${prev}` });
+          else map.set(pathKey(p), `${file} ${field}`);
+        }
+      });
+    }
+    modules.push(r);
+  }
+  if (self === undefined) return undefined;
+  const peer = cluster.Hosts.find((h) => h !== self) ?? self;
+  return {
+    dir: c.dir,
+    clusterName: cluster.ClusterName,
+    self,
+    peer,
+    hosts: cluster.Hosts,
+    dataDir,
+    modulesDir: c.modulesDir,
+    keyPath,
+    certificatePath,
+    tokenPath,
+    ...(cluster.Witness !== undefined ? { witness: cluster.Witness } : {}),
+    agent: cluster.Agent,
+    hypervisor: cluster.Hypervisor,
+    modules,
+  };
+}

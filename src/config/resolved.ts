@@ -1,0 +1,57 @@
+import type { AgentSettings, HostEntry, HypervisorSettings, Witness } from './cluster';
+import type { Compression, Interval } from './common';
+
+// The shapes the agent uses after loading: defaults applied, paths absolute, cross-checked.
+
+export interface ResolvedDisk {
+  /** Stable name of this disk inside the module (the file name), used on the wire and in manifests. */
+  name: string;
+  /** Source path on the primary. */
+  path: string;
+  maxBytes?: number;
+  /** Where the secondary keeps the replica (absolute). */
+  replicaPath: string;
+}
+
+export interface ResolvedModule {
+  name: string;
+  file: string;
+  vmName: string;
+  vmId?: string;
+  disks: 'auto' | ResolvedDisk[];
+  defaultPrimary: string;
+  replication: { interval: Interval; compression: Compression; blockSize: number };
+  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number };
+  hooks: { preStart?: string; postStart?: string; preStop?: string; postStop?: string };
+  weight?: number;
+  pin?: string;
+  antiAffinityGroup?: string;
+}
+
+export interface LoadedConfig {
+  /** The config directory (absolute). */
+  dir: string;
+  clusterName: string;
+  self: HostEntry;
+  peer: HostEntry;
+  hosts: HostEntry[];
+  dataDir: string;
+  modulesDir: string;
+  keyPath: string;
+  certificatePath: string;
+  tokenPath: string;
+  witness?: Witness;
+  agent: AgentSettings;
+  hypervisor: HypervisorSettings;
+  modules: ResolvedModule[];
+}
+
+export const BUILTIN_DEFAULTS = {
+  interval: 30,
+  compression: 'none',
+  blockSize: 2 * 1024 * 1024,
+  failback: 'auto',
+  stopMode: 'Shutdown',
+  stopTimeoutSeconds: 120,
+  startTimeoutSeconds: 300,
+} as const;

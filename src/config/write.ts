@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+
+// Writes a file whole or not at all, with its permission set at creation (never chmod after:
+// a secret must not exist with a wider mode even for an instant).
+
+/** Atomic write: temp file created with `mode` (O_EXCL), fsync, rename over `path`. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
+}
+
+/** Owner-only secret (private key, token): 0600 from the first byte. */
+export function writeSecretFile(path: string, data: string | Buffer): Promise<void> {
+  return writeFileAtomic(path, data, 0o600);
+}
