@@ -1,0 +1,31 @@
+import { componentLogger } from '../log';
+import { ABSOLUTE_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD } from './frame-codec';
+import type { LinkOptions } from './types';
+
+export const DEFAULT_LINK_OPTIONS: Omit<LinkOptions, 'logger' | 'bandwidth'> = {
+  maxFramePayload: DEFAULT_MAX_PAYLOAD,
+  heartbeatIntervalMs: 1000,
+  peerLostTimeoutMs: 5000,
+  helloTimeoutMs: 5000,
+  streamWindowBytes: 1024 * 1024,
+  requestTimeoutMs: 30_000,
+};
+
+/** Fills defaults and checks the knobs once, at construction (never on the hot path). */
+export function resolveLinkOptions(o: Partial<LinkOptions>): LinkOptions {
+  const r: LinkOptions = { ...DEFAULT_LINK_OPTIONS, ...stripUndefined(o), logger: o.logger ?? componentLogger('peer') };
+  const positive = ['heartbeatIntervalMs', 'peerLostTimeoutMs', 'helloTimeoutMs', 'streamWindowBytes', 'requestTimeoutMs'] as const;
+  for (const k of positive) {
+    if (!Number.isFinite(r[k]) || r[k] <= 0) throw new RangeError(`peer link option ${k} must be a positive number (got ${String(r[k])})`);
+  }
+  if (!Number.isInteger(r.maxFramePayload) || r.maxFramePayload < 1024 || r.maxFramePayload > ABSOLUTE_MAX_PAYLOAD) {
+    throw new RangeError(`peer link option maxFramePayload must be an integer in [1024, ${ABSOLUTE_MAX_PAYLOAD}]`);
+  }
+  if (r.peerLostTimeoutMs <= r.heartbeatIntervalMs) throw new RangeError('peerLostTimeoutMs must exceed heartbeatIntervalMs');
+  if (r.streamWindowBytes > 0xffffffff) throw new RangeError('streamWindowBytes must fit in 32 bits');
+  return r;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
