@@ -56,11 +56,12 @@ export function parseHeaderSlot(buf: Buffer, slot: 1 | 2): VhdxHeaderSlot {
   return { slot, fileOffset, valid: true, header };
 }
 
-const PROBLEM_TEXT: Record<NonNullable<VhdxHeaderSlot['problem']>, string> = {
-  signature: "lacks the 'head' signature",
-  checksum: 'fails its CRC-32C checksum',
-  version: 'has an unknown Version (expected 1)',
-  logVersion: 'has an unknown LogVersion (expected 0)',
+// Each problem in singular ("header 1 ...") and plural ("both VHDX headers ...") form.
+const PROBLEM_TEXT: Record<NonNullable<VhdxHeaderSlot['problem']>, readonly [string, string]> = {
+  signature: ["lacks the 'head' signature", "lack the 'head' signature"],
+  checksum: ['fails its CRC-32C checksum', 'fail their CRC-32C checksum'],
+  version: ['has an unknown Version (expected 1)', 'have an unknown Version (expected 1)'],
+  logVersion: ['has an unknown LogVersion (expected 0)', 'have an unknown LogVersion (expected 0)'],
 };
 
 /** Reads both headers and picks the current one; throws VHDX_INVALID when neither can be used. */
@@ -71,7 +72,7 @@ export async function readHeaders(file: VhdxFile, ctx: VhdxContext): Promise<{ s
   const s2 = parseHeaderSlot(b2, 2);
   const slots = [s1, s2] as const;
   if (!s1.valid && !s2.valid) {
-    const why = s1.problem === s2.problem ? `both VHDX headers ${PROBLEM_TEXT[s1.problem!]}` : `header 1 ${PROBLEM_TEXT[s1.problem!]} and header 2 ${PROBLEM_TEXT[s2.problem!]}`;
+    const why = s1.problem === s2.problem ? `both VHDX headers ${PROBLEM_TEXT[s1.problem!][1]}` : `VHDX header 1 ${PROBLEM_TEXT[s1.problem!][0]} and header 2 ${PROBLEM_TEXT[s2.problem!][0]}`;
     throw vhdxInvalid(ctx, 'headers', why, { header1: s1.problem, header2: s2.problem });
   }
   if (s1.valid && !s2.valid) return { slots, current: s1.header! };
