@@ -1,0 +1,113 @@
+import { HASH_BYTES, UNKNOWN_HASH, incrementalHash, type IncrementalHash } from '../hash';
+import { entryCountFor, type ManifestFile } from './manifest-file';
+import { ManifestWindow } from './manifest-window';
+
+// The one rule for what a replica's manifest becomes after a generation is applied. P runs it to
+// predict S's manifest digest (sent in the trailer), S runs it to check the stream before it
+// commits, and S's apply writes exactly this. If P and S disagree on S's state, the digests differ
+// and nothing is applied (DESIGN I2).
+//
+// Resulting entry i (i < newCount): the hash sent for block i; else the old entry if i is below
+// `keepBelow`; else unknown. When the size changes, the old and new partial tail blocks (and
+// everything after) become unknown, because their bytes changed with the size.
+
+/** First entry index that a size change makes unknown (entries below keep their old hash). */
+export function keepBelow(oldSize: number, newSize: number, blockSize: number): number {
+  if (oldSize === newSize) return entryCountFor(oldSize, blockSize);
+  return Math.floor(Math.min(oldSize, newSize) / blockSize);
+}
+
+const DIGEST_DOMAIN = Buffer.from('vmmirror-manifest-1\0', 'ascii');
+
+/** Starts a manifest digest for a file of `fileSize` bytes in `blockSize` blocks. */
+export function startManifestDigest(blockSize: number, fileSize: number): IncrementalHash {
+  const h = incrementalHash();
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(blockSize, 0);
+  head.writeBigUInt64LE(BigInt(fileSize), 4);
+  h.update(DIGEST_DOMAIN);
+  h.update(head);
+  return h;
+}
+
+/** Streams the resulting manifest's entries into a digest, in index order. */
+export class ManifestMerger {
+  private next = 0;
+  private readonly window: ManifestWindow;
+  private readonly digest: IncrementalHash;
+  private readonly content: IncrementalHash;
+  private readonly indexBuf = Buffer.alloc(8);
+  /** Entries below this index keep their old hash; the rest become unknown unless sent. */
+  readonly keep: number;
+  readonly newCount: number;
+
+  /** `isLive(i)` selects the blocks that make up the content digest (all blocks when omitted). */
+  constructor(
+    old: ManifestFile | null,
+    blockSize: number,
+    newSize: number,
+    private readonly isLive: (index: number) => boolean = () => true,
+  ) {
+    this.window = new ManifestWindow(old);
+    this.keep = Math.min(keepBelow(old?.fileSize ?? 0, newSize, blockSize), this.window.entryCount);
+    this.newCount = entryCountFor(newSize, blockSize);
+    this.digest = startManifestDigest(blockSize, newSize);
+    this.content = incrementalHash();
+    this.content.update(DIGEST_DOMAIN);
+  }
+
+  /** Digest of the live blocks' resulting hashes (with their indexes); valid after finish(). */
+  contentDigest(): string {
+    return this.content.digestHex();
+  }
+
+  /** The entry S holds now for block `i` (unknown past the old end): what P compares against. */
+  oldEntry(i: number): Promise<Buffer> {
+    return this.window.entry(i);
+  }
+
+  /** Records that block `index` is sent with `hash`; indexes must increase. */
+  async put(index: number, hash: Buffer): Promise<void> {
+    if (index < this.next || index >= this.newCount) throw new RangeError(`manifest merge: index ${index} out of order`);
+    await this.fill(index);
+    this.digest.update(hash);
+    this.addContent(index, hash);
+    this.next = index + 1;
+  }
+
+  /** Completes the digest (hex). */
+  async finish(): Promise<string> {
+    await this.fill(this.newCount);
+    return this.digest.digestHex();
+  }
+
+  private addContent(index: number, hash: Buffer): void {
+    if (!this.isLive(index)) return;
+    this.indexBuf.writeBigUInt64LE(BigInt(index));
+    this.content.update(this.indexBuf);
+    this.content.update(hash);
+  }
+
+  private async fill(upTo: number): Promise<void> {
+    const batch = Buffer.alloc(Math.min(4096, Math.max(1, upTo - this.next)) * HASH_BYTES);
+    let used = 0;
+    for (let i = this.next; i < upTo; i++) {
+      const e = i < this.keep ? await this.window.entry(i) : UNKNOWN_HASH;
+      e.copy(batch, used);
+      this.addContent(i, e);
+      used += HASH_BYTES;
+      if (used === batch.length) {
+        this.digest.update(batch);
+        used = 0;
+      }
+    }
+    if (used > 0) this.digest.update(batch.subarray(0, used));
+    this.next = Math.max(this.next, upTo);
+  }
+}
+
+/** Digest of a manifest as it is on disk (after apply, or to check a cached copy). */
+export async function digestManifestFile(m: ManifestFile | null, blockSize: number): Promise<string> {
+  const merger = new ManifestMerger(m, blockSize, m?.fileSize ?? 0);
+  return merger.finish();
+}

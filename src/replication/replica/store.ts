@@ -1,0 +1,233 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ReplicationError, fromNodeError, hasCode } from '../../errors';
+import { componentLogger } from '../../log';
+import { readCommitRecord, writeCommitRecord, type CommitRecord } from '../journal/commit-record';
+import { ManifestFile } from '../manifest/manifest-file';
+import { DEFAULT_BLOCK_SIZE } from '../stream/format';
+import { crashpoint } from '../util/crashpoint';
+import { removeIfExists, syncDir } from '../util/durable-file';
+import { applyJournal, verifyJournal } from './apply';
+import { acquireLock } from './lock';
+import { receiveIntoJournal, type ReplicaTarget } from './receive';
+import { initialState, readState, writeState, type ReplicaState } from './state';
+
+const log = componentLogger('replica');
+
+export interface ReplicaStoreOptions {
+  /** vmmirror's own state for this replica (manifests, journal, state.json). */
+  stateDir: string;
+  module: string;
+  /** The replica files, from this host's own configuration; never from the wire. */
+  targets: ReplicaTarget[];
+  /** Block size for a new replica; an existing one keeps its own (a different value is an error). */
+  blockSize?: number;
+}
+
+interface ResolvedOptions extends ReplicaStoreOptions {
+  blockSize: number;
+}
+
+export interface ApplyReport {
+  generation: number;
+  streamId: string;
+  blocks: number;
+  bytes: number;
+  files: Array<{ name: string; size: number; manifestDigest: string; contentDigest: string }>;
+}
+
+export interface RecoveryOutcome {
+  action: 'none' | 'discarded-journal' | 'reapplied-journal';
+  generation: number;
+}
+
+// The receiving side (S) of replication: a set of replica files that always sits on exactly one
+// generation. open() recovers first, so no caller ever observes a torn replica (DESIGN I1).
+export class ReplicaStore {
+  private constructor(
+    private readonly o: ResolvedOptions,
+    private current: ReplicaState,
+    private readonly unlock: () => Promise<void>,
+    readonly recovery: RecoveryOutcome,
+  ) {}
+
+  /** Opens (creating if needed) and recovers a replica. Holds its lock until close(). */
+  static async open(options: ReplicaStoreOptions): Promise<ReplicaStore> {
+    if (new Set(options.targets.map((t) => t.name)).size !== options.targets.length) {
+      throw new ReplicationError('CONFIG_INVALID', 'replica file names must be unique');
+    }
+    await mkdir(join(options.stateDir, 'manifests'), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+      throw fromNodeError(e, options.stateDir);
+    });
+    const unlock = await acquireLock(join(options.stateDir, 'lock'));
+    try {
+      const before = await readState(join(options.stateDir, 'state.json'));
+      const blockSize = before !== null && before.Generation > 0 ? before.BlockSize : (options.blockSize ?? DEFAULT_BLOCK_SIZE);
+      if (options.blockSize !== undefined && options.blockSize !== blockSize) {
+        throw new ReplicationError('REPLICA_INVALID', `replica uses ${blockSize}-byte blocks, asked for ${options.blockSize}`);
+      }
+      const o: ResolvedOptions = { ...options, blockSize };
+      const recovery = await recover(o);
+      const state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
+      if (state.Module !== o.module) throw new ReplicationError('REPLICA_INVALID', `replica belongs to module '${state.Module}', not '${o.module}'`);
+      return new ReplicaStore(o, state, unlock, { ...recovery, generation: state.Generation });
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+  }
+
+  /** The generation this replica holds and, per file, its size and digests. */
+  state(): ReplicaState {
+    return structuredClone(this.current);
+  }
+
+  get blockSize(): number {
+    return this.o.blockSize;
+  }
+
+  get targets(): ReplicaTarget[] {
+    return this.o.targets.map((t) => ({ ...t }));
+  }
+
+  /** Path of the manifest of replica file `name` (for P's cache when both sides are local). */
+  manifestPath(name: string): string {
+    return manifestPathFor(this.o, name);
+  }
+
+  /** Opens this replica's manifest of `name` read-only; null when it has none yet. */
+  async openManifest(name: string): Promise<ManifestFile | null> {
+    if (!this.o.targets.some((t) => t.name === name)) throw new ReplicationError('STREAM_WRONG_TARGET', `no replica file named ${name}`);
+    try {
+      return await ManifestFile.open(this.manifestPath(name), 'r');
+    } catch (err) {
+      if (hasCode(err, 'FILE_NOT_FOUND')) return null;
+      throw err;
+    }
+  }
+
+  /** The manifest bytes of `name`, to send to a sender whose cached copy is stale. */
+  manifestStream(name: string): Readable {
+    if (!this.o.targets.some((t) => t.name === name)) throw new ReplicationError('STREAM_WRONG_TARGET', `no replica file named ${name}`);
+    return createReadStream(this.manifestPath(name), { highWaterMark: 1 << 20 });
+  }
+
+  /** Receives one delta stream: journal, verify, commit, apply. On any error the replica stays on its generation. */
+  async receive(source: AsyncIterable<Uint8Array>, options: { expectedStreamId?: string } = {}): Promise<ApplyReport> {
+    const manifests = new Map<string, ManifestFile | null>();
+    let record: CommitRecord;
+    try {
+      for (const t of this.o.targets) manifests.set(t.name, await this.openManifest(t.name));
+      record = await receiveIntoJournal(
+        { module: this.o.module, blockSize: this.o.blockSize, targets: this.o.targets, state: this.current, manifests, journalPath: journalPath(this.o), expectedStreamId: options.expectedStreamId },
+        source,
+      );
+      await ensureSpace(this.o.targets, record);
+    } catch (err) {
+      await removeIfExists(journalPath(this.o));
+      throw err;
+    } finally {
+      for (const m of manifests.values()) await m?.close();
+    }
+    crashpoint('before-commit');
+    await writeCommitRecord(commitPath(this.o), record);
+    crashpoint('after-commit');
+    this.current = await completeCommitted(this.o, record, this.current);
+    log.info({ module: this.o.module, generation: record.ToGeneration }, 'replica generation applied');
+    return {
+      generation: record.ToGeneration,
+      streamId: record.StreamId,
+      blocks: record.Files.reduce((n, f) => n + f.Blocks, 0),
+      bytes: record.Files.reduce((n, f) => n + f.Bytes, 0),
+      files: record.Files.map((f) => ({ name: f.Name, size: f.ToSize, manifestDigest: f.ManifestDigest, contentDigest: f.ContentDigest })),
+    };
+  }
+
+  /** Releases the lock. */
+  async close(): Promise<void> {
+    await this.unlock();
+  }
+}
+
+function statePath(o: ResolvedOptions): string {
+  return join(o.stateDir, 'state.json');
+}
+function journalPath(o: ResolvedOptions): string {
+  return join(o.stateDir, 'journal.data');
+}
+function commitPath(o: ResolvedOptions): string {
+  return join(o.stateDir, 'journal.commit');
+}
+function manifestPathFor(o: ResolvedOptions, name: string): string {
+  return join(o.stateDir, 'manifests', `${name}.manifest`);
+}
+
+// Completes a crash-interrupted cycle: a committed journal is applied again, an uncommitted one dropped.
+async function recover(o: ResolvedOptions): Promise<Omit<RecoveryOutcome, 'generation'>> {
+  const record = await readCommitRecord(commitPath(o));
+  if (record !== null) {
+    const state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
+    if (state.Generation === record.ToGeneration) {
+      // Crashed after recording the generation: only the clean-up is left.
+      await finishCleanup(o);
+      return { action: 'reapplied-journal' };
+    }
+    await verifyJournal(journalPath(o), record);
+    await completeCommitted(o, record, state);
+    log.warn({ module: o.module, generation: record.ToGeneration }, 'recovered: re-applied a committed journal');
+    return { action: 'reapplied-journal' };
+  }
+  if (await removeIfExists(journalPath(o))) {
+    log.warn({ module: o.module }, 'recovered: discarded an uncommitted journal');
+    return { action: 'discarded-journal' };
+  }
+  return { action: 'none' };
+}
+
+async function completeCommitted(o: ResolvedOptions, record: CommitRecord, previous: ReplicaState): Promise<ReplicaState> {
+  await applyJournal(journalPath(o), record, o.targets, (name) => manifestPathFor(o, name));
+  for (const t of o.targets) await syncDir(dirname(t.path));
+  const next: ReplicaState = {
+    ...previous,
+    Generation: record.ToGeneration,
+    BlockSize: record.BlockSize,
+    TakenAt: record.TakenAt,
+    AppliedAt: new Date().toISOString(),
+    LastStreamId: record.StreamId,
+    Files: record.Files.map((f) => ({ Name: f.Name, Size: f.ToSize, ManifestDigest: f.ManifestDigest, ContentDigest: f.ContentDigest, DataWriteGuid: f.DataWriteGuid })),
+  };
+  await writeState(statePath(o), next);
+  crashpoint('after-state');
+  await finishCleanup(o);
+  return next;
+}
+
+async function finishCleanup(o: ResolvedOptions): Promise<void> {
+  await removeIfExists(commitPath(o));
+  await removeIfExists(journalPath(o));
+  await syncDir(o.stateDir);
+}
+
+// Refuses to commit what could not be applied: applying may allocate up to every block it writes.
+async function ensureSpace(targets: ReplicaTarget[], record: CommitRecord): Promise<void> {
+  const needByDevice = new Map<number, { dir: string; bytes: number }>();
+  for (const [i, f] of record.Files.entries()) {
+    const dir = dirname(targets[i].path);
+    const dev = (await stat(dir).catch((e: unknown) => {
+      throw fromNodeError(e, dir);
+    })).dev;
+    const entry = needByDevice.get(dev) ?? { dir, bytes: 0 };
+    entry.bytes += f.Bytes;
+    needByDevice.set(dev, entry);
+  }
+  for (const { dir, bytes } of needByDevice.values()) {
+    const s = await statfs(dir);
+    const free = s.bavail * s.bsize;
+    if (free < bytes) {
+      throw new ReplicationError('DISK_FULL', `not enough space to apply the generation in ${dir}: need ${bytes} bytes, ${free} free`, { details: { dir, need: bytes, free } });
+    }
+  }
+}
+

@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { ReplicationError, fromNodeError } from '../errors';
+import type { ManifestFile } from './manifest/manifest-file';
+import { ReplicaStore, type RecoveryOutcome } from './replica/store';
+import { createDelta, type DeltaReport } from './source/delta';
+import type { SourceMode } from './source/open-layout';
+
+// One-shot local replication of a file set into a replica folder: the first run seeds, later runs
+// send deltas. The replica of <source> is <dir>/<its file name>; vmmirror's state is <dir>/.vmmirror.
+
+export const LOCAL_MODULE = 'local';
+export const STATE_FOLDER = '.vmmirror';
+
+export interface ReplicateOptions {
+  sources: string[];
+  toDir: string;
+  blockSize?: number;
+  mode?: SourceMode;
+  /** Change-tracking mode: changed ranges per source path (virtual offsets for VHDX). */
+  changedRanges?: Map<string, Array<{ offset: number; length: number }>>;
+}
+
+export interface ReplicateReport extends DeltaReport {
+  recovery: RecoveryOutcome;
+  blockSize: number;
+}
+
+/** The replica folder's targets for a list of sources: <dir>/<basename>, unique names required. */
+export async function localTargets(sources: string[], toDir: string): Promise<Array<{ name: string; path: string; source: string; size: number }>> {
+  const seen = new Set<string>();
+  const out: Array<{ name: string; path: string; source: string; size: number }> = [];
+  for (const source of sources) {
+    const name = basename(source);
+    if (name === STATE_FOLDER) throw new ReplicationError('CONFIG_INVALID', `a source may not be named ${STATE_FOLDER}`);
+    if (seen.has(name)) throw new ReplicationError('CONFIG_INVALID', `two sources share the file name ${name}; their replicas would collide`);
+    seen.add(name);
+    const st = await stat(source).catch((e: unknown) => {
+      throw fromNodeError(e, source);
+    });
+    if (!st.isFile()) throw new ReplicationError('FILE_NOT_FOUND', `${source} is not a regular file`);
+    const path = join(toDir, name);
+    if (resolve(path) === resolve(source)) throw new ReplicationError('CONFIG_INVALID', `${source} is its own replica`);
+    out.push({ name, path, source, size: st.size });
+  }
+  return out;
+}
+
+/** Replicates `sources` into `toDir` (recovering it first). */
+export async function replicateLocal(o: ReplicateOptions): Promise<ReplicateReport> {
+  const targets = await localTargets(o.sources, o.toDir);
+  const store = await ReplicaStore.open({
+    stateDir: join(o.toDir, STATE_FOLDER),
+    module: LOCAL_MODULE,
+    targets: targets.map((t) => ({ name: t.name, path: t.path, maxBytes: Number.MAX_SAFE_INTEGER })),
+    blockSize: o.blockSize,
+  });
+  const manifests = new Map<string, ManifestFile | null>();
+  try {
+    for (const t of targets) manifests.set(t.name, await store.openManifest(t.name));
+    const streamId = randomBytes(16).toString('hex');
+    const changed = o.changedRanges === undefined ? undefined : new Map(targets.map((t) => [t.name, o.changedRanges?.get(t.source) ?? []]));
+    const { stream, report } = await createDelta({
+      module: LOCAL_MODULE,
+      streamId,
+      blockSize: store.blockSize,
+      sources: targets.map((t) => ({ name: t.name, path: t.source, mode: o.mode ?? 'auto' })),
+      replica: { generation: store.state().Generation, manifests },
+      changedRanges: changed,
+    });
+    await store.receive(stream, { expectedStreamId: streamId });
+    return { ...(await report), recovery: store.recovery, blockSize: store.blockSize };
+  } finally {
+    for (const m of manifests.values()) await m?.close();
+    await store.close();
+  }
+}

@@ -1,0 +1,214 @@
+import { Readable } from 'node:stream';
+import { ReplicationError } from '../../errors';
+import { HASH_BYTES, incrementalHash } from '../hash';
+import type { ManifestFile } from '../manifest/manifest-file';
+import { ManifestMerger } from '../manifest/manifest-merge';
+import { ManifestWindow } from '../manifest/manifest-window';
+import { blockPrefix, FORMAT_VERSION, jsonFrame, type StreamHeader, type StreamTrailer } from '../stream/format';
+import { crashpoint } from '../util/crashpoint';
+import { extentsToRuns, mergeRuns, type BlockRun, type FileLayout } from './file-layout';
+import { HashPool } from './hash-pool';
+import { openLayout, type SourceMode } from './open-layout';
+
+// The sending side (P) of a cycle: compares the frozen source files with what the replica holds
+// (S's manifest, or P's reconciled copy of it) and produces the delta stream, block by block, with
+// back-pressure (the stream is pulled; only a few chunks are ever in flight).
+
+export interface DeltaSource {
+  name: string;
+  path: string;
+  mode: SourceMode;
+}
+
+export interface CreateDeltaOptions {
+  module: string;
+  /** Nonce chosen by the receiver for this cycle. */
+  streamId: string;
+  blockSize: number;
+  sources: DeltaSource[];
+  /** What the replica holds: its generation and its manifest per file (null: nothing known). */
+  replica: { generation: number; manifests: Map<string, ManifestFile | null> };
+  /** Change-tracking mode: per source name, the ranges written since the replica's generation. */
+  changedRanges?: Map<string, Array<{ offset: number; length: number }>>;
+  /** When the source was frozen (the generation's point in time). */
+  takenAt?: Date;
+  pool?: HashPool;
+}
+
+export interface DeltaFileReport {
+  name: string;
+  mode: 'vhdx' | 'raw';
+  size: number;
+  bytesScanned: number;
+  blocksChanged: number;
+  bytesChanged: number;
+  manifestDigest: string;
+  contentDigest: string;
+}
+
+export interface DeltaReport {
+  generation: number;
+  bytesScanned: number;
+  bytesSent: number;
+  blocksChanged: number;
+  durationMs: number;
+  files: DeltaFileReport[];
+}
+
+const CHUNK_BYTES = 4 << 20;
+
+/** Builds the delta stream; `report` settles when the stream has been fully produced. */
+export async function createDelta(o: CreateDeltaOptions): Promise<{ stream: Readable; report: Promise<DeltaReport> }> {
+  const layouts: FileLayout[] = [];
+  try {
+    for (const s of o.sources) layouts.push(await openLayout(s.path, s.mode));
+  } catch (err) {
+    for (const l of layouts) await l.close();
+    throw err;
+  }
+  let settle!: { resolve: (r: DeltaReport) => void; reject: (e: unknown) => void };
+  const report = new Promise<DeltaReport>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  report.catch(() => undefined); // the stream's consumer sees the error; the report may be ignored
+  const gen = produce(o, layouts);
+  const stream = Readable.from(
+    (async function* () {
+      try {
+        const r = yield* gen;
+        settle.resolve(r);
+      } catch (err) {
+        settle.reject(err);
+        throw err;
+      } finally {
+        for (const l of layouts) await l.close().catch(() => undefined);
+      }
+    })(),
+    { objectMode: false, highWaterMark: 1 << 20 },
+  );
+  return { stream, report };
+}
+
+async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGenerator<Buffer, DeltaReport> {
+  const started = Date.now();
+  const B = o.blockSize;
+  const pool = o.pool ?? new HashPool();
+  const streamHash = incrementalHash();
+  let sent = 0;
+  const emit = (b: Buffer): Buffer => {
+    streamHash.update(b);
+    sent += b.length;
+    return b;
+  };
+  try {
+    const header: StreamHeader = {
+      Format: 'vmmirror-delta',
+      Version: FORMAT_VERSION,
+      Module: o.module,
+      StreamId: o.streamId,
+      FromGeneration: o.replica.generation,
+      ToGeneration: o.replica.generation + 1,
+      BlockSize: B,
+      CreatedAt: new Date().toISOString(),
+      TakenAt: (o.takenAt ?? new Date()).toISOString(),
+      Files: o.sources.map((s, i) => ({ Index: i, Name: s.name, Size: layouts[i].size, Mode: layouts[i].mode, ...(layouts[i].dataWriteGuid ? { DataWriteGuid: layouts[i].dataWriteGuid as string } : {}) })),
+    };
+    yield emit(jsonFrame('header', header));
+    const files: DeltaFileReport[] = [];
+    for (const [fi, src] of o.sources.entries()) {
+      const layout = layouts[fi];
+      const old = o.replica.manifests.get(src.name) ?? null;
+      const merger = new ManifestMerger(old, B, layout.size, (i) => layout.isReferenced(i, B));
+      const lookup = new ManifestWindow(old);
+      const stats: DeltaFileReport = { name: src.name, mode: layout.mode, size: layout.size, bytesScanned: 0, blocksChanged: 0, bytesChanged: 0, manifestDigest: '', contentDigest: '' };
+      const runs = await candidateRuns(layout, B, merger, o.changedRanges?.get(src.name));
+      const inFlight: Array<{ start: number; offset: number; length: number; result: ReturnType<HashPool['hash']> }> = [];
+      const chunks = chunkRuns(runs, B, layout.size);
+      let next = chunks.next();
+      const launch = async (): Promise<void> => {
+        while (next.done !== true && inFlight.length < pool.size * 2) {
+          const c = next.value;
+          const count = c.end - c.start;
+          const oldEntries = await lookup.entries(c.start, count);
+          // Blocks the resize invalidates must be sent whatever they held.
+          for (let i = Math.max(c.start, merger.keep); i < c.end; i++) oldEntries.fill(0, (i - c.start) * HASH_BYTES, (i - c.start + 1) * HASH_BYTES);
+          const offset = c.start * B;
+          const length = Math.min(c.end * B, layout.size) - offset;
+          inFlight.push({ start: c.start, offset, length, result: pool.hash({ path: src.path, offset, length, blockSize: B, old: Buffer.from(oldEntries.buffer), wantData: true }) });
+          next = chunks.next();
+        }
+      };
+      await launch();
+      while (inFlight.length > 0) {
+        const chunk = inFlight.shift() as (typeof inFlight)[number];
+        const r = await chunk.result;
+        await launch();
+        stats.bytesScanned += chunk.length;
+        for (const j of r.changed) {
+          const index = chunk.start + j;
+          const hash = r.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
+          const data = (r.data as Buffer).subarray(j * B, Math.min((j + 1) * B, layout.size - chunk.offset));
+          await merger.put(index, hash);
+          stats.blocksChanged += 1;
+          stats.bytesChanged += data.length;
+          yield emit(blockPrefix({ fileIndex: fi, offset: index * B, hash, length: data.length }));
+          yield emit(data);
+          crashpoint('send-block');
+        }
+      }
+      stats.manifestDigest = await merger.finish();
+      stats.contentDigest = merger.contentDigest();
+      files.push(stats);
+    }
+    const trailer: StreamTrailer = {
+      BlockCount: files.reduce((n, f) => n + f.blocksChanged, 0),
+      StreamHash: streamHash.digestHex(),
+      Files: files.map((f, i) => ({ Index: i, Blocks: f.blocksChanged, Bytes: f.bytesChanged, ManifestDigest: f.manifestDigest, ContentDigest: f.contentDigest })),
+    };
+    yield emit(jsonFrame('trailer', trailer));
+    return {
+      generation: o.replica.generation + 1,
+      bytesScanned: files.reduce((n, f) => n + f.bytesScanned, 0),
+      bytesSent: sent,
+      blocksChanged: trailer.BlockCount,
+      durationMs: Date.now() - started,
+      files,
+    };
+  } finally {
+    if (o.pool === undefined) await pool.close();
+  }
+}
+
+// Scan mode: every live block. Change-tracking mode: the blocks the changes map to, the VHDX
+// structures that always travel, and the tail blocks a size change makes unknown on the replica.
+async function candidateRuns(layout: FileLayout, B: number, merger: ManifestMerger, changed: Array<{ offset: number; length: number }> | undefined): Promise<BlockRun[]> {
+  if (changed === undefined) return layout.referencedRuns(B);
+  for (const r of changed) {
+    if (!Number.isSafeInteger(r.offset) || !Number.isSafeInteger(r.length) || r.offset < 0 || r.length < 0) {
+      throw new ReplicationError('RANGE_INVALID', `changed range ${r.offset}+${r.length} is not a valid byte range`);
+    }
+  }
+  const mapped = extentsToRuns(await layout.mapChanges(changed), B);
+  const tail: BlockRun[] = [];
+  for (let i = merger.keep; i < merger.newCount; i++) {
+    if (!layout.isReferenced(i, B)) continue;
+    const last = tail[tail.length - 1];
+    if (last !== undefined && last[1] === i) last[1] = i + 1;
+    else tail.push([i, i + 1]);
+  }
+  return mergeRuns([...mapped, ...layout.structuralRuns(B), ...tail]);
+}
+
+interface Chunk {
+  start: number;
+  end: number;
+}
+
+// Splits block runs into chunks of at most CHUNK_BYTES, never past the end of the file (lazily).
+function* chunkRuns(runs: BlockRun[], B: number, size: number): Generator<Chunk, void> {
+  const per = Math.max(1, Math.floor(CHUNK_BYTES / B));
+  const last = Math.ceil(size / B);
+  for (const [s, e] of runs) {
+    for (let start = s; start < Math.min(e, last); start += per) yield { start, end: Math.min(start + per, e, last) };
+  }
+}
