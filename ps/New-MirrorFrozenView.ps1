@@ -1,0 +1,63 @@
+<#
+.SYNOPSIS
+    Takes a frozen, read-only view of all of a VM's disks.
+.DESCRIPTION
+    Running or Paused VM: a recovery snapshot (Msvm_VirtualSystemSnapshotService.CreateSnapshot, SnapshotType 32768);
+    the parents named by the snapshot are frozen while the guest writes to new .avhdx files.
+    Off or Saved VM: no snapshot, the disks themselves (ViewId empty). Other states: VM_WRONG_STATE.
+    Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
+.PARAMETER InputBase64
+    Base64 of UTF-8 JSON: { "VmId": guid, "TimeoutMs": number }.
+.OUTPUTS
+    One JSON line: {"Ok":true,"Result":{"ViewId","TakenAt","Disks":[{"BasePath","ReadPath","SizeBytes"}]}} or {"Ok":false,"Error":{"Code":...,"Message":...}}.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][ValidatePattern('^[A-Za-z0-9+/=]*$')][string]$InputBase64
+)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+try {
+    . (Join-Path $PSScriptRoot 'Private/MirrorCommon.ps1')
+    . (Join-Path $PSScriptRoot 'Private/MirrorCim.ps1')
+    $in = ConvertFrom-MirrorInput -InputBase64 $InputBase64
+    $id = ConvertTo-MirrorGuid -Value $in.VmId
+    $deadline = Get-MirrorDeadline -TimeoutMs $in.TimeoutMs
+    $vm = Get-MirrorVmById -Id $id
+    $state = $vm.State.ToString()
+    $info = ConvertTo-MirrorVmInfo -Vm $vm
+    $takenAt = [DateTime]::UtcNow.ToString('o')
+    $disks = New-Object System.Collections.ArrayList
+    if (@('Off', 'Saved') -contains $state) {
+        foreach ($d in @($info.Disks)) {
+            if ($d.Path -ne $d.BasePath) { throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id has a differencing disk ($($d.Path)); merge it first") }
+            [void]$disks.Add(@{ BasePath = $d.BasePath; ReadPath = $d.BasePath; SizeBytes = $d.SizeBytes })
+        }
+        Write-MirrorResult -Result @{ ViewId = ''; TakenAt = $takenAt; Disks = @($disks.ToArray()) }
+        return
+    }
+    if (@('Running', 'Paused') -notcontains $state) {
+        throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id is $state; cannot freeze it now" -Details @{ State = $state })
+    }
+    $cimVm = Get-MirrorCimVm -Id $id
+    $svc = Get-MirrorCimService -ClassName Msvm_VirtualSystemSnapshotService
+    $r = Invoke-CimMethod -InputObject $svc -MethodName CreateSnapshot -Arguments @{
+        AffectedSystem = $cimVm; SnapshotSettings = $script:MirrorSnapshotSettings; SnapshotType = [uint16]32768 }
+    $job = Wait-MirrorCimJob -Result $r -Deadline $deadline -What 'CreateSnapshot'
+    $snap = $null
+    if ($null -ne $job) { $snap = @(Get-CimAssociatedInstance -InputObject $job -ResultClassName Msvm_VirtualSystemSettingData)[0] }
+    else { $snap = Get-CimInstance -InputObject $r.ResultingSnapshot }
+    if ($null -eq $snap) { throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message 'CreateSnapshot returned no snapshot') }
+    $parents = @(Get-CimAssociatedInstance -InputObject $snap -ResultClassName Msvm_StorageAllocationSettingData |
+        Where-Object { $_.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual Hard Disk' } | ForEach-Object { [string]@($_.HostResource)[0] })
+    foreach ($d in @($info.Disks)) {
+        $read = $null
+        foreach ($p in $parents) { if ($p -eq $d.BasePath) { $read = $p } }
+        if ($null -eq $read) { throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message "Snapshot does not cover disk $($d.BasePath)") }
+        $vhd = Get-VHD -Path $read
+        [void]$disks.Add(@{ BasePath = $d.BasePath; ReadPath = $read; SizeBytes = [uint64]$vhd.Size })
+    }
+    Write-MirrorResult -Result @{ ViewId = [string]$snap.InstanceID; TakenAt = $takenAt; Disks = @($disks.ToArray()) }
+} catch {
+    Write-MirrorError -ErrorRecord $_
+}

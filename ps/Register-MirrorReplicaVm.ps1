@@ -1,0 +1,44 @@
+<#
+.SYNOPSIS
+    Registers the replica VM in place (same VM id) from an exported configuration, disks pointed at the replicas, kept Off.
+.DESCRIPTION
+    Compare-VM -Register first; the report VM's drives are pointed at DiskPaths (same order as exported), the report is
+    re-checked, and any remaining incompatibility is VM_INCOMPATIBLE with the list in Details.Issues (Import-VM is not called).
+    Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
+.PARAMETER InputBase64
+    Base64 of UTF-8 JSON: { "ConfigDir": string, "DiskPaths": [string], "TimeoutMs": number }.
+.OUTPUTS
+    One JSON line: {"Ok":true,"Result":VmInfo} or {"Ok":false,"Error":{"Code":...,"Message":...}}.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][ValidatePattern('^[A-Za-z0-9+/=]*$')][string]$InputBase64
+)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+try {
+    . (Join-Path $PSScriptRoot 'Private/MirrorCommon.ps1')
+    $in = ConvertFrom-MirrorInput -InputBase64 $InputBase64
+    . (Join-Path $PSScriptRoot 'Private/MirrorReplica.ps1')
+    $deadline = Get-MirrorDeadline -TimeoutMs $in.TimeoutMs
+    $vmcx = Get-MirrorVmcxPath -ConfigDir ([string]$in.ConfigDir)
+    $diskPaths = @($in.DiskPaths | ForEach-Object { [string]$_ })
+    $report = Compare-VM -Path $vmcx -Register
+    $drives = @(Get-MirrorVmDrives -Vm $report.VM)
+    if ($drives.Count -ne $diskPaths.Count) {
+        throw (New-MirrorException -Code 'VM_INCOMPATIBLE' -Message "The exported VM has $($drives.Count) disks, $($diskPaths.Count) replica paths given" -Details @{ Issues = @(@{ Kind = 'Other'; Message = 'disk count differs' }) })
+    }
+    for ($i = 0; $i -lt $drives.Count; $i++) { Set-VMHardDiskDrive -VMHardDiskDrive $drives[$i] -Path $diskPaths[$i] }
+    $report = Compare-VM -CompatibilityReport $report
+    $issues = New-Object System.Collections.ArrayList
+    foreach ($inc in @($report.Incompatibilities)) { [void]$issues.Add((ConvertTo-MirrorIssue -Incompatibility $inc)) }
+    if ($issues.Count -gt 0) {
+        $kinds = @($issues | ForEach-Object { $_.Kind }) -join ', '
+        throw (New-MirrorException -Code 'VM_INCOMPATIBLE' -Message "The replica VM cannot be registered here: $kinds" -Details @{ Issues = @($issues.ToArray()) })
+    }
+    $imported = Import-VM -CompatibilityReport $report
+    $vm = Wait-MirrorVmState -Id $imported.Id -States @('Off') -Deadline $deadline
+    Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $vm)
+} catch {
+    Write-MirrorError -ErrorRecord $_
+}
