@@ -5,6 +5,7 @@ import {
 import type { VhdxContext, VhdxFile } from './file-io';
 import { readExact, vhdxContext, vhdxInvalid } from './file-io';
 import type { VhdxLayout } from './layout';
+import { replayView } from './replay-view';
 
 // The Block Allocation Table, read in bounded chunks with positional reads: never the whole table.
 // Entry = u64: state in bits 0-2, FileOffsetMB in bits 20-63.
@@ -12,8 +13,12 @@ import type { VhdxLayout } from './layout';
 /** Default bytes of BAT read at once (131072 entries). */
 export const DEFAULT_BAT_CHUNK_BYTES = MiB;
 
-/** How a BAT entry reads: a payload entry is absent, fully or partially present; a bitmap entry absent or present. */
-export type BatEntryPresence = 'absent' | 'full' | 'partial' | 'present';
+/**
+ * How a BAT entry reads: a payload entry is absent, fully or partially present, or `retained`
+ * (UNDEFINED/UNMAPPED with a file offset: MS-VHDX lets readers return the block's old contents,
+ * so those bytes still matter to a byte-identical copy); a bitmap entry is absent or present.
+ */
+export type BatEntryPresence = 'absent' | 'full' | 'partial' | 'retained' | 'present';
 
 /** One decoded BAT entry. */
 export interface BatEntry {
@@ -55,11 +60,20 @@ export function decodeBatEntry(layout: VhdxLayout, ctx: VhdxContext, index: numb
   else if (state === PAYLOAD_PARTIALLY_PRESENT) {
     if (!layout.hasParent) throw vhdxInvalid(ctx, 'bat', `payload block ${number} (BAT entry ${index}) is PARTIALLY_PRESENT in a disk that has no parent`, { index, state });
     presence = 'partial';
-  } else if (state === PAYLOAD_NOT_PRESENT || state === PAYLOAD_UNDEFINED || state === PAYLOAD_ZERO || state === PAYLOAD_UNMAPPED || state === PAYLOAD_UNMAPPED_V095) {
+  } else if (state === PAYLOAD_UNDEFINED || state === PAYLOAD_UNMAPPED) {
+    presence = fileOffset === 0 ? 'absent' : 'retained';
+  } else if (state === PAYLOAD_NOT_PRESENT || state === PAYLOAD_ZERO || state === PAYLOAD_UNMAPPED_V095) {
     presence = 'absent';
   } else throw vhdxInvalid(ctx, 'bat', `payload block ${number} (BAT entry ${index}) has unknown state ${state}`, { index, state });
   const entry: BatEntry = { index, kind: isBitmap ? 'sectorBitmap' : 'payload', number, state, fileOffset, presence };
-  if (presence !== 'absent') checkPlacement(layout, ctx, entry);
+  if (presence === 'retained') {
+    // Old contents are optional: an offset that could not hold them is simply not used.
+    try {
+      checkPlacement(layout, ctx, entry);
+    } catch {
+      return { ...entry, presence: 'absent' };
+    }
+  } else if (presence !== 'absent') checkPlacement(layout, ctx, entry);
   return entry;
 }
 
@@ -73,8 +87,8 @@ function checkPlacement(layout: VhdxLayout, ctx: VhdxContext, e: BatEntry): void
   const length = entryLength(layout, e);
   const details = { index: e.index, fileOffset: e.fileOffset, length };
   if (e.fileOffset < HEADER_SECTION_SIZE) throw vhdxInvalid(ctx, 'bat', `${what} points at offset ${e.fileOffset}, inside the 1 MiB header section`, details);
-  if (e.fileOffset + length > layout.fileSize) {
-    throw vhdxInvalid(ctx, 'bat', `${what} points at ${e.fileOffset}..${e.fileOffset + length}, past the end of the file (${layout.fileSize} bytes); the file is truncated or its BAT is corrupt`, details);
+  if (e.fileOffset + length > layout.sizeAfterReplay) {
+    throw vhdxInvalid(ctx, 'bat', `${what} points at ${e.fileOffset}..${e.fileOffset + length}, past the end of the file (${layout.sizeAfterReplay} bytes); the file is truncated or its BAT is corrupt`, details);
   }
   const fixed = [{ name: 'the log', offset: layout.log.offset, length: layout.log.length }, ...layout.regions.map((r) => ({ name: `the ${r.kind === 'other' ? r.guid : r.kind.toUpperCase()} region`, offset: r.fileOffset, length: r.length }))];
   for (const f of fixed) {
@@ -93,14 +107,20 @@ function chunkSize(options: BatReadOptions): number {
   return n;
 }
 
+/** The file as BAT readers must see it: with the log's pending writes applied when there are any. */
+export function layoutView(layout: VhdxLayout, file: VhdxFile): VhdxFile {
+  return layout.logReplay === undefined ? file : replayView(file, layout.fileSize, layout.logReplay);
+}
+
 /** Visits every BAT entry in order, reading at most `chunkBytes` of BAT at a time into one reused buffer. */
 export async function scanBat(layout: VhdxLayout, file: VhdxFile, visit: (entry: BatEntry) => void, options: BatReadOptions = {}): Promise<void> {
   const ctx = vhdxContext(layout.path);
+  const view = layoutView(layout, file);
   const chunk = chunkSize(options);
   const total = layout.batEntryCount * 8;
   for (let start = 0; start < total; start += chunk) {
     const len = Math.min(chunk, total - start);
-    const buf = await readExact(file, ctx, layout.bat.offset + start, len, 'bat');
+    const buf = await readExact(view, ctx, layout.bat.offset + start, len, 'bat');
     for (let p = 0; p < len; p += 8) visit(decodeBatEntry(layout, ctx, (start + p) / 8, buf, p));
   }
 }
@@ -114,6 +134,7 @@ export interface BatReader {
 /** A BatReader holding at most `cacheChunks` chunks (default 4) of `chunkBytes` (default 64 KiB). */
 export function batReader(layout: VhdxLayout, file: VhdxFile, options: BatReadOptions & { cacheChunks?: number } = {}): BatReader {
   const ctx = vhdxContext(layout.path);
+  const view = layoutView(layout, file);
   const chunkBytes = chunkSize({ chunkBytes: options.chunkBytes ?? 64 * 1024 });
   const cacheChunks = Math.max(1, options.cacheChunks ?? 4);
   const cache = new Map<number, Buffer>();
@@ -125,7 +146,7 @@ export function batReader(layout: VhdxLayout, file: VhdxFile, options: BatReadOp
       cache.set(c, hit);
       return hit;
     }
-    const buf = await readExact(file, ctx, layout.bat.offset + c * chunkBytes, Math.min(chunkBytes, total - c * chunkBytes), 'bat');
+    const buf = await readExact(view, ctx, layout.bat.offset + c * chunkBytes, Math.min(chunkBytes, total - c * chunkBytes), 'bat');
     cache.set(c, buf);
     if (cache.size > cacheChunks) cache.delete(cache.keys().next().value!);
     return buf;

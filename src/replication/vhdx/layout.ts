@@ -8,6 +8,9 @@ import { readMetadata } from './metadata';
 import type { VhdxMetadataItem } from './metadata';
 import type { VhdxParentLocator } from './parent-locator';
 import { readRegionTable } from './region-table';
+import { readLogReplay } from './log';
+import type { VhdxLogReplay } from './log';
+import { replayView, replayedSize } from './replay-view';
 import type { VhdxRegion } from './region-table';
 import { fromNodeError } from '../../errors';
 
@@ -33,6 +36,10 @@ export interface VhdxLayout {
   /** LogGuid is non-zero: the log may hold entries a writer must replay before trusting the BAT. */
   readonly logActive: boolean;
   readonly log: FileExtent;
+  /** The log's active sequence, when there is one: metadata and BAT are read as if it were replayed. */
+  readonly logReplay?: VhdxLogReplay;
+  /** File size once the log is replayed (the log may extend the file); equals fileSize without a log. */
+  readonly sizeAfterReplay: number;
   readonly regionTableUsed: 1 | 2;
   readonly regionTablesValid: readonly [boolean, boolean];
   readonly regions: readonly VhdxRegion[];
@@ -61,21 +68,25 @@ export interface ReadLayoutOptions {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+  // Buffers (log data) cannot be frozen; they are never handed out for writing.
+  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as object)) deepFreeze(v);
   }
   return value;
 }
 
-function checkLog(ctx: VhdxContext, h: VhdxHeader, fileSize: number, regions: readonly VhdxRegion[]): void {
+function checkLogPlacement(ctx: VhdxContext, h: VhdxHeader, fileSize: number): void {
   const { logOffset, logLength } = h;
   if (logLength % MiB !== 0 || logOffset % MiB !== 0 || (logLength > 0 && logOffset < HEADER_SECTION_SIZE)) {
     throw vhdxInvalid(ctx, 'log', `log (offset ${logOffset}, length ${logLength}) is not 1 MiB-aligned after the header section`);
   }
   if (logOffset + logLength > fileSize) throw vhdxInvalid(ctx, 'log', `log ends at ${logOffset + logLength}, past the end of the file (${fileSize} bytes); the file is truncated`);
+}
+
+function checkLogOverlap(ctx: VhdxContext, h: VhdxHeader, regions: readonly VhdxRegion[]): void {
   for (const r of regions) {
-    if (logLength > 0 && logOffset < r.fileOffset + r.length && r.fileOffset < logOffset + logLength) {
+    if (h.logLength > 0 && h.logOffset < r.fileOffset + r.length && r.fileOffset < h.logOffset + h.logLength) {
       throw vhdxInvalid(ctx, 'log', `log overlaps region ${r.guid}`);
     }
   }
@@ -109,11 +120,16 @@ async function parseLayout(file: VhdxFile, ctx: VhdxContext): Promise<VhdxLayout
   const creator = ident.toString('utf16le', 8, got).replace(/\0[\s\S]*$/, '');
   if (fileSize < HEADER_SECTION_SIZE) throw vhdxInvalid(ctx, 'fileSize', `file is truncated: ${fileSize} bytes, smaller than the 1 MiB header section`);
   const { slots, current } = await readHeaders(file, ctx);
-  const table = await readRegionTable(file, ctx, fileSize);
-  checkLog(ctx, current, fileSize, table.regions);
+  checkLogPlacement(ctx, current, fileSize);
+  // With an active log, everything after the headers is read as it will be after replay.
+  const logReplay = isLogActive(current) ? await readLogReplay(file, ctx, current, fileSize) : undefined;
+  const view = logReplay === undefined ? file : replayView(file, fileSize, logReplay);
+  const sizeAfterReplay = logReplay === undefined ? fileSize : replayedSize(fileSize, logReplay);
+  const table = await readRegionTable(view, ctx, sizeAfterReplay);
+  checkLogOverlap(ctx, current, table.regions);
   const batRegion = table.regions.find((r) => r.kind === 'bat')!;
   const metaRegion = table.regions.find((r) => r.kind === 'metadata')!;
-  const md = await readMetadata(file, ctx, metaRegion);
+  const md = await readMetadata(view, ctx, metaRegion);
 
   const chunkRatio = (SECTORS_PER_BITMAP_BLOCK * md.logicalSectorSize) / md.blockSize;
   const dataBlockCount = Math.ceil(md.virtualDiskSize / md.blockSize);
@@ -135,6 +151,8 @@ async function parseLayout(file: VhdxFile, ctx: VhdxContext): Promise<VhdxLayout
     logGuid: current.logGuid,
     logActive: isLogActive(current),
     log: { offset: current.logOffset, length: current.logLength },
+    ...(logReplay === undefined ? {} : { logReplay }),
+    sizeAfterReplay,
     regionTableUsed: table.used,
     regionTablesValid: table.valid,
     regions: table.regions,

@@ -8,7 +8,8 @@ import type { FileExtent, VhdxLayout } from './layout';
 
 // Maps virtual-disk byte ranges (what Resilient Change Tracking reports) to the file extents that
 // hold those bytes. Blocks that are not present map to nothing: their BAT entry travels with the
-// BAT region, and they read as zeros (or from the parent).
+// BAT region, and they read as zeros (or from the parent). Retained blocks (UNDEFINED/UNMAPPED
+// with an offset) map to their old bytes, since a reader may return them.
 
 /** A byte range of the virtual disk. */
 export interface VirtualRange {
@@ -55,7 +56,7 @@ export async function mapVirtualRanges(layout: VhdxLayout, file: VhdxFile, range
       const inBlock = pos - block * layout.blockSize;
       const n = Math.min(layout.blockSize - inBlock, end - pos);
       const e = await bat.entry(payloadBatIndex(layout, block));
-      if (e.presence === 'full' || e.presence === 'partial') out.push({ offset: e.fileOffset + inBlock, length: n });
+      if (e.presence === 'full' || e.presence === 'partial' || e.presence === 'retained') out.push({ offset: e.fileOffset + inBlock, length: n });
       if (e.presence === 'partial') {
         const chunk = Math.floor(block / layout.chunkRatio);
         if (!bitmapsDone.has(chunk)) {
@@ -68,5 +69,6 @@ export async function mapVirtualRanges(layout: VhdxLayout, file: VhdxFile, range
       pos += n;
     }
   }
-  return mergeExtents(out);
+  // After a log replay a block may reach past the current end of the file; that part reads as zeros.
+  return mergeExtents(out.map((e) => ({ offset: e.offset, length: Math.max(0, Math.min(e.offset + e.length, layout.fileSize) - e.offset) })));
 }

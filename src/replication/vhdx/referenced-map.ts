@@ -8,7 +8,7 @@ import type { FileExtent, VhdxLayout } from './layout';
 // Which 1 MiB units of the FILE hold live data: header section, log, BAT, metadata (and any other
 // region), present payload blocks and present sector-bitmap blocks. One bit per MiB of file.
 
-export type ReferencedKind = 'header' | 'log' | 'bat' | 'metadata' | 'otherRegion' | 'payload' | 'sectorBitmap';
+export type ReferencedKind = 'header' | 'log' | 'bat' | 'metadata' | 'otherRegion' | 'payload' | 'retainedPayload' | 'sectorBitmap';
 
 /** The referenced parts of a VHDX file, at 1 MiB granularity. */
 export interface ReferencedMap {
@@ -19,6 +19,8 @@ export interface ReferencedMap {
   readonly bytesByKind: Readonly<Record<ReferencedKind, number>>;
   readonly presentPayloadBlocks: number;
   readonly presentSectorBitmapBlocks: number;
+  /** UNDEFINED/UNMAPPED blocks that still name their old file space (kept, conservatively). */
+  readonly retainedPayloadBlocks: number;
   isReferenced(unit: number): boolean;
   /** Number of referenced 1 MiB units. */
   countReferenced(): number;
@@ -39,21 +41,23 @@ export async function referencedMap(layout: VhdxLayout, file: VhdxFile, options:
   const ctx = vhdxContext(layout.path);
   const unitCount = Math.ceil(layout.fileSize / MiB);
   const bits = new Uint8Array(Math.ceil(unitCount / 8));
-  const bytesByKind: Record<ReferencedKind, number> = { header: 0, log: 0, bat: 0, metadata: 0, otherRegion: 0, payload: 0, sectorBitmap: 0 };
+  const bytesByKind: Record<ReferencedKind, number> = { header: 0, log: 0, bat: 0, metadata: 0, otherRegion: 0, payload: 0, retainedPayload: 0, sectorBitmap: 0 };
   let payloadBlocks = 0;
   let bitmapBlocks = 0;
+  let retainedBlocks = 0;
 
   // Returns the first already-set unit in the range (an overlap), or -1; sets the range either way.
+  // Ranges are clipped to the file: after a log replay a block may lie in the part the replay adds.
   function mark(kind: ReferencedKind, offset: number, length: number): number {
     const first = Math.floor(offset / MiB);
-    const end = Math.ceil(Math.min(offset + length, layout.fileSize) / MiB);
+    const end = Math.ceil(Math.max(offset, Math.min(offset + length, layout.fileSize)) / MiB);
     let clash = -1;
     for (let u = first; u < end; u++) {
       const m = 1 << (u & 7);
       if (bits[u >> 3]! & m) clash = clash < 0 ? u : clash;
       bits[u >> 3]! |= m;
     }
-    bytesByKind[kind] += Math.min(offset + length, layout.fileSize) - offset;
+    bytesByKind[kind] += Math.max(0, Math.min(offset + length, layout.fileSize) - offset);
     return clash;
   }
 
@@ -66,12 +70,13 @@ export async function referencedMap(layout: VhdxLayout, file: VhdxFile, options:
     file,
     (e) => {
       if (e.presence === 'absent') return;
-      const kind = e.kind === 'payload' ? 'payload' : 'sectorBitmap';
+      const kind: ReferencedKind = e.kind === 'sectorBitmap' ? 'sectorBitmap' : e.presence === 'retained' ? 'retainedPayload' : 'payload';
       if (kind === 'payload') payloadBlocks++;
+      else if (kind === 'retainedPayload') retainedBlocks++;
       else bitmapBlocks++;
       const clash = mark(kind, e.fileOffset, entryLength(layout, e));
       if (clash >= 0) {
-        throw vhdxInvalid(ctx, 'bat', `${kind === 'payload' ? 'payload block' : 'sector bitmap block'} ${e.number} (BAT entry ${e.index}) at offset ${e.fileOffset} overlaps another block at ${clash * MiB}`, { index: e.index, fileOffset: e.fileOffset });
+        throw vhdxInvalid(ctx, 'bat', `${kind === 'sectorBitmap' ? 'sector bitmap block' : 'payload block'} ${e.number} (BAT entry ${e.index}) at offset ${e.fileOffset} overlaps another block at ${clash * MiB}`, { index: e.index, fileOffset: e.fileOffset });
       }
     },
     options,
@@ -112,6 +117,7 @@ export async function referencedMap(layout: VhdxLayout, file: VhdxFile, options:
     bytesByKind: Object.freeze({ ...bytesByKind }),
     presentPayloadBlocks: payloadBlocks,
     presentSectorBitmapBlocks: bitmapBlocks,
+    retainedPayloadBlocks: retainedBlocks,
     isReferenced,
     countReferenced: () => count,
     referencedBytes: () => count * MiB - (unitCount > 0 && isReferenced(unitCount - 1) ? MiB - lastUnitBytes : 0),

@@ -95,6 +95,22 @@ describe('src/replication/vhdx/bat', () => {
     });
   });
 
+  it('keeps the old file space of UNMAPPED and UNDEFINED blocks that still name it, and ignores impossible ones', async () => {
+    const { path, layout, entryAt } = await oneBlockDisk();
+    const used = await withFile(path, (l, fh) => batReader(l, fh).entry(payloadBatIndex(layout, 1)));
+    await patch(path, entryAt(1), batEntryBytes(3, used.fileOffset / MiB)); // unmapped, offset kept
+    await patch(path, entryAt(2), batEntryBytes(1, layout.fileSize / MiB + 4)); // undefined, offset past EOF
+    await withFile(path, async (l, fh) => {
+      const map = await referencedMap(l, fh);
+      expect(map.presentPayloadBlocks).to.equal(0);
+      expect(map.retainedPayloadBlocks).to.equal(1);
+      expect(map.bytesByKind.retainedPayload).to.equal(2 * MiB);
+      expect(map.isReferenced(used.fileOffset / MiB)).to.equal(true);
+      expect(await mapVirtualRanges(l, fh, [{ offset: 2 * MiB + 512, length: 4096 }])).to.deep.equal([{ offset: used.fileOffset + 512, length: 4096 }]);
+      expect(await mapVirtualRanges(l, fh, [{ offset: 4 * MiB, length: 4096 }])).to.deep.equal([]);
+    });
+  });
+
   it('refuses a BAT entry pointing past the end of the file with VHDX_INVALID', async () => {
     const { path, layout, entryAt } = await oneBlockDisk();
     await patch(path, entryAt(1), batEntryBytes(6, layout.fileSize / MiB + 10));
@@ -109,7 +125,7 @@ describe('src/replication/vhdx/bat', () => {
   it('refuses a block whose end runs past the end of the file (truncated file) with VHDX_INVALID', async () => {
     const { path, layout } = await oneBlockDisk();
     await withFile(path, async (l, fh) => {
-      const cut: VhdxLayout = { ...l, fileSize: layout.fileSize - MiB };
+      const cut: VhdxLayout = { ...l, fileSize: layout.fileSize - MiB, sizeAfterReplay: layout.fileSize - MiB };
       await expectCode(referencedMap(cut, fh), 'VHDX_INVALID');
     });
   });

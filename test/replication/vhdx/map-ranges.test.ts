@@ -141,7 +141,7 @@ describe('src/replication/vhdx/map-ranges', () => {
     const path = join(dir, 'diff-shape.vhdx');
     await createVhdx(path, { sizeBytes: 64 * MiB, subformat: 'dynamic', blockSizeBytes: 1 * MiB });
     const real = await readVhdxLayout(path);
-    const layout: VhdxLayout = { ...real, hasParent: true, chunkRatio: 4, dataBlockCount: 64, sectorBitmapBlockCount: 16, batEntryCount: 80, fileSize: 32 * MiB };
+    const layout: VhdxLayout = { ...real, hasParent: true, chunkRatio: 4, dataBlockCount: 64, sectorBitmapBlockCount: 16, batEntryCount: 80, fileSize: 32 * MiB, sizeAfterReplay: 32 * MiB };
     const image = Buffer.alloc(32 * MiB);
     const entry = (index: number, state: number, offsetMiB: number): void => {
       image.writeUInt32LE(((offsetMiB & 0xfff) << 20) | state, layout.bat.offset + index * 8);

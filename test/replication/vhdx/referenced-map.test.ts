@@ -57,7 +57,7 @@ describe('src/replication/vhdx/referenced-map', () => {
     const path = join(dir, 'fresh.vhdx');
     await createVhdx(path, { sizeBytes: 64 * MiB, subformat: 'dynamic', blockSizeBytes: 2 * MiB });
     const { layout, map } = await mapOf(path);
-    expect(map.bytesByKind).to.deep.equal({ header: MiB, log: layout.log.length, bat: layout.bat.length, metadata: layout.metadataRegion.length, otherRegion: 0, payload: 0, sectorBitmap: 0 });
+    expect(map.bytesByKind).to.deep.equal({ header: MiB, log: layout.log.length, bat: layout.bat.length, metadata: layout.metadataRegion.length, otherRegion: 0, payload: 0, retainedPayload: 0, sectorBitmap: 0 });
     expect(map.presentPayloadBlocks).to.equal(0);
     expect(map.unitCount).to.equal(layout.fileSize / MiB);
     expectConsistent(map);

@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readVhdxLayout } from '../../../src/replication/vhdx/layout';
+import type { VhdxLayout } from '../../../src/replication/vhdx/layout';
+import { referencedMap } from '../../../src/replication/vhdx/referenced-map';
+import { mapVirtualRanges } from '../../../src/replication/vhdx/map-ranges';
+import { guidToBytes, parseGuid, ZERO_GUID } from '../../../src/replication/vhdx/guid';
+import { crc32c } from '../../../src/replication/vhdx/crc32c';
+import { run } from '../../../src/util/exec';
+import { createVhdx, qemuWrites } from '../../helpers/qemu';
+import { tempDir } from '../../helpers/tmp';
+import { MiB, expectCode, patch, readBytes, rewriteChecksummed } from './fixtures';
+
+const WRITES = [
+  { offset: 0, length: 4096, pattern: 0x71 },
+  { offset: 5 * MiB + 512, length: 8192, pattern: 0x72 },
+];
+
+// qemu leaves its log entries in place after a clean close (each update is its own sequence,
+// under a fresh LogGuid). Pointing the headers back at the newest entry's LogGuid and rolling the
+// BAT back to "nothing allocated" gives a file whose BAT updates exist only in the log: exactly
+// what a crash between log flush and BAT write leaves behind.
+async function pendingLogDisk(path: string): Promise<{ entryAt: number; logGuid: string }> {
+  await createVhdx(path, { sizeBytes: 64 * MiB, subformat: 'dynamic', blockSizeBytes: MiB });
+  await qemuWrites(path, WRITES);
+  const log = await readBytes(path, MiB, MiB);
+  let best = { at: -1, seq: 0n };
+  for (let at = 0; at < log.length; at += 4096) {
+    if (log.toString('latin1', at, at + 4) === 'loge' && log.readBigUInt64LE(at + 16) > best.seq) best = { at, seq: log.readBigUInt64LE(at + 16) };
+  }
+  expect(best.at, 'qemu left log entries').to.be.at.least(0);
+  const logGuid = parseGuid(log, best.at + 32);
+  for (const at of [64 * 1024, 128 * 1024]) await rewriteChecksummed(path, at, 4096, (b) => guidToBytes(logGuid).copy(b, 48));
+  const bat = Buffer.alloc(64 * 8);
+  for (let i = 0; i < 64; i++) bat.writeUInt32LE(2, i * 8); // PAYLOAD_BLOCK_ZERO everywhere
+  await patch(path, 2 * MiB, bat);
+  return { entryAt: MiB + best.at, logGuid };
+}
+
+async function view(path: string): Promise<{ layout: VhdxLayout; extents: Array<{ offset: number; length: number }>; mapped: Array<{ offset: number; length: number }>; blocks: number }> {
+  const layout = await readVhdxLayout(path);
+  const fh = await open(path, 'r');
+  try {
+    const map = await referencedMap(layout, fh);
+    return { layout, extents: [...map.extents()], mapped: await mapVirtualRanges(layout, fh, WRITES), blocks: map.presentPayloadBlocks };
+  } finally {
+    await fh.close();
+  }
+}
+
+describe('src/replication/vhdx/log', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir('vmmirror-vhdx-log-')));
+  after(() => cleanup());
+
+  it('reads the BAT as the pending log will leave it, and qemu replaying the log agrees', async () => {
+    const path = join(dir, 'pending.vhdx');
+    const { logGuid } = await pendingLogDisk(path);
+    const before = await view(path);
+    expect(before.layout.logActive).to.equal(true);
+    expect(before.layout.logGuid).to.equal(logGuid);
+    expect(before.layout.logReplay?.entryCount).to.equal(1);
+    expect(before.layout.logReplay?.writes.map((w) => w.fileOffset)).to.deep.equal([before.layout.bat.offset]);
+    expect(before.blocks).to.equal(2);
+    // The bytes the pending BAT points at really hold what qemu wrote.
+    for (const [i, w] of WRITES.entries()) {
+      const fh = await open(path, 'r');
+      const [e] = await mapVirtualRanges(before.layout, fh, [w]);
+      await fh.close();
+      expect(e!.length).to.equal(w.length);
+      expect((await readBytes(path, e!.offset, e!.length)).every((b) => b === WRITES[i]!.pattern)).to.equal(true);
+    }
+    // Ignoring the log would see no data at all.
+    const fh = await open(path, 'r');
+    const stale = await referencedMap({ ...before.layout, logReplay: undefined }, fh);
+    await fh.close();
+    expect(stale.presentPayloadBlocks).to.equal(0);
+
+    const check = await run('qemu-img', ['check', '-r', 'all', '-f', 'vhdx', path]);
+    expect(check.exitCode, check.stderr).to.equal(0);
+    const after = await view(path);
+    expect(after.layout.logActive).to.equal(false);
+    expect(after.extents).to.deep.equal(before.extents);
+    expect(after.mapped).to.deep.equal(before.mapped);
+    const read = await run('qemu-io', ['-f', 'vhdx', '-c', `read -P ${WRITES[1]!.pattern} ${WRITES[1]!.offset} ${WRITES[1]!.length}`, path]);
+    expect(read.stdout + read.stderr).to.not.match(/verification failed/i);
+  });
+
+  it('ignores log entries written under another LogGuid', async () => {
+    const path = join(dir, 'other-guid.vhdx');
+    await pendingLogDisk(path);
+    for (const at of [64 * 1024, 128 * 1024]) await rewriteChecksummed(path, at, 4096, (b) => guidToBytes('0F0E0D0C-0B0A-0908-0706-050403020100').copy(b, 48));
+    const v = await view(path);
+    expect(v.layout.logActive).to.equal(true);
+    expect(v.layout.logReplay).to.equal(undefined);
+    expect(v.blocks).to.equal(0);
+  });
+
+  it('ignores a log entry whose checksum fails', async () => {
+    const path = join(dir, 'torn.vhdx');
+    const { entryAt } = await pendingLogDisk(path);
+    const b = await readBytes(path, entryAt + 4096 + 100, 1);
+    await patch(path, entryAt + 4096 + 100, Buffer.from([b[0]! ^ 0xff]));
+    const v = await view(path);
+    expect(v.layout.logReplay).to.equal(undefined);
+    expect(v.blocks).to.equal(0);
+  });
+
+  it('refuses a file shorter than the FlushedFileOffset its log recorded', async () => {
+    const path = join(dir, 'short.vhdx');
+    const { entryAt } = await pendingLogDisk(path);
+    const entry = await readBytes(path, entryAt, 8192);
+    entry.writeBigUInt64LE(BigInt(1024 * MiB), 48);
+    entry.writeUInt32LE(0, 4);
+    entry.writeUInt32LE(crc32c(entry.subarray(0, entry.readUInt32LE(8))), 4);
+    await patch(path, entryAt, entry);
+    const err = await expectCode(readVhdxLayout(path), 'VHDX_INVALID');
+    expect(err.details.field).to.equal('log');
+  });
+
+  it('reports no log on qemu files closed cleanly', async () => {
+    const path = join(dir, 'clean.vhdx');
+    await createVhdx(path, { sizeBytes: 8 * MiB, subformat: 'dynamic' });
+    await qemuWrites(path, [{ offset: 0, length: 512, pattern: 1 }]);
+    const l = await readVhdxLayout(path);
+    expect(l.logGuid).to.equal(ZERO_GUID);
+    expect(l.logReplay).to.equal(undefined);
+    expect(l.sizeAfterReplay).to.equal(l.fileSize);
+  });
+});
