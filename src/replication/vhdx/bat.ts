@@ -82,17 +82,32 @@ export function entryLength(layout: VhdxLayout, entry: BatEntry): number {
   return entry.kind === 'payload' ? layout.blockSize : SECTOR_BITMAP_BLOCK_SIZE;
 }
 
-function checkPlacement(layout: VhdxLayout, ctx: VhdxContext, e: BatEntry): void {
-  const what = `${e.kind === 'payload' ? 'payload block' : 'sector bitmap block'} ${e.number} (BAT entry ${e.index})`;
-  const length = entryLength(layout, e);
-  const details = { index: e.index, fileOffset: e.fileOffset, length };
-  if (e.fileOffset < HEADER_SECTION_SIZE) throw vhdxInvalid(ctx, 'bat', `${what} points at offset ${e.fileOffset}, inside the 1 MiB header section`, details);
-  if (e.fileOffset + length > layout.sizeAfterReplay) {
-    throw vhdxInvalid(ctx, 'bat', `${what} points at ${e.fileOffset}..${e.fileOffset + length}, past the end of the file (${layout.sizeAfterReplay} bytes); the file is truncated or its BAT is corrupt`, details);
+interface FixedArea {
+  name: string;
+  offset: number;
+  length: number;
+}
+// The structures no block may overlap, computed once per layout (scans call this per entry).
+const fixedAreas = new WeakMap<VhdxLayout, FixedArea[]>();
+function areasOf(layout: VhdxLayout): FixedArea[] {
+  let areas = fixedAreas.get(layout);
+  if (areas === undefined) {
+    areas = [{ name: 'the log', offset: layout.log.offset, length: layout.log.length }, ...layout.regions.map((r) => ({ name: `the ${r.kind === 'other' ? r.guid : r.kind.toUpperCase()} region`, offset: r.fileOffset, length: r.length }))].filter((a) => a.length > 0);
+    fixedAreas.set(layout, areas);
   }
-  const fixed = [{ name: 'the log', offset: layout.log.offset, length: layout.log.length }, ...layout.regions.map((r) => ({ name: `the ${r.kind === 'other' ? r.guid : r.kind.toUpperCase()} region`, offset: r.fileOffset, length: r.length }))];
-  for (const f of fixed) {
-    if (f.length > 0 && e.fileOffset < f.offset + f.length && f.offset < e.fileOffset + length) throw vhdxInvalid(ctx, 'bat', `${what} at offset ${e.fileOffset} overlaps ${f.name}`, details);
+  return areas;
+}
+
+function checkPlacement(layout: VhdxLayout, ctx: VhdxContext, e: BatEntry): void {
+  const length = entryLength(layout, e);
+  const what = (): string => `${e.kind === 'payload' ? 'payload block' : 'sector bitmap block'} ${e.number} (BAT entry ${e.index})`;
+  const details = { index: e.index, fileOffset: e.fileOffset, length };
+  if (e.fileOffset < HEADER_SECTION_SIZE) throw vhdxInvalid(ctx, 'bat', `${what()} points at offset ${e.fileOffset}, inside the 1 MiB header section`, details);
+  if (e.fileOffset + length > layout.sizeAfterReplay) {
+    throw vhdxInvalid(ctx, 'bat', `${what()} points at ${e.fileOffset}..${e.fileOffset + length}, past the end of the file (${layout.sizeAfterReplay} bytes); the file is truncated or its BAT is corrupt`, details);
+  }
+  for (const f of areasOf(layout)) {
+    if (e.fileOffset < f.offset + f.length && f.offset < e.fileOffset + length) throw vhdxInvalid(ctx, 'bat', `${what()} at offset ${e.fileOffset} overlaps ${f.name}`, details);
   }
 }
 

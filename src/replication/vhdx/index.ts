@@ -6,6 +6,7 @@ export type { VhdxHeader, VhdxHeaderSlot } from './header';
 export type { VhdxRegion, VhdxRegionKind } from './region-table';
 export type { VhdxMetadataItem } from './metadata';
 export type { VhdxParentLocator } from './parent-locator';
+export type { VhdxLogReplay, VhdxLogWrite } from './log';
 export { readVhdxLayout } from './layout';
 export type { FileExtent, VhdxLayout, ReadLayoutOptions } from './layout';
 export { batReader, scanBat, payloadBatIndex, bitmapBatIndex, DEFAULT_BAT_CHUNK_BYTES } from './bat';

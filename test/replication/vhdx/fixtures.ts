@@ -4,6 +4,8 @@ import { runOk } from '../../../src/util/exec';
 import { VmmirrorError } from '../../../src/errors';
 import type { ErrorCode } from '../../../src/errors';
 import { crc32c } from '../../../src/replication/vhdx/crc32c';
+import { guidToBytes } from '../../../src/replication/vhdx/guid';
+import { LOCATOR_TYPE_VHDX } from '../../../src/replication/vhdx/parent-locator';
 
 // Helpers for the VHDX reader tests: qemu-img info, byte patches, and error-code assertions.
 
@@ -83,4 +85,25 @@ export function readWhole(path: string): Promise<Buffer> {
  */
 export async function createPreallocatedFixedVhdx(path: string, sizeBytes: number, blockSizeBytes: number): Promise<void> {
   await runOk('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', `subformat=fixed,block_state_zero=off,block_size=${blockSizeBytes}`, path, String(sizeBytes)]);
+}
+
+/** Builds a parent locator item the way MS-VHDX 2.6.2.6 lays it out. */
+export function buildParentLocator(entries: Record<string, string>): Buffer {
+  const pairs = Object.entries(entries);
+  const head = Buffer.alloc(20 + pairs.length * 12);
+  guidToBytes(LOCATOR_TYPE_VHDX).copy(head, 0);
+  head.writeUInt16LE(pairs.length, 18);
+  const chunks: Buffer[] = [head];
+  let at = head.length;
+  pairs.forEach(([k, v], i) => {
+    const key = Buffer.from(k, 'utf16le');
+    const value = Buffer.from(v, 'utf16le');
+    head.writeUInt32LE(at, 20 + i * 12);
+    head.writeUInt32LE(at + key.length, 20 + i * 12 + 4);
+    head.writeUInt16LE(key.length, 20 + i * 12 + 8);
+    head.writeUInt16LE(value.length, 20 + i * 12 + 10);
+    chunks.push(key, value);
+    at += key.length + value.length;
+  });
+  return Buffer.concat(chunks);
 }

@@ -5,11 +5,12 @@ import type { VhdxLayout } from '../../../src/replication/vhdx/layout';
 import { guidToBytes } from '../../../src/replication/vhdx/guid';
 import { createVhdx } from '../../helpers/qemu';
 import { tempDir } from '../../helpers/tmp';
-import { MiB, expectCode, patch, readBytes } from './fixtures';
+import { MiB, buildParentLocator, expectCode, patch, readBytes } from './fixtures';
 
 const FILE_PARAMETERS = 'CAA16737-FA36-4D43-B3B6-33F0AA44E76B';
 const VIRTUAL_DISK_SIZE = '2FA54224-CD1B-4876-B211-5DBED83BF4B8';
 const LOGICAL_SECTOR_SIZE = '8141BF1D-A96F-4709-BA47-F233A8FAAB5F';
+const PARENT_LOCATOR = 'A8D35F2D-B30B-454D-ABF7-D3D84834AB0C';
 
 function itemAt(l: VhdxLayout, id: string): number {
   const item = l.metadataItems.find((i) => i.itemId === id);
@@ -91,6 +92,32 @@ describe('src/replication/vhdx/metadata', () => {
       if (required) await expectCode(readVhdxLayout(path), 'VHDX_UNSUPPORTED');
       else expect((await readVhdxLayout(path)).metadataItems).to.have.length(n + 1);
     }
+  });
+
+  it('reads a disk marked HasParent as differencing once it carries a parent locator, and refuses it without one', async () => {
+    const { path, layout } = await disk();
+    const params = await readBytes(path, itemAt(layout, FILE_PARAMETERS), 8);
+    params.writeUInt32LE(params.readUInt32LE(4) | 2, 4);
+    await patch(path, itemAt(layout, FILE_PARAMETERS), params);
+    const err = await expectCode(readVhdxLayout(path), 'VHDX_INVALID');
+    expect(err.message).to.match(/no parent locator item/);
+
+    const locator = buildParentLocator({ parent_linkage: '{0a1b2c3d-0000-4000-8000-000000000001}', relative_path: 'parent.vhdx' });
+    const table = await readBytes(path, layout.metadataRegion.offset, 64 * 1024);
+    const n = table.readUInt16LE(10);
+    guidToBytes(PARENT_LOCATOR).copy(table, 32 + n * 32);
+    table.writeUInt32LE(128 * 1024, 32 + n * 32 + 16);
+    table.writeUInt32LE(locator.length, 32 + n * 32 + 20);
+    table.writeUInt32LE(4, 32 + n * 32 + 24);
+    table.writeUInt16LE(n + 1, 10);
+    await patch(path, layout.metadataRegion.offset, table);
+    await patch(path, layout.metadataRegion.offset + 128 * 1024, locator);
+    const diff = await readVhdxLayout(path);
+    expect(diff.hasParent).to.equal(true);
+    expect(diff.parentLocator?.entries.relative_path).to.equal('parent.vhdx');
+    // Differencing disks carry a bitmap entry for every chunk, the last one included.
+    expect(diff.sectorBitmapBlockCount).to.equal(Math.ceil(diff.dataBlockCount / diff.chunkRatio));
+    expect(diff.batEntryCount).to.equal(diff.sectorBitmapBlockCount * (diff.chunkRatio + 1));
   });
 
   it('refuses a disk missing its virtual disk size item', async () => {
