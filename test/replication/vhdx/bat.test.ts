@@ -174,7 +174,7 @@ describe('src/replication/vhdx/bat', () => {
     const path = join(dir, 'big64g.vhdx');
     await createVhdx(path, { sizeBytes: 64 * 1024 * MiB, subformat: 'dynamic', blockSizeBytes: MiB });
     const { int } = seeded('bat-big');
-    const writes = Array.from({ length: 8 }, (_, i) => ({ offset: int(0, 64 * 1024 - 1) * MiB + int(0, 1023) * 512, length: 4096, pattern: 0x30 + i }));
+    const writes = Array.from({ length: 8 }, (_, i) => ({ offset: int(i === 0 ? 4096 : 0, 64 * 1024 - 1) * MiB + int(0, 1023) * 512, length: 4096, pattern: 0x30 + i }));
     await qemuWrites(path, writes);
     const layout = await readVhdxLayout(path);
     expect(layout.batEntryCount).to.equal(65536 + 15);
@@ -187,6 +187,15 @@ describe('src/replication/vhdx/bat', () => {
       const batReads = reads.filter((r) => r.position >= layout.bat.offset && r.position < layout.bat.offset + layout.bat.length);
       expect(batReads).to.have.length(Math.ceil((layout.batEntryCount * 8) / chunkBytes));
       expect(Math.max(...reads.map((r) => r.length))).to.be.at.most(chunkBytes);
+      // Blocks past the first chunk sit behind interleaved sector-bitmap entries: qemu's bytes must be where we point.
+      expect(writes.some((w) => w.offset >= layout.chunkRatio * layout.blockSize)).to.equal(true);
+      for (const w of writes) {
+        const [e, ...rest] = await mapVirtualRanges(layout, file, [w]);
+        expect(rest).to.have.length(0);
+        const got = Buffer.alloc(w.length);
+        await fh.read(got, 0, w.length, e!.offset);
+        expect(got.every((b) => b === w.pattern), `write at ${w.offset}`).to.equal(true);
+      }
       reads.length = 0;
       const extents = await mapVirtualRanges(layout, file, [...writes, { offset: 0, length: layout.virtualDiskSize }], { chunkBytes: 4096, cacheChunks: 2 });
       expect(extents.reduce((s, e) => s + e.length, 0)).to.equal(map.presentPayloadBlocks * MiB);
