@@ -70,9 +70,12 @@ export async function referencedMap(layout: VhdxLayout, file: VhdxFile, options:
     file,
     (e) => {
       if (e.presence === 'absent') return;
-      const kind: ReferencedKind = e.kind === 'sectorBitmap' ? 'sectorBitmap' : e.presence === 'retained' ? 'retainedPayload' : 'payload';
+      if (e.presence === 'retained') {
+        retainedBlocks++;
+        return;
+      }
+      const kind: ReferencedKind = e.kind === 'sectorBitmap' ? 'sectorBitmap' : 'payload';
       if (kind === 'payload') payloadBlocks++;
-      else if (kind === 'retainedPayload') retainedBlocks++;
       else bitmapBlocks++;
       const clash = mark(kind, e.fileOffset, entryLength(layout, e));
       if (clash >= 0) {
@@ -81,6 +84,25 @@ export async function referencedMap(layout: VhdxLayout, file: VhdxFile, options:
     },
     options,
   );
+  // Retained blocks are optional old contents: a second pass adds only the units nothing live holds,
+  // so they can never make a file invalid and bytes are never counted twice.
+  if (retainedBlocks > 0) {
+    await scanBat(
+      layout,
+      file,
+      (e) => {
+        if (e.presence !== 'retained') return;
+        const end = Math.min(e.fileOffset + entryLength(layout, e), layout.fileSize);
+        for (let u = Math.floor(e.fileOffset / MiB); u * MiB < end; u++) {
+          const m = 1 << (u & 7);
+          if (bits[u >> 3]! & m) continue;
+          bits[u >> 3]! |= m;
+          bytesByKind.retainedPayload += Math.min((u + 1) * MiB, end) - u * MiB;
+        }
+      },
+      options,
+    );
+  }
 
   let count = 0;
   for (const b of bits) count += POPCOUNT[b]!;

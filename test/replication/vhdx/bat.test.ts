@@ -100,14 +100,28 @@ describe('src/replication/vhdx/bat', () => {
     const used = await withFile(path, (l, fh) => batReader(l, fh).entry(payloadBatIndex(layout, 1)));
     await patch(path, entryAt(1), batEntryBytes(3, used.fileOffset / MiB)); // unmapped, offset kept
     await patch(path, entryAt(2), batEntryBytes(1, layout.fileSize / MiB + 4)); // undefined, offset past EOF
+    await patch(path, entryAt(3), batEntryBytes(3, used.fileOffset / MiB)); // unmapped, sharing block 1's old space
     await withFile(path, async (l, fh) => {
       const map = await referencedMap(l, fh);
       expect(map.presentPayloadBlocks).to.equal(0);
-      expect(map.retainedPayloadBlocks).to.equal(1);
+      expect(map.retainedPayloadBlocks).to.equal(2);
       expect(map.bytesByKind.retainedPayload).to.equal(2 * MiB);
       expect(map.isReferenced(used.fileOffset / MiB)).to.equal(true);
       expect(await mapVirtualRanges(l, fh, [{ offset: 2 * MiB + 512, length: 4096 }])).to.deep.equal([{ offset: used.fileOffset + 512, length: 4096 }]);
       expect(await mapVirtualRanges(l, fh, [{ offset: 4 * MiB, length: 4096 }])).to.deep.equal([]);
+    });
+  });
+
+  it('lets a retained block share space with a live one without calling the file corrupt or counting bytes twice', async () => {
+    const { path, layout, entryAt } = await oneBlockDisk();
+    const used = await withFile(path, (l, fh) => batReader(l, fh).entry(payloadBatIndex(layout, 1)));
+    await patch(path, entryAt(4), batEntryBytes(3, used.fileOffset / MiB));
+    await withFile(path, async (l, fh) => {
+      const map = await referencedMap(l, fh);
+      expect(map.presentPayloadBlocks).to.equal(1);
+      expect(map.retainedPayloadBlocks).to.equal(1);
+      expect(map.bytesByKind.retainedPayload).to.equal(0);
+      expect(Object.values(map.bytesByKind).reduce((a, b) => a + b, 0)).to.equal(map.referencedBytes());
     });
   });
 
