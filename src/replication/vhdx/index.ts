@@ -11,7 +11,7 @@ export { readVhdxLayout } from './layout';
 export type { FileExtent, VhdxLayout, ReadLayoutOptions } from './layout';
 export { batReader, scanBat, payloadBatIndex, bitmapBatIndex, DEFAULT_BAT_CHUNK_BYTES } from './bat';
 export type { BatEntry, BatEntryPresence, BatReader, BatReadOptions } from './bat';
-export { referencedMap } from './referenced-map';
+export { newlyReferenced, referencedMap } from './referenced-map';
 export type { ReferencedKind, ReferencedMap } from './referenced-map';
 export { mapVirtualRanges, mergeExtents } from './map-ranges';
 export type { VirtualRange } from './map-ranges';

@@ -146,3 +146,20 @@ export async function referencedMap(layout: VhdxLayout, file: VhdxFile, options:
     extents,
   });
 }
+
+/**
+ * Extents referenced in `next` but not in `prev` (e.g. the previous generation's map): blocks
+ * allocated since then. Ship them whole, not only the written ranges RCT reports, because the
+ * writer may have filled the rest of a new block with zeros over stale file bytes.
+ */
+export function* newlyReferenced(prev: ReferencedMap, next: ReferencedMap): IterableIterator<FileExtent> {
+  let start = -1;
+  for (let u = 0; u <= next.unitCount; u++) {
+    const fresh = u < next.unitCount && next.isReferenced(u) && !prev.isReferenced(u);
+    if (fresh && start < 0) start = u;
+    if (!fresh && start >= 0) {
+      yield { offset: start * MiB, length: Math.min(u * MiB, next.fileSize) - start * MiB };
+      start = -1;
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { stat, truncate, writeFile } from 'node:fs/promises';
+import { open, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readVhdxLayout } from '../../../src/replication/vhdx/layout';
 import { crc32c } from '../../../src/replication/vhdx/crc32c';
@@ -118,6 +118,28 @@ describe('src/replication/vhdx/layout', () => {
       await writeFile(copy, await readBytes(path, 0, cut));
       await truncate(copy, cut);
       await expectCode(readVhdxLayout(copy), 'VHDX_INVALID');
+    }
+  });
+
+  it('reads through an open handle the same as through a path, naming the given path in errors', async () => {
+    const path = join(dir, 'handle.vhdx');
+    await createVhdx(path, { sizeBytes: 8 * MiB, subformat: 'dynamic' });
+    const fh = await open(path, 'r');
+    try {
+      const viaHandle = await readVhdxLayout(fh, { path });
+      expect(viaHandle).to.deep.equal(await readVhdxLayout(path));
+    } finally {
+      await fh.close();
+    }
+    await patch(path, 64 * 1024, Buffer.from('xxxx'));
+    await patch(path, 128 * 1024, Buffer.from('xxxx'));
+    const fh2 = await open(path, 'r');
+    try {
+      const err = await expectCode(readVhdxLayout(fh2, { path: '/vms/web/disk0.vhdx' }), 'VHDX_INVALID');
+      expect(err.message).to.match(/^disk0\.vhdx: both VHDX headers lack the 'head' signature$/);
+      expect(err.details.path).to.equal('/vms/web/disk0.vhdx');
+    } finally {
+      await fh2.close();
     }
   });
 

@@ -3,7 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readVhdxLayout } from '../../../src/replication/vhdx/layout';
 import type { VhdxLayout } from '../../../src/replication/vhdx/layout';
-import { referencedMap } from '../../../src/replication/vhdx/referenced-map';
+import { newlyReferenced, referencedMap } from '../../../src/replication/vhdx/referenced-map';
 import type { ReferencedMap } from '../../../src/replication/vhdx/referenced-map';
 import { mapVirtualRanges } from '../../../src/replication/vhdx/map-ranges';
 import { createVhdx, qemuWrites } from '../../helpers/qemu';
@@ -89,6 +89,27 @@ describe('src/replication/vhdx/referenced-map', () => {
       await fh.close();
     }
     await expectUnreferencedZero(path, after.map);
+  });
+
+  it('lists the file space newly referenced since a previous map: the blocks qemu allocated in between', async () => {
+    const path = join(dir, 'newly.vhdx');
+    await createVhdx(path, { sizeBytes: 32 * MiB, subformat: 'dynamic', blockSizeBytes: 2 * MiB });
+    await qemuWrites(path, [{ offset: 0, length: 4096, pattern: 1 }]);
+    const first = await mapOf(path);
+    await qemuWrites(path, [{ offset: 4096, length: 4096, pattern: 2 }, { offset: 9 * MiB, length: 4096, pattern: 3 }, { offset: 20 * MiB, length: 4096, pattern: 4 }]);
+    const second = await mapOf(path);
+    const fresh = [...newlyReferenced(first.map, second.map)];
+    expect(fresh.reduce((s, e) => s + e.length, 0)).to.equal(2 * 2 * MiB);
+    const fh = await open(path, 'r');
+    try {
+      const mapped = await mapVirtualRanges(second.layout, fh, [{ offset: 9 * MiB, length: 4096 }, { offset: 20 * MiB, length: 4096 }]);
+      for (const m of mapped) expect(fresh.some((f) => m.offset >= f.offset && m.offset + m.length <= f.offset + f.length)).to.equal(true);
+      const old = await mapVirtualRanges(second.layout, fh, [{ offset: 4096, length: 4096 }]);
+      expect(fresh.some((f) => old[0]!.offset >= f.offset && old[0]!.offset < f.offset + f.length)).to.equal(false);
+    } finally {
+      await fh.close();
+    }
+    expect([...newlyReferenced(second.map, second.map)]).to.deep.equal([]);
   });
 
   it('references every payload block of a preallocated fixed disk and nothing else beyond the metadata', async () => {
