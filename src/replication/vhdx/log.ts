@@ -33,7 +33,8 @@ export interface VhdxLogReplay {
   readonly writes: readonly VhdxLogWrite[];
 }
 
-interface LogEntry {
+/** One valid log entry, with its writes decoded (leading/trailing bytes restored). */
+export interface VhdxLogEntry {
   pos: number;
   length: number;
   tail: number;
@@ -50,7 +51,7 @@ function entryBytes(log: Buffer, pos: number, length: number): Buffer {
 }
 
 /** Parses and fully validates the entry at `pos` (signatures, GUID, CRC-32C, sequence numbers); undefined when it is not a valid entry. */
-export function parseLogEntry(log: Buffer, pos: number, logGuid: string): LogEntry | undefined {
+export function parseLogEntry(log: Buffer, pos: number, logGuid: string): VhdxLogEntry | undefined {
   const h = log.subarray(pos, pos + 64);
   if (h.toString('latin1', 0, 4) !== 'loge') return undefined;
   const length = h.readUInt32LE(8);
@@ -93,12 +94,12 @@ export function parseLogEntry(log: Buffer, pos: number, logGuid: string): LogEnt
 }
 
 /** Finds the active sequence (MS-VHDX 2.3.3): the newest run of consecutive valid entries whose head's tail lies inside the run. */
-export function findActiveSequence(log: Buffer, logGuid: string): LogEntry[] | undefined {
-  let candidate: LogEntry[] | undefined;
+export function findActiveSequence(log: Buffer, logGuid: string): VhdxLogEntry[] | undefined {
+  let candidate: VhdxLogEntry[] | undefined;
   let curTail = 0;
   let oldTail = 0;
   for (;;) {
-    const run: LogEntry[] = [];
+    const run: VhdxLogEntry[] = [];
     let pos = curTail;
     let span = 0;
     for (;;) {

@@ -7,6 +7,7 @@ import { referencedMap } from '../../../src/replication/vhdx/referenced-map';
 import { mapVirtualRanges } from '../../../src/replication/vhdx/map-ranges';
 import { guidToBytes, parseGuid, ZERO_GUID } from '../../../src/replication/vhdx/guid';
 import { crc32c } from '../../../src/replication/vhdx/crc32c';
+import { findActiveSequence, parseLogEntry } from '../../../src/replication/vhdx/log';
 import { run } from '../../../src/util/exec';
 import { createVhdx, qemuWrites } from '../../helpers/qemu';
 import { tempDir } from '../../helpers/tmp';
@@ -128,5 +129,92 @@ describe('src/replication/vhdx/log', () => {
     expect(l.logGuid).to.equal(ZERO_GUID);
     expect(l.logReplay).to.equal(undefined);
     expect(l.sizeAfterReplay).to.equal(l.fileSize);
+  });
+});
+
+// A hand-written log entry, laid out as MS-VHDX 2.3.1 describes (independent of the parser).
+interface Desc {
+  fileOffset: number;
+  fill?: number;
+  zeroLength?: number;
+}
+function buildEntry(seq: bigint, tail: number, guid: string, descs: Desc[]): Buffer {
+  const dataDescs = descs.filter((d) => d.zeroLength === undefined);
+  const descSectors = Math.ceil((64 + 32 * descs.length) / 4096);
+  const e = Buffer.alloc((descSectors + dataDescs.length) * 4096);
+  e.write('loge', 0, 'latin1');
+  e.writeUInt32LE(e.length, 8);
+  e.writeUInt32LE(tail, 12);
+  e.writeBigUInt64LE(seq, 16);
+  e.writeUInt32LE(descs.length, 24);
+  guidToBytes(guid).copy(e, 32);
+  e.writeBigUInt64LE(BigInt(MiB), 48);
+  e.writeBigUInt64LE(BigInt(4 * MiB), 56);
+  let data = 0;
+  descs.forEach((d, i) => {
+    const o = 64 + 32 * i;
+    e.writeBigUInt64LE(BigInt(d.fileOffset), o + 16);
+    e.writeBigUInt64LE(seq, o + 24);
+    if (d.zeroLength !== undefined) {
+      e.write('zero', o, 'latin1');
+      e.writeBigUInt64LE(BigInt(d.zeroLength), o + 8);
+      return;
+    }
+    e.write('desc', o, 'latin1');
+    const sector = Buffer.alloc(4096, d.fill);
+    sector.copy(e, o + 8, 0, 8); // leading bytes travel in the descriptor
+    sector.copy(e, o + 4, 4092, 4096); // trailing bytes too
+    const s = (descSectors + data++) * 4096;
+    e.write('data', s, 'latin1');
+    e.writeUInt32LE(Number(seq >> 32n), s + 4);
+    sector.copy(e, s + 8, 8, 4092);
+    e.writeUInt32LE(Number(seq & 0xffffffffn), s + 4092);
+  });
+  e.writeUInt32LE(crc32c(e), 4);
+  return e;
+}
+function place(log: Buffer, at: number, entry: Buffer): void {
+  for (let i = 0; i < entry.length; i++) log[(at + i) % log.length] = entry[i]!;
+}
+
+describe('src/replication/vhdx/log (active sequence search)', () => {
+  const GUID = '11111111-2222-4333-8444-555555555555';
+  const K = 4096;
+
+  it('replays the newest complete sequence from its tail, across the end of the circular log', () => {
+    const log = Buffer.alloc(16 * K);
+    place(log, 2 * K, buildEntry(3n, 2 * K, GUID, [{ fileOffset: 9 * MiB, fill: 0x33 }])); // older, complete on its own
+    place(log, 10 * K, buildEntry(10n, 10 * K, GUID, [{ fileOffset: 2 * MiB, fill: 0x0a }]));
+    place(log, 12 * K, buildEntry(11n, 10 * K, GUID, [{ fileOffset: 2 * MiB, fill: 0x0b }, { fileOffset: 3 * MiB, zeroLength: 2 * K * 4 }]));
+    place(log, 14 * K, buildEntry(12n, 12 * K, GUID, [{ fileOffset: 2 * MiB + K, fill: 0x0c }, { fileOffset: 2 * MiB + 2 * K, fill: 0x0d }])); // 3 sectors: wraps to 0..4K
+    const run = findActiveSequence(log, GUID)!;
+    expect(run.map((e) => e.seq)).to.deep.equal([11n, 12n]);
+    expect([run[1]!.pos + run[1]!.length]).to.deep.equal([17 * K]); // the head entry runs past the end and wraps
+    const writes = run.flatMap((e) => e.writes);
+    expect(writes.map((w) => [w.fileOffset, w.length, w.data?.[0], w.data?.[4095]])).to.deep.equal([
+      [2 * MiB, K, 0x0b, 0x0b],
+      [3 * MiB, 8 * K, undefined, undefined],
+      [2 * MiB + K, K, 0x0c, 0x0c],
+      [2 * MiB + 2 * K, K, 0x0d, 0x0d],
+    ]);
+  });
+
+  it('finds nothing when the head entry\'s tail is not part of the run, or the GUID differs', () => {
+    const log = Buffer.alloc(16 * K);
+    place(log, 0, buildEntry(7n, 12 * K, GUID, [{ fileOffset: 2 * MiB, fill: 1 }]));
+    expect(findActiveSequence(log, GUID)).to.equal(undefined);
+    place(log, 0, buildEntry(7n, 0, GUID, [{ fileOffset: 2 * MiB, fill: 1 }]));
+    expect(findActiveSequence(log, GUID)!.map((e) => e.seq)).to.deep.equal([7n]);
+    expect(findActiveSequence(log, '11111111-2222-4333-8444-555555555556')).to.equal(undefined);
+  });
+
+  it('rejects an entry whose data sector carries another sequence number', () => {
+    const log = Buffer.alloc(8 * K);
+    const e = buildEntry(5n, 0, GUID, [{ fileOffset: 2 * MiB, fill: 1 }]);
+    e.writeUInt32LE(6, K + 4092);
+    e.writeUInt32LE(0, 4);
+    e.writeUInt32LE(crc32c(e), 4);
+    place(log, 0, e);
+    expect(parseLogEntry(log, 0, GUID)).to.equal(undefined);
   });
 });
