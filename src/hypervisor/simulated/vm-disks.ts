@@ -1,0 +1,106 @@
+import { rm } from 'node:fs/promises';
+import type { DiskReference } from '../types';
+import { HypervisorError } from '../../errors';
+import { appendChange, lastSequence, rctIdOf } from './change-log';
+import { appendOverlay, repairOverlay, replayOverlay } from './overlay';
+import { PATTERN_UNIT, encodePatternWrite, writeChoice } from './pattern';
+import type { SimFreeze, SimVmRecord, SimWriter } from './schemas';
+import { SimFreeze as SimFreezeSchema } from './schemas';
+import { readJson, vmPaths, writeJsonAtomic } from './store';
+import { openVirtualDisk, type VirtualDisk } from './virtual-disk';
+
+// A VM's disks as its guest writes them: every write is logged (change tracking) and then lands
+// in the disk, or in the overlay while a frozen view is open. Used by the VM process while it
+// runs, and by the driver itself while the VM is off: exactly one of them owns the disks.
+
+export interface VmDisks {
+  readonly disks: readonly VirtualDisk[];
+  /** The open view, if any. */
+  frozen(): SimFreeze | null;
+  /** A guest write of `data` at virtual `offset`; `kind` p = pattern, g = guest data. */
+  write(diskIndex: number, offset: number, data: Buffer, kind: 'p' | 'g'): Promise<number>;
+  /** One write of the verifiable pattern, at the place (seed, seq) chooses; returns its sequence number. */
+  patternWrite(writer: SimWriter): Promise<number>;
+  freeze(viewId: string): Promise<SimFreeze>;
+  release(viewId: string, commit: boolean): Promise<DiskReference[]>;
+  close(): Promise<void>;
+}
+
+/** Overlay file of disk `diskPath` for view `viewId`: next to the disk, like Hyper-V's .avhdx. */
+export function overlayPath(diskPath: string, viewId: string): string {
+  return `${diskPath}.${viewId}.simoverlay`;
+}
+
+/** Opens a VM's disks for writing, resuming an open frozen view (and its overlays) if one exists. */
+export async function openVmDisks(stateDir: string, record: SimVmRecord): Promise<VmDisks> {
+  const paths = vmPaths(stateDir, record.id);
+  const disks: VirtualDisk[] = [];
+  try {
+    for (const d of record.disks) disks.push(await openVirtualDisk(d.path, d.format === 'VHDX' ? 'VHDX' : 'Raw'));
+  } catch (err) {
+    for (const d of disks) await d.close();
+    throw err;
+  }
+  const logs = record.disks.map((_, i) => paths.changeLog(i));
+  let seq = await lastSequence(logs);
+  let freeze = readJson(paths.freeze, SimFreezeSchema);
+  if (freeze !== null) for (const o of freeze.overlays) await repairOverlay(o);
+
+  function disk(i: number): VirtualDisk {
+    const d = disks[i];
+    if (d === undefined) throw new HypervisorError('HYPERVISOR_ERROR', `VM ${record.id} has no disk ${i}`, { details: { vmId: record.id, diskIndex: i } });
+    return d;
+  }
+
+  async function write(diskIndex: number, offset: number, data: Buffer, kind: 'p' | 'g'): Promise<number> {
+    const d = disk(diskIndex);
+    if (offset < 0 || offset + data.length > d.sizeBytes) {
+      throw new HypervisorError('HYPERVISOR_ERROR', `write ${offset}+${data.length} is outside disk ${diskIndex} (${d.sizeBytes} bytes)`, { details: { offset, length: data.length } });
+    }
+    seq += 1;
+    // Logged before the bytes land: a crash in between over-reports, never under-reports.
+    appendChange(logs[diskIndex]!, { t: 'W', s: seq, o: offset, l: data.length, k: kind });
+    if (freeze === null) await d.write(offset, data);
+    else await appendOverlay(freeze.overlays[diskIndex]!, offset, data);
+    return seq;
+  }
+
+  return {
+    disks,
+    frozen: () => freeze,
+    write,
+    async patternWrite(writer) {
+      const units = disks.map((d) => Math.floor(d.sizeBytes / PATTERN_UNIT));
+      const next = seq + 1;
+      const { diskIndex, unit } = writeChoice(writer.seed, next, disks.length, units);
+      const n = Math.min(writer.unitsPerWrite, units[diskIndex]! - unit);
+      const data = encodePatternWrite({ vmId: record.id, seq: next, diskIndex, offset: unit * PATTERN_UNIT, length: n * PATTERN_UNIT });
+      return write(diskIndex, unit * PATTERN_UNIT, data, 'p');
+    },
+    async freeze(viewId) {
+      if (freeze !== null) throw new HypervisorError('VM_WRONG_STATE', `VM ${record.id} already has an open frozen view ${freeze.viewId}`, { details: { vmId: record.id, viewId: freeze.viewId } });
+      for (const d of disks) await d.sync();
+      const next: SimFreeze = { viewId, takenAt: new Date().toISOString(), overlays: record.disks.map((d) => overlayPath(d.path, viewId)) };
+      for (const l of logs) appendChange(l, { t: 'F', v: viewId });
+      writeJsonAtomic(paths.freeze, next);
+      freeze = next;
+      return next;
+    },
+    async release(viewId, commit) {
+      if (freeze === null || freeze.viewId !== viewId) {
+        throw new HypervisorError('VM_WRONG_STATE', `VM ${record.id} has no open view ${viewId}`, { details: { vmId: record.id, viewId } });
+      }
+      // Replaying is idempotent, so a crash mid-merge is repaired by merging again.
+      for (const [i, o] of freeze.overlays.entries()) await replayOverlay(o, (off, data) => disk(i).write(off, data));
+      for (const d of disks) await d.sync();
+      if (commit) for (const l of logs) appendChange(l, { t: 'C', v: viewId });
+      await rm(paths.freeze, { force: true });
+      for (const o of freeze.overlays) await rm(o, { force: true });
+      freeze = null;
+      return commit ? record.disks.map((d) => ({ basePath: d.path, rctId: rctIdOf(viewId) })) : [];
+    },
+    async close() {
+      for (const d of disks) await d.close();
+    },
+  };
+}

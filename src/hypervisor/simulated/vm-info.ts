@@ -1,0 +1,83 @@
+import type { HostInfo, VmInfo, VmState } from '../types';
+import { describeDisk } from './virtual-disk';
+import { SimFreeze, SimRuntime, type SimHostConfig, type SimVmRecord } from './schemas';
+import { listVmIds, readJson, readVmRecord, vmPaths } from './store';
+import { isVmProcessAlive } from './vm-launch';
+import { overlayPath } from './vm-disks';
+
+// What a VM looks like from outside, derived from its record plus whether its process lives:
+// a record that says Running with a dead process is a VM whose host crashed, so it is Off.
+
+export interface Observed {
+  record: SimVmRecord;
+  state: VmState;
+  runtime: SimRuntime | null;
+  /** The live process's pid and boot id, when it runs. */
+  alive: boolean;
+}
+
+/** The VM's record and its real state now; null when the host has no such VM. */
+export function observeVm(stateDir: string, id: string): Observed | null {
+  const record = readVmRecord(stateDir, id);
+  if (record === null) return null;
+  const runtime = readJson(vmPaths(stateDir, id).runtime, SimRuntime);
+  const alive = runtime !== null && isVmProcessAlive(runtime.pid, id);
+  let state: VmState = record.state;
+  if (record.state === 'Running') state = alive ? (runtime?.ready === true ? 'Running' : 'Starting') : 'Off';
+  return { record, state, runtime, alive };
+}
+
+/** The public VmInfo of an observed VM (disk facts read from the files). */
+export async function toVmInfo(stateDir: string, o: Observed): Promise<VmInfo> {
+  const freeze = readJson(vmPaths(stateDir, o.record.id).freeze, SimFreeze);
+  const disks = [];
+  for (const d of o.record.disks) {
+    const facts = await describeDisk(d.path, d.format === 'VHDX' ? 'VHDX' : 'Raw');
+    disks.push({
+      path: freeze === null ? d.path : overlayPath(d.path, freeze.viewId),
+      basePath: d.path,
+      format: d.format === 'VHDX' ? ('VHDX' as const) : ('Other' as const),
+      type: facts.type,
+      controllerType: d.controllerType,
+      controllerNumber: d.controllerNumber,
+      controllerLocation: d.controllerLocation,
+      sizeBytes: facts.sizeBytes,
+      fileSizeBytes: facts.fileSizeBytes,
+    });
+  }
+  return {
+    id: o.record.id,
+    name: o.record.name,
+    state: o.state,
+    heartbeat: o.state === 'Running' ? 'OkApplicationsHealthy' : o.state === 'Starting' ? 'NoContact' : null,
+    memoryBytes: o.record.memoryBytes,
+    processorCount: o.record.processorCount,
+    configurationVersion: o.record.configurationVersion,
+    generation: o.record.generation,
+    disks,
+    networkAdapters: o.record.networkAdapters.map((n) => ({ ...n })),
+  };
+}
+
+/** Memory used by VMs whose process lives (Running or Starting). */
+export async function usedMemory(stateDir: string): Promise<number> {
+  let used = 0;
+  for (const id of await listVmIds(stateDir)) {
+    const o = observeVm(stateDir, id);
+    if (o !== null && (o.state === 'Running' || o.state === 'Starting')) used += o.record.memoryBytes;
+  }
+  return used;
+}
+
+/** Host facts as the Hypervisor interface reports them. */
+export async function hostInfo(stateDir: string, host: SimHostConfig): Promise<HostInfo> {
+  const used = await usedMemory(stateDir);
+  return {
+    name: host.name,
+    totalMemoryBytes: host.totalMemoryBytes,
+    freeMemoryBytes: Math.max(0, host.totalMemoryBytes - used),
+    logicalProcessorCount: host.logicalProcessorCount,
+    switchNames: [...host.switchNames],
+    maxConfigurationVersion: host.maxConfigurationVersion,
+  };
+}

@@ -1,0 +1,88 @@
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { answerRequest, takeRequests } from './control';
+import type { SimOp, SimWriter } from './schemas';
+import { readVmRecord, vmPaths, writeJsonAtomic } from './store';
+import { openVmDisks, type VmDisks } from './vm-disks';
+
+// A simulated VM: a detached process (argv: stateDir vmId bootId) that owns the VM's disks while
+// it runs. It reports "heartbeat" in runtime.json, writes the verifiable pattern at the
+// configured rate, and serves the driver's requests (guest write, freeze, release, shutdown).
+
+const POLL_MS = 10;
+
+function logLine(stateDir: string, vmId: string, msg: string): void {
+  try {
+    appendFileSync(join(vmPaths(stateDir, vmId).dir, 'process.log'), `${new Date().toISOString()} pid ${process.pid} ${msg}\n`);
+  } catch {
+    // Nothing else can be done about a log that cannot be written.
+  }
+}
+
+async function handle(disks: VmDisks, op: SimOp, state: { writer: SimWriter; stop: boolean }): Promise<unknown> {
+  switch (op.kind) {
+    case 'write':
+      return disks.write(op.diskIndex, op.offset, Buffer.alloc(op.length, op.pattern), 'g');
+    case 'freeze':
+      return disks.freeze(op.viewId);
+    case 'release':
+      return disks.release(op.viewId, op.commit);
+    case 'setWriter':
+      state.writer = op.writer;
+      return null;
+    case 'shutdown':
+      state.stop = true;
+      return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const [stateDir, vmId, bootId] = process.argv.slice(2);
+  if (stateDir === undefined || vmId === undefined || bootId === undefined) throw new Error('usage: vm-process <stateDir> <vmId> <bootId>');
+  const record = readVmRecord(stateDir, vmId);
+  if (record === null) throw new Error(`no VM ${vmId} in ${stateDir}`);
+  const disks = await openVmDisks(stateDir, record);
+  const state = { writer: record.writer, stop: false };
+  const onSignal = (): void => {
+    state.stop = true;
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  writeJsonAtomic(vmPaths(stateDir, vmId).runtime, { pid: process.pid, bootId, ready: true, startedAt: new Date().toISOString() });
+  logLine(stateDir, vmId, `up, boot ${bootId}`);
+  let nextWriteAt = Date.now();
+  while (!state.stop) {
+    for (const r of takeRequests(stateDir, vmId, bootId)) {
+      try {
+        const result = await handle(disks, r.op, state);
+        answerRequest(stateDir, vmId, r.name, { ok: true, result });
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        answerRequest(stateDir, vmId, r.name, { ok: false, error: { code: typeof code === 'string' ? code : 'HYPERVISOR_ERROR', message: (err as Error).message } });
+      }
+      if (state.stop) break;
+    }
+    if (state.stop) break;
+    const now = Date.now();
+    if (state.writer.ratePerSecond > 0 && now >= nextWriteAt) {
+      await disks.patternWrite(state.writer);
+      // Never burst to catch up after a slow merge: the rate is a ceiling.
+      nextWriteAt = Math.max(nextWriteAt + 1000 / state.writer.ratePerSecond, now);
+    }
+    const wait = state.writer.ratePerSecond > 0 ? Math.min(POLL_MS, Math.max(0, nextWriteAt - Date.now())) : POLL_MS;
+    await sleep(wait);
+  }
+  for (const d of disks.disks) await d.sync();
+  await disks.close();
+  logLine(stateDir, vmId, 'shut down');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const [stateDir, vmId] = process.argv.slice(2);
+    if (stateDir !== undefined && vmId !== undefined) logLine(stateDir, vmId, `fatal: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
