@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../../errors';
 import { runOk } from '../../util/exec';
+import { readVhdxLayout } from '../../replication/vhdx';
 import type { VmId } from '../types';
 import { SimHostConfig, SimRuntime, type SimVmRecord, type SimWriter } from './schemas';
 import { hostPaths, isVmId, listVmIds, readJson, readVmRecord, vmPaths, writeJsonAtomic, writeVmRecord } from './store';
@@ -44,6 +45,18 @@ export interface SimVmSpec {
   writer?: Partial<SimWriter>;
 }
 
+// qemu-img leaves a fixed VHDX's blocks in the ZERO state; Hyper-V's fixed disks have every block
+// FULLY_PRESENT. One zero-write per block (through QEMU) makes ours the same.
+async function allocateAllBlocks(path: string): Promise<void> {
+  const layout = await readVhdxLayout(path);
+  const blocks = Math.ceil(layout.virtualDiskSize / layout.blockSize);
+  for (let b0 = 0; b0 < blocks; b0 += 256) {
+    const args = ['-f', 'vhdx'];
+    for (let b = b0; b < Math.min(blocks, b0 + 256); b++) args.push('-c', `write -q -P 0 ${b * layout.blockSize} 512`);
+    await runOk('qemu-io', [...args, path], { timeoutMs: 60_000 });
+  }
+}
+
 function dynamicMac(): string {
   return `00155D${randomBytes(3).toString('hex').toUpperCase()}`;
 }
@@ -69,6 +82,7 @@ export async function createSimulatedVm(stateDir: string, spec: SimVmSpec): Prom
     } else {
       const opts = [`subformat=${d.subformat}`, ...(d.blockSizeBytes === undefined ? [] : [`block_size=${d.blockSizeBytes}`])];
       await runOk('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', opts.join(','), path, String(d.sizeBytes)]);
+      if (d.subformat === 'fixed') await allocateAllBlocks(path);
     }
     disks.push({ path, format: raw ? 'Raw' : 'VHDX', ...at });
   }

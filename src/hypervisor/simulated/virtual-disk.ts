@@ -19,6 +19,8 @@ export interface VirtualDisk {
   read(offset: number, length: number): Promise<Buffer>;
   /** Makes written bytes durable. */
   sync(): Promise<void>;
+  /** Ends a write session (the guest moved to an overlay): the next data write renews DataWriteGuid again. */
+  endWriteSession(): void;
   close(): Promise<void>;
 }
 
@@ -84,6 +86,7 @@ export async function openVirtualDisk(path: string, format: 'VHDX' | 'Raw', mode
         return buf;
       },
       sync: () => fh.sync(),
+      endWriteSession: () => undefined,
       close: () => fh.close(),
     };
   }
@@ -134,6 +137,9 @@ export async function openVirtualDisk(path: string, format: 'VHDX' | 'Raw', mode
       return out;
     },
     sync: () => fh.sync(),
+    endWriteSession() {
+      guidRenewed = false;
+    },
     close: () => fh.close(),
   };
 }

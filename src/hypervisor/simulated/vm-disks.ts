@@ -79,7 +79,11 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord): Promis
     },
     async freeze(viewId) {
       if (freeze !== null) throw new HypervisorError('VM_WRONG_STATE', `VM ${record.id} already has an open frozen view ${freeze.viewId}`, { details: { vmId: record.id, viewId: freeze.viewId } });
-      for (const d of disks) await d.sync();
+      for (const d of disks) {
+        await d.sync();
+        // Like a checkpoint, the freeze closes the base for the guest: merging into it later is a new write session.
+        d.endWriteSession();
+      }
       const next: SimFreeze = { viewId, takenAt: new Date().toISOString(), overlays: record.disks.map((d) => overlayPath(d.path, viewId)) };
       for (const l of logs) appendChange(l, { t: 'F', v: viewId });
       writeJsonAtomic(paths.freeze, next);

@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hasCode } from '../../../src/errors';
+import { createSimulatedHypervisor, createSimulatedVm, crashSimulatedHost, readWriteLog, verifyPatternPrefix } from '../../../src/hypervisor/simulated';
+import { readVhdxLayout } from '../../../src/replication/vhdx';
+import { qemuCheck } from '../../helpers/qemu';
+import { seeded } from '../../helpers/seed';
+import { makeSimFixture, type SimFixture } from './fixture';
+
+const MiB = 1024 * 1024;
+const T = { timeoutMs: 20_000 };
+
+async function digest(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+// The simulated driver keeps all of its state in files: a new driver object (an agent restart),
+// a VM process restart or a host crash must not lose an open frozen view or a write.
+describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function () {
+  this.timeout(60_000);
+  let f: SimFixture;
+  before(async () => {
+    f = await makeSimFixture({ switchNames: ['LAN'], hostMemoryBytes: 8 * 1024 * MiB });
+  });
+  after(async () => f?.cleanup());
+
+  it('keeps an open view frozen across a new driver object, and the old view still releases and merges', async () => {
+    const { seed } = seeded('sim-restart-view');
+    const id = await createSimulatedVm(f.stateDir, { name: 'restart', disks: [{ sizeBytes: 4 * MiB, subformat: 'fixed' }], writer: { ratePerSecond: 150, unitsPerWrite: 1, seed } });
+    await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+    await sleep(200);
+    const view = await f.hypervisor.freeze(id, T);
+    const frozen = await digest(view.disks[0]!.readPath);
+    // "Agent restart": a fresh driver on the same state folder sees the open view.
+    const again = createSimulatedHypervisor(f.stateDir);
+    const info = await again.getVm(id);
+    expect(info?.state).to.equal('Running');
+    expect(info?.disks[0]!.path).to.not.equal(info?.disks[0]!.basePath);
+    expect(info?.disks[0]!.path).to.match(/\.simoverlay$/);
+    await again.guestWrite(id, { offset: 0, length: 8192, pattern: 0x77 });
+    await sleep(300);
+    expect(await digest(view.disks[0]!.readPath), 'the base did not change').to.equal(frozen);
+    expect((await stat(info!.disks[0]!.path)).size, 'the writes went to the overlay').to.be.greaterThan(8192);
+
+    const refs = await view.release({ commit: true });
+    expect(refs).to.have.length(1);
+    expect((await again.getVm(id))?.disks[0]!.path).to.equal(info?.disks[0]!.basePath);
+    expect(await f.readVirtual(view.disks[0]!.readPath, 0, 8192)).to.deep.equal(Buffer.alloc(8192, 0x77));
+    await again.stopVm(id, 'Shutdown', T);
+    const report = await verifyPatternPrefix({ diskPath: view.disks[0]!.readPath, format: 'VHDX', stateDir: f.stateDir, vmId: id, diskIndex: 0 });
+    expect(report.consistent, JSON.stringify(report.mismatches)).to.equal(true);
+    const log = await readWriteLog(f.stateDir, id, 0);
+    expect(report.prefixSeq).to.equal(Math.max(...log.filter((w) => w.kind === 'pattern').map((w) => w.seq)));
+  });
+
+  it('merges a view the previous driver left open before it takes a new one', async () => {
+    const id = await createSimulatedVm(f.stateDir, { name: 'stale', disks: [{ sizeBytes: 2 * MiB, subformat: 'fixed' }] });
+    await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+    const lost = await createSimulatedHypervisor(f.stateDir).freeze(id, T); // its driver "dies" with the view open
+    await f.hypervisor.guestWrite(id, { offset: 4096, length: 4096, pattern: 0x42 });
+    const view = await f.hypervisor.freeze(id, T);
+    expect(view.viewId).to.not.equal(lost.viewId);
+    expect(await f.readVirtual(view.disks[0]!.readPath, 4096, 4096)).to.deep.equal(Buffer.alloc(4096, 0x42));
+    await view.release({ commit: false });
+    try {
+      await lost.release({ commit: true });
+      expect.fail('released a view that was already merged');
+    } catch (err) {
+      expect(hasCode(err, 'VM_WRONG_STATE')).to.equal(true);
+    }
+    await f.hypervisor.stopVm(id, 'TurnOff', T);
+  });
+
+  it('keeps writing into the overlay after a host crash while frozen, and the release merges every write', async () => {
+    const { seed } = seeded('sim-crash-frozen');
+    const id = await createSimulatedVm(f.stateDir, { name: 'crash frozen', disks: [{ sizeBytes: 4 * MiB, subformat: 'fixed' }], writer: { ratePerSecond: 150, unitsPerWrite: 1, seed } });
+    await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+    await sleep(150);
+    const view = await f.hypervisor.freeze(id, T);
+    const frozen = await digest(view.disks[0]!.readPath);
+    await sleep(150);
+    await crashSimulatedHost(f.stateDir);
+    expect((await f.hypervisor.getVm(id))?.state).to.equal('Off');
+    await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+    await sleep(200);
+    expect(await digest(view.disks[0]!.readPath)).to.equal(frozen);
+    await view.release({ commit: true });
+    await f.hypervisor.stopVm(id, 'Shutdown', T);
+    const report = await verifyPatternPrefix({ diskPath: view.disks[0]!.readPath, format: 'VHDX', stateDir: f.stateDir, vmId: id, diskIndex: 0 });
+    expect(report.consistent, JSON.stringify(report.mismatches)).to.equal(true);
+    expect(report.prefixSeq).to.equal(Math.max(...(await readWriteLog(f.stateDir, id, 0)).map((w) => w.seq)));
+  });
+
+  it('renews the VHDX DataWriteGuid before the first write of a run and of each merge, and leaves it alone while nothing is written', async () => {
+    const id = await createSimulatedVm(f.stateDir, { name: 'guid', disks: [{ sizeBytes: 2 * MiB, subformat: 'fixed' }] });
+    const disk = (await f.hypervisor.getVm(id))!.disks[0]!.path;
+    const g0 = (await readVhdxLayout(disk)).dataWriteGuid;
+    await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+    await sleep(100);
+    expect((await readVhdxLayout(disk)).dataWriteGuid, 'no write yet').to.equal(g0);
+    await f.hypervisor.guestWrite(id, { offset: 0, length: 512, pattern: 1 });
+    const g1 = (await readVhdxLayout(disk)).dataWriteGuid;
+    expect(g1).to.not.equal(g0);
+    await f.hypervisor.guestWrite(id, { offset: 512, length: 512, pattern: 2 });
+    expect((await readVhdxLayout(disk)).dataWriteGuid, 'once per write session').to.equal(g1);
+    // A merge after a freeze writes to the base in a new session, as a checkpoint merge does.
+    const view = await f.hypervisor.freeze(id, T);
+    await f.hypervisor.guestWrite(id, { offset: 1024, length: 512, pattern: 3 });
+    expect((await readVhdxLayout(disk)).dataWriteGuid, 'the frozen base is untouched').to.equal(g1);
+    await view.release({ commit: true });
+    const g2 = (await readVhdxLayout(disk)).dataWriteGuid;
+    expect(g2).to.not.equal(g1);
+    const empty = await f.hypervisor.freeze(id, T);
+    await empty.release({ commit: true });
+    expect((await readVhdxLayout(disk)).dataWriteGuid, 'a merge of nothing writes nothing').to.equal(g2);
+    await f.hypervisor.stopVm(id, 'Shutdown', T);
+    const check = await qemuCheck(disk);
+    expect(check.ok, check.output).to.equal(true);
+  });
+
+  it('treats names with quotes, dollars, slashes and unicode as data: every file is named by the VM id', async () => {
+    const names = ["../../x'; Remove-Item -Recurse -Force $HOME; '", '‘x’ – — "q" `$(id)` \\..\\evil', 'ünïcødé/../../'];
+    const ids = [];
+    for (const name of names) ids.push(await createSimulatedVm(f.stateDir, { name, disks: [{ sizeBytes: 1 * MiB, subformat: 'raw' }], switchNames: ['LAN'] }));
+    for (const [i, id] of ids.entries()) {
+      const found = await f.hypervisor.findVmsByName(names[i]!);
+      expect(found.map((v) => v.id)).to.deep.equal([id]);
+      await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+      const view = await f.hypervisor.freeze(id, T);
+      await f.hypervisor.guestWrite(id, { offset: 0, length: 512, pattern: 9 });
+      await view.release({ commit: true });
+      await f.hypervisor.exportConfig(id, join(f.workDir, `export-${i}`), T);
+      await f.hypervisor.stopVm(id, 'TurnOff', T);
+    }
+    const all = await readdir(f.stateDir, { recursive: true });
+    for (const p of all) {
+      for (const part of String(p).split('/')) {
+        expect(part).to.match(/^(host\.json|vms|disks|requests|responses|[0-9a-f-]{36}(-\d+\.(raw|vhdx))?|vm\.json|runtime\.json|process\.log|disk-\d+\.changes\.jsonl)$/);
+      }
+    }
+    expect(await readdir(join(f.stateDir, '..'))).to.have.members(['host state', 'work']);
+  });
+});
