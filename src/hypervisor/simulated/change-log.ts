@@ -26,8 +26,8 @@ export function appendChange(logPath: string, entry: ChangeEntry): void {
   appendFileSync(logPath, JSON.stringify(entry) + '\n');
 }
 
-/** Streams the entries of a log in order; `strict` makes an unreadable line an error instead of skipping it. */
-export async function* readChanges(logPath: string, strict = false): AsyncGenerator<ChangeEntry> {
+/** Streams the entries of a log in order; an unreadable line (torn by a crash) comes out as `{ t: 'bad' }`. */
+export async function* readChanges(logPath: string): AsyncGenerator<ChangeEntry | { t: 'bad' }> {
   const stream = createReadStream(logPath, { encoding: 'utf8' });
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   try {
@@ -39,11 +39,7 @@ export async function* readChanges(logPath: string, strict = false): AsyncGenera
       } catch {
         e = undefined;
       }
-      if (e === undefined || typeof e !== 'object' || !['W', 'F', 'C', 'X'].includes(e.t)) {
-        if (strict) throw new Error(`unreadable change-log line in ${logPath}`);
-        continue;
-      }
-      yield e;
+      yield e !== undefined && e !== null && typeof e === 'object' && ['W', 'F', 'C', 'X'].includes(e.t) ? e : { t: 'bad' };
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -77,9 +73,12 @@ export async function changesBetween(logPath: string, sinceRctId: string, untilV
   let state: 'before' | 'inside' | 'done' = 'before';
   let committed = false;
   let pruned = false;
+  let damaged = false;
   let ranges: Array<{ offset: number; length: number }> = [];
   try {
-    for await (const e of readChanges(logPath, true)) {
+    for await (const e of readChanges(logPath)) {
+      // A torn line inside the interval may have been a write: the answer would be short.
+      if (e.t === 'bad' && state === 'inside') damaged = true;
       if (e.t === 'C' && e.v === since) committed = true;
       if (e.t === 'X' && e.v === since) pruned = true;
       if (e.t === 'F' && e.v === since && state === 'before') state = 'inside';
@@ -93,6 +92,7 @@ export async function changesBetween(logPath: string, sinceRctId: string, untilV
     throw unavailable(`change log unreadable: ${(err as Error).message}`, { rctId: sinceRctId });
   }
   if (!committed || pruned) throw unavailable(`unknown or pruned reference ${sinceRctId}`, { rctId: sinceRctId });
+  if (damaged) throw unavailable(`change log ${logPath} is damaged between ${sinceRctId} and view ${untilViewId}`, { rctId: sinceRctId });
   if (state !== 'done') throw unavailable(`reference ${sinceRctId} does not precede the view ${untilViewId}`, { rctId: sinceRctId, viewId: untilViewId });
   return mergeRanges(ranges);
 }
