@@ -9,12 +9,15 @@ export interface CreateVhdxOptions {
   /** Payload block size in bytes (qemu: block_size; 1 MiB..256 MiB). */
   blockSizeBytes?: number;
   logSizeBytes?: number;
+  /** false: every block of a fixed disk is FULLY_PRESENT, as Hyper-V writes fixed disks (qemu defaults to true). */
+  blockStateZero?: boolean;
 }
 
 export async function createVhdx(path: string, o: CreateVhdxOptions): Promise<void> {
   const opts = [`subformat=${o.subformat}`];
   if (o.blockSizeBytes !== undefined) opts.push(`block_size=${o.blockSizeBytes}`);
   if (o.logSizeBytes !== undefined) opts.push(`log_size=${o.logSizeBytes}`);
+  if (o.blockStateZero !== undefined) opts.push(`block_state_zero=${o.blockStateZero ? 'on' : 'off'}`);
   await runOk('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', opts.join(','), path, String(o.sizeBytes)]);
 }
 
