@@ -23,7 +23,9 @@ export class IncomingStream {
     compression: StreamCompression,
   ) {
     const window = wire.options.streamWindowBytes;
-    this.wireSide = new Readable({ highWaterMark: window, read: () => this.grant() });
+    // Readable calls _read before it removes the bytes being read from its buffer: grant on the next
+    // tick, when the room is really there.
+    this.wireSide = new Readable({ highWaterMark: window, read: () => process.nextTick(() => this.grant()) });
     const unzip = decompressor(compression);
     this.readable = unzip ? (pipeline(this.wireSide, unzip, () => undefined) as Readable) : this.wireSide;
     this.readable.once('end', () => {
@@ -84,8 +86,10 @@ export class IncomingStream {
     const window = this.wire.options.streamWindowBytes;
     const used = this.granted - this.received + this.wireSide.readableLength;
     const room = window - used;
-    // Grant in steps of at least a quarter window so credit messages stay rare.
-    if (room >= window / 4) {
+    // Grant in steps of at least a quarter window so credit messages stay rare, except when nothing
+    // is in flight: then no push will come to call _read again, so whatever room there is must go.
+    const inFlight = this.granted - this.received;
+    if (room >= window / 4 || (inFlight === 0 && room > 0)) {
       this.granted += room;
       this.wire.sendControl({ kind: 'stream-credit', channel: this.channel, bytes: room });
     }
