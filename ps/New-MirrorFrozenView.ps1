@@ -2,9 +2,9 @@
 .SYNOPSIS
     Takes a frozen, read-only view of all of a VM's disks.
 .DESCRIPTION
-    Running or Paused VM: a recovery snapshot (Msvm_VirtualSystemSnapshotService.CreateSnapshot, SnapshotType 32768);
-    the parents named by the snapshot are frozen while the guest writes to new .avhdx files.
-    Off or Saved VM: no snapshot, the disks themselves (ViewId empty). Other states: VM_WRONG_STATE.
+    A recovery snapshot (Msvm_VirtualSystemSnapshotService.CreateSnapshot, SnapshotType 32768), for Off VMs too: the
+    snapshot's parents are the base VHDX files, frozen while any guest write goes to new .avhdx files, and releasing
+    it with Commit yields RCT ids. A VM that already has checkpoints, or is in a transition, is VM_WRONG_STATE.
     Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
 .PARAMETER InputBase64
     Base64 of UTF-8 JSON: { "VmId": guid, "TimeoutMs": number }.
@@ -28,18 +28,15 @@ try {
     $info = ConvertTo-MirrorVmInfo -Vm $vm
     $takenAt = [DateTime]::UtcNow.ToString('o')
     $disks = New-Object System.Collections.ArrayList
-    if (@('Off', 'Saved') -contains $state) {
-        foreach ($d in @($info.Disks)) {
-            if ($d.Path -ne $d.BasePath) { throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id has a differencing disk ($($d.Path)); merge it first") }
-            [void]$disks.Add(@{ BasePath = $d.BasePath; ReadPath = $d.BasePath; SizeBytes = $d.SizeBytes })
-        }
-        Write-MirrorResult -Result @{ ViewId = ''; TakenAt = $takenAt; Disks = @($disks.ToArray()) }
-        return
+if (@('Off', 'Saved', 'Running', 'Paused') -notcontains $state) {
+    throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id is $state; cannot freeze it now" -Details @{ State = $state })
+}
+foreach ($d in @($info.Disks)) {
+    if ($d.Path -ne $d.BasePath) {
+        throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id already has a checkpoint (disk $($d.Path)); vmmirror needs a VM without checkpoints" -Details @{ State = $state })
     }
-    if (@('Running', 'Paused') -notcontains $state) {
-        throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id is $state; cannot freeze it now" -Details @{ State = $state })
-    }
-    $cimVm = Get-MirrorCimVm -Id $id
+}
+$cimVm = Get-MirrorCimVm -Id $id
     $svc = Get-MirrorCimService -ClassName Msvm_VirtualSystemSnapshotService
     $r = Invoke-CimMethod -InputObject $svc -MethodName CreateSnapshot -Arguments @{
         AffectedSystem = $cimVm; SnapshotSettings = $script:MirrorSnapshotSettings; SnapshotType = [uint16]32768 }

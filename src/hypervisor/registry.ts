@@ -1,14 +1,15 @@
 import { UsageError } from '../errors';
 import type { Hypervisor, HypervisorId } from './types';
 import { createSimulatedHypervisor } from './simulated';
+import { createHypervHypervisor, type HypervDriverOptions } from './hyperv/driver';
 
 // Picks the driver named by the host's configuration. Each driver gets only its own part of deps.
 
 export interface HypervisorDeps {
   /** The simulated driver: the host's state folder (created by createSimulatedHost). */
   simulated?: { stateDir: string };
-  /** The Hyper-V driver's options (owned by the Hyper-V driver). */
-  hyperv?: Record<string, unknown>;
+  /** The Hyper-V driver: the PowerShell executable (powershell.exe on hosts) and runner options. */
+  hyperv?: HypervDriverOptions;
 }
 
 /** The hypervisor driver `id`, built from its part of `deps`. */
@@ -18,6 +19,9 @@ export function createHypervisor(id: HypervisorId, deps: HypervisorDeps): Hyperv
       if (deps.simulated === undefined) throw new UsageError('the simulated hypervisor needs deps.simulated.stateDir');
       return createSimulatedHypervisor(deps.simulated.stateDir);
     case 'hyperv':
-      throw new UsageError('the Hyper-V driver is not registered yet');
+      if (deps.hyperv?.executable === undefined && deps.hyperv?.runner === undefined) {
+        throw new UsageError('the Hyper-V driver needs deps.hyperv.executable (powershell.exe or pwsh)');
+      }
+      return createHypervHypervisor(deps.hyperv);
   }
 }

@@ -2,6 +2,7 @@
 // a timeout on every call (then the session is killed and the next call starts a fresh one).
 // Nothing but base64 text ([A-Za-z0-9+/=]) is ever interpolated into the command line we send:
 // the script path and the input are both passed base64-encoded and decoded inside PowerShell.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PowerShell } from 'node-powershell';
 import type { ZodType } from 'zod';
@@ -16,8 +17,8 @@ const SCRIPT_NAME = /^[A-Z][a-z]+-[A-Z][A-Za-z]+$/;
 export interface PsRunnerOptions {
   /** pwsh (tests) or powershell.exe (production). */
   executable: string;
-  /** Folder of the scripts (default: the repository's ps/). */
-  scriptDir?: string;
+  /** Folders searched for scripts, in order (default: the repository's ps/; tests add the mock's helpers). */
+  scriptDirs?: string[];
   /** Modules imported once per session start (tests: the mock Hyper-V module). Our own paths only. */
   importModules?: string[];
   /** Extra environment for the session process (tests: the mock's state folder). */
@@ -57,11 +58,11 @@ function isExitedError(err: unknown): boolean {
 export class PsRunner {
   private session: Session | null = null;
   private tail: Promise<unknown> = Promise.resolve();
-  private readonly scriptDir: string;
+  private readonly scriptDirs: string[];
   private closed = false;
 
   constructor(private readonly options: PsRunnerOptions) {
-    this.scriptDir = options.scriptDir ?? defaultScriptDir;
+    this.scriptDirs = options.scriptDirs ?? [defaultScriptDir];
   }
 
   /** Runs `scriptName` with `input`, validates its Result with `schema`; serialised per session. */
@@ -86,7 +87,8 @@ export class PsRunner {
   private async invokeNow<T>(scriptName: string, input: object, schema: ZodType<T>, options: InvokeOptions): Promise<T> {
     if (this.closed) throw new HypervisorError('PS_SESSION_DIED', 'PowerShell runner is closed');
     if (!SCRIPT_NAME.test(scriptName)) throw new HypervisorError('PS_PROTOCOL', `not a script name: ${scriptName}`);
-    const scriptPath = resolve(this.scriptDir, `${scriptName}.ps1`);
+    const scriptPath = this.scriptDirs.map((d) => resolve(d, `${scriptName}.ps1`)).find((p) => existsSync(p));
+    if (scriptPath === undefined) throw new HypervisorError('PS_PROTOCOL', `no script ${scriptName}.ps1 in ${this.scriptDirs.join(', ')}`);
     const command = `& ${decodeExpr(scriptPath)} -InputBase64 '${b64(JSON.stringify(input))}'`;
     const started = Date.now();
     const stdout = await this.runCommand(command, options.timeoutMs, scriptName);

@@ -49,8 +49,8 @@ function Get-CimInstance {
         return $InputObject
     }
     if ($ClassName -eq 'Win32_OperatingSystem') {
-        $h = (Read-MockState).Host
-        return New-MockCim 'Win32_OperatingSystem' @{ FreePhysicalMemory = [uint64]([long]$h.FreeMemoryBytes / 1024); TotalVisibleMemorySize = [uint64]([long]$h.TotalMemoryBytes / 1024) }
+        $st = Read-MockState
+        return New-MockCim 'Win32_OperatingSystem' @{ FreePhysicalMemory = [uint64][Math]::Floor((Get-MockFreeMemory $st) / 1024); TotalVisibleMemorySize = [uint64][Math]::Floor([long]$st.Host.TotalMemoryBytes / 1024) }
     }
     if ($Namespace -ne $script:MockNs) { Throw-MockError "Invalid namespace '$Namespace' for $ClassName" 'HRESULT 0x8004100e' }
     $state = Read-MockState

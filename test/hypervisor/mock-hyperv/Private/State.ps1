@@ -20,7 +20,7 @@ function Get-MockStateFile {
 
 function New-MockEmptyState {
     @{
-        Host = @{ Name = 'MOCKHOST'; TotalMemoryBytes = [long]68719476736; FreeMemoryBytes = [long]34359738368
+        Host = @{ Name = 'MOCKHOST'; TotalMemoryBytes = [long]68719476736
             LogicalProcessorCount = 8; Switches = @('Production'); SupportedVersions = @('8.0', '9.0', '10.0', '11.0', '12.0')
             StartMs = 300; StopMs = 300; RctChunkBytes = [long]1048576; RctFail = $false }
         Vms = @(); RctLog = @{}; Seq = 0
@@ -59,6 +59,14 @@ function Get-MockHeartbeat {
     if ($Vm.State -ne 'Running') { return $null }
     if ($null -ne $Vm.HeartbeatAt -and (Get-MockNow) -ge [long]$Vm.HeartbeatAt) { return [MockHyperV.VMHeartbeatStatus]::OkApplicationsHealthy }
     [MockHyperV.VMHeartbeatStatus]::NoContact
+}
+
+function Get-MockFreeMemory {
+    # Total minus the memory of every VM that is not Off or Saved.
+    param($State)
+    $used = [long]0
+    foreach ($vm in @($State.Vms)) { if (@('Off', 'Saved') -notcontains $vm.State) { $used += [long]$vm.MemoryBytes } }
+    [long]$State.Host.TotalMemoryBytes - $used
 }
 
 function Find-MockVm {

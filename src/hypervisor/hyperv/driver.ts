@@ -1,0 +1,190 @@
+// The Hyper-V driver: each Hypervisor method is one ps/ script run through the PsRunner.
+// Scripts enforce the VM-level waits (VM_TIMEOUT); the runner's timeout is the channel's backstop,
+// a little longer, so a hung PowerShell is killed and restarted (PS_TIMEOUT).
+import { HypervisorError } from '../../errors';
+import type {
+  ChangedRanges,
+  DiskReference,
+  ExportedConfig,
+  FrozenView,
+  HostInfo,
+  Hypervisor,
+  Readiness,
+  StopMode,
+  VmId,
+  VmInfo,
+} from '../types';
+import { toIssue, toVmInfo, unionRanges } from './convert';
+import { PsRunner, type PsRunnerOptions } from './ps-runner';
+import * as S from './schema';
+
+export interface HypervDriverOptions extends Partial<PsRunnerOptions> {
+  /** An existing runner (tests share one session with the mock's helpers); else one is made. */
+  runner?: PsRunner;
+  /** Timeout for calls that take none (list, get, host facts, prune, MAC). */
+  defaultTimeoutMs?: number;
+}
+
+const CHANNEL_MARGIN_MS = 15_000;
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+function checkId(id: VmId): void {
+  // Not a GUID cannot name a VM; say so the way an unknown GUID does, without asking PowerShell.
+  if (!GUID.test(id)) throw new HypervisorError('VM_NOT_FOUND', `not a VM id (GUID expected): ${JSON.stringify(id)}`);
+}
+
+/** Implements the Hypervisor interface on Hyper-V through ps/ scripts. */
+export class HypervDriver implements Hypervisor {
+  readonly id = 'hyperv' as const;
+  readonly runner: PsRunner;
+  private readonly defaultTimeoutMs: number;
+
+  constructor(options: HypervDriverOptions) {
+    if (options.runner) this.runner = options.runner;
+    else if (options.executable) this.runner = new PsRunner({ ...options, executable: options.executable });
+    else throw new HypervisorError('HYPERVISOR_ERROR', 'the Hyper-V driver needs a PowerShell executable (powershell.exe or pwsh)');
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000;
+  }
+
+  private call<T>(script: string, input: object, schema: import('zod').ZodType<T>, timeoutMs?: number): Promise<T> {
+    const ms = timeoutMs ?? this.defaultTimeoutMs;
+    return this.runner.invoke(script, { ...input, TimeoutMs: ms }, schema, { timeoutMs: ms + CHANNEL_MARGIN_MS });
+  }
+
+  async getHost(): Promise<HostInfo> {
+    const h = await this.call('Get-MirrorHost', {}, S.PsHost);
+    return {
+      name: h.Name,
+      freeMemoryBytes: h.FreeMemoryBytes,
+      totalMemoryBytes: h.TotalMemoryBytes,
+      logicalProcessorCount: h.LogicalProcessorCount,
+      switchNames: h.SwitchNames,
+      maxConfigurationVersion: h.MaxConfigurationVersion,
+    };
+  }
+
+  async listVms(): Promise<VmInfo[]> {
+    return (await this.call('Get-MirrorVm', {}, S.PsVmList)).Vms.map(toVmInfo);
+  }
+
+  async getVm(id: VmId): Promise<VmInfo | null> {
+    if (!GUID.test(id)) return null;
+    const vms = (await this.call('Get-MirrorVm', { Id: id }, S.PsVmList)).Vms;
+    return vms.length === 0 ? null : toVmInfo(vms[0]!);
+  }
+
+  async findVmsByName(name: string): Promise<VmInfo[]> {
+    return (await this.call('Get-MirrorVm', { Name: name }, S.PsVmList)).Vms.map(toVmInfo);
+  }
+
+  /** The one VM with exactly this name; VM_NOT_FOUND or VM_AMBIGUOUS otherwise (for operator commands). */
+  async resolveVmByName(name: string): Promise<VmInfo> {
+    const vms = (await this.call('Get-MirrorVm', { Name: name, Single: true }, S.PsVmList)).Vms;
+    return toVmInfo(vms[0]!);
+  }
+
+  async startVm(id: VmId, options: { timeoutMs: number; waitHeartbeat: boolean }): Promise<VmInfo> {
+    checkId(id);
+    return toVmInfo(await this.call('Start-MirrorVm', { VmId: id, WaitHeartbeat: options.waitHeartbeat }, S.PsVm, options.timeoutMs));
+  }
+
+  async stopVm(id: VmId, mode: StopMode, options: { timeoutMs: number }): Promise<VmInfo> {
+    checkId(id);
+    return toVmInfo(await this.call('Stop-MirrorVm', { VmId: id, Mode: mode }, S.PsVm, options.timeoutMs));
+  }
+
+  async freeze(id: VmId, options: { timeoutMs: number }): Promise<FrozenView> {
+    checkId(id);
+    const v = await this.call('New-MirrorFrozenView', { VmId: id }, S.PsFrozenView, options.timeoutMs);
+    let released = false;
+    const release = async (o: { commit: boolean }): Promise<DiskReference[]> => {
+      if (released) throw new HypervisorError('HYPERVISOR_ERROR', `frozen view ${v.ViewId} of VM ${id} was already released`);
+      released = true;
+      const r = await this.call('Remove-MirrorFrozenView', { VmId: id, ViewId: v.ViewId, Commit: o.commit }, S.PsReferences, options.timeoutMs);
+      if (!o.commit) return [];
+      const refs = r.References.map((x) => ({ basePath: x.BasePath, rctId: x.RctId }));
+      // Every disk must come back with its id; one missing would silently lose that disk's history.
+      const missing = v.Disks.filter((d) => !refs.some((x) => x.basePath === d.BasePath));
+      if (missing.length > 0) {
+        throw new HypervisorError('RCT_UNAVAILABLE', `no RCT id returned for ${missing.map((d) => d.BasePath).join(', ')}`, {
+          details: { references: refs },
+        });
+      }
+      return v.Disks.map((d) => refs.find((x) => x.basePath === d.BasePath)!);
+    };
+    return {
+      vmId: id,
+      viewId: v.ViewId,
+      takenAt: new Date(v.TakenAt),
+      disks: v.Disks.map((d) => ({ basePath: d.BasePath, readPath: d.ReadPath, sizeBytes: d.SizeBytes })),
+      release,
+    };
+  }
+
+  async changedRanges(id: VmId, view: FrozenView, since: DiskReference[], options: { timeoutMs: number }): Promise<ChangedRanges[]> {
+    checkId(id);
+    const disks = view.disks.map((d) => {
+      const ref = since.find((s) => s.basePath === d.basePath);
+      if (ref === undefined) throw new HypervisorError('RCT_UNAVAILABLE', `no reference for disk ${d.basePath}`, { details: { basePath: d.basePath } });
+      return { BasePath: d.basePath, ReadPath: d.readPath, SizeBytes: d.sizeBytes, RctId: ref.rctId };
+    });
+    const r = await this.call('Get-MirrorDiskChange', { VmId: id, Disks: disks }, S.PsDiskChanges, options.timeoutMs);
+    return view.disks.map((d) => {
+      const got = r.Disks.find((x) => x.BasePath === d.basePath);
+      if (got === undefined) throw new HypervisorError('RCT_UNAVAILABLE', `no answer for disk ${d.basePath}`);
+      const ranges = got.Ranges.map((x) => ({ offset: x.Offset, length: x.Length }));
+      const outside = ranges.find((x) => x.offset + x.length > d.sizeBytes);
+      if (outside !== undefined) {
+        throw new HypervisorError('RCT_UNAVAILABLE', `RCT reported a range beyond the disk: ${JSON.stringify(outside)}`, { details: { basePath: d.basePath } });
+      }
+      return { basePath: d.basePath, virtualSizeBytes: d.sizeBytes, ranges: unionRanges(ranges) };
+    });
+  }
+
+  async pruneReferences(id: VmId, keep: DiskReference[]): Promise<void> {
+    checkId(id);
+    await this.call('Remove-MirrorReferencePoint', { VmId: id, KeepRctIds: keep.map((k) => k.rctId) }, S.PsPruned);
+  }
+
+  async exportConfig(id: VmId, destDir: string, options: { timeoutMs: number }): Promise<ExportedConfig> {
+    checkId(id);
+    const r = await this.call('Export-MirrorVmConfig', { VmId: id, DestDir: destDir }, S.PsExport, options.timeoutMs);
+    return { vmId: id, configDir: r.ConfigDir, files: r.Files };
+  }
+
+  async checkReadiness(configDir: string, options: { memoryBytes: number; timeoutMs: number }): Promise<Readiness> {
+    const r = await this.call('Test-MirrorReplicaReadiness', { ConfigDir: configDir, MemoryBytes: options.memoryBytes }, S.PsReadiness, options.timeoutMs);
+    return { canStart: r.CanStart, issues: r.Issues.map(toIssue), freeMemoryBytes: r.FreeMemoryBytes };
+  }
+
+  async registerReplica(configDir: string, diskPaths: string[], options: { timeoutMs: number }): Promise<VmInfo> {
+    try {
+      return toVmInfo(await this.call('Register-MirrorReplicaVm', { ConfigDir: configDir, DiskPaths: diskPaths }, S.PsVm, options.timeoutMs));
+    } catch (err) {
+      if (err instanceof HypervisorError && err.code === 'VM_INCOMPATIBLE') {
+        const parsed = S.PsIncompatibleDetails.safeParse(err.details.scriptDetails);
+        const issues = parsed.success ? parsed.data.Issues.map(toIssue) : [];
+        throw new HypervisorError('VM_INCOMPATIBLE', err.message, { cause: err, details: { ...err.details, issues } });
+      }
+      throw err;
+    }
+  }
+
+  async setStaticMac(id: VmId, options: { adapterName?: string; mac?: string }): Promise<VmInfo> {
+    checkId(id);
+    const input: Record<string, string> = { VmId: id };
+    if (options.adapterName !== undefined) input.AdapterName = options.adapterName;
+    if (options.mac !== undefined) input.Mac = options.mac;
+    return toVmInfo(await this.call('Set-MirrorStaticMac', input, S.PsVm));
+  }
+
+  /** Ends the PowerShell session. */
+  async close(): Promise<void> {
+    await this.runner.close();
+  }
+}
+
+/** A Hyper-V driver with its own PowerShell session. */
+export function createHypervHypervisor(options: HypervDriverOptions): HypervDriver {
+  return new HypervDriver(options);
+}
