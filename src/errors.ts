@@ -51,6 +51,9 @@ export const ErrorCodes = {
   PEER_PROTOCOL: 'PEER',
   PEER_TIMEOUT: 'PEER',
   AGENT_UNREACHABLE: 'PEER',
+  AGENT_UNAUTHORIZED: 'PEER',
+  MODULE_NOT_FOUND: 'USAGE',
+  MODULE_NOT_PRIMARY: 'USAGE',
   CANCELLED: 'INTERNAL',
   INTERNAL: 'INTERNAL',
 } as const satisfies Record<string, ExitCodeName>;

@@ -35,18 +35,18 @@ export type Compression = z.infer<typeof Compression>;
 export const StopMode = z.enum(['Shutdown', 'TurnOff', 'Save']);
 export const FailbackPolicy = z.enum(['auto', 'manual']);
 
-/** Payload block size for change detection: a power of two from 4 KiB to 64 MiB. */
+/** Block size for change detection: a power of two from 4 KiB to 16 MiB (the engine's MIN/MAX_BLOCK_SIZE). */
 export const BlockSize = z
   .number()
   .int()
-  .refine((n) => n >= 4096 && n <= 64 * 1024 * 1024 && (n & (n - 1)) === 0, 'must be a power of two between 4096 and 67108864');
+  .refine((n) => n >= 4096 && n <= 16 * 1024 * 1024 && (n & (n - 1)) === 0, 'must be a power of two between 4096 and 16777216');
 
 /** Replication settings; every field optional so Defaults and modules can each set a part. */
 export const ReplicationSettings = z
   .object({
     Interval: Interval.optional().describe('cron expression (seconds field first when 6 fields) or seconds; default 30'),
     Compression: Compression.optional().describe('per-stream compression on the peer link; default none'),
-    BlockSize: BlockSize.optional().describe('bytes per hashed block; default 2097152 (2 MiB)'),
+    BlockSize: BlockSize.optional().describe('bytes per hashed block; default 65536 (64 KiB)'),
   })
   .strict();
 export type ReplicationSettings = z.infer<typeof ReplicationSettings>;

@@ -49,7 +49,7 @@ export interface LoadedConfig {
 export const BUILTIN_DEFAULTS = {
   interval: 30,
   compression: 'none',
-  blockSize: 2 * 1024 * 1024,
+  blockSize: 64 * 1024, // the engine's DEFAULT_BLOCK_SIZE (test/config/load.test.ts checks)
   failback: 'auto',
   stopMode: 'Shutdown',
   stopTimeoutSeconds: 120,

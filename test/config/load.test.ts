@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { formatProblem, inspectConfig, loadConfig, type ConfigProblem } from '../../src/config';
 import { hasCode } from '../../src/errors';
+import { DEFAULT_BLOCK_SIZE } from '../../src/replication';
 import { tempDir } from '../helpers/tmp';
 import { makeConfig, makeWorldReadable, moduleBody, type ConfigFixture } from './fixture';
 
@@ -33,7 +34,7 @@ describe('src/config/load', () => {
     expect(c.agent.HeartbeatIntervalMs).to.equal(1000);
     expect(c.modules).to.have.length(1);
     const m = c.modules[0]!;
-    expect(m.replication).to.deep.equal({ interval: 30, compression: 'none', blockSize: 2 * 1024 * 1024 });
+    expect(m.replication).to.deep.equal({ interval: 30, compression: 'none', blockSize: DEFAULT_BLOCK_SIZE });
     expect(m.policies.failback).to.equal('auto');
     expect(m.disks).to.deep.equal([{ name: 'disk0.vhdx', path: '/vms/web1/disk0.vhdx', replicaPath: join(f.dir, 'data', 'replicas', 'web1', 'disk0.vhdx') }]);
   });

@@ -1,6 +1,11 @@
 import type { CommandRegistrar } from '../command';
+import { registerReplicate } from './replicate';
+import { registerVerify } from './verify';
+import { registerAgent } from './agent';
 import { registerConfig } from './config';
 import { registerInit } from './init';
+import { registerStatus } from './status';
+import { registerSync } from './sync';
 
 // Every CLI command, in the order `vmmirror --help` lists them.
-export const registrars: CommandRegistrar[] = [registerInit, registerConfig];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerInit, registerConfig, registerAgent, registerStatus, registerSync];

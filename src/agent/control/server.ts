@@ -1,0 +1,86 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { ExitCodes, VmmirrorError } from '../../errors';
+import { componentLogger } from '../../log';
+import { errorDocument } from '../../cli/output';
+import { tokenMatches } from './auth';
+
+// The local control API the CLI talks to: loopback TCP or a Unix socket / named pipe, JSON over
+// HTTP, every request authenticated by the token file. Nothing here is reachable from the network.
+
+const log = componentLogger('control');
+
+export interface ControlHandlers {
+  status(): Promise<unknown>;
+  sync(module: string): Promise<unknown>;
+}
+
+export interface ControlEndpoint {
+  /** Loopback port, or a socket/pipe path. */
+  port?: number;
+  socketPath?: string;
+}
+
+const HTTP_STATUS: Record<string, number> = { USAGE: 400, CONFIG: 404, PEER: 503, INPUT: 422 };
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  return h !== undefined && h.startsWith('Bearer ') ? h.slice(7) : undefined;
+}
+
+function statusFor(err: unknown): number {
+  if (!(err instanceof VmmirrorError)) return 500;
+  const cls = Object.entries(ExitCodes).find(([, v]) => v === err.exitCode)?.[0] ?? 'INTERNAL';
+  return HTTP_STATUS[cls] ?? 500;
+}
+
+async function route(req: IncomingMessage, h: ControlHandlers): Promise<{ status: number; body: unknown }> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method === 'GET' && url.pathname === '/v1/status') return { status: 200, body: await h.status() };
+  const m = /^\/v1\/modules\/([^/]+)\/sync$/.exec(url.pathname);
+  if (req.method === 'POST' && m !== null) return { status: 200, body: await h.sync(decodeURIComponent(m[1]!)) };
+  return { status: 404, body: { Error: { Code: 'USAGE', Message: `no such endpoint: ${req.method} ${url.pathname}` } } };
+}
+
+/** Starts the control API; resolves once it listens. Refuses to bind anything but loopback. */
+export async function startControlServer(endpoint: ControlEndpoint, token: string, h: ControlHandlers): Promise<{ close(): Promise<void>; address: string }> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    if (!tokenMatches(bearer(req), token)) {
+      log.warn({ method: req.method, url: req.url, reason: bearer(req) === undefined ? 'no token' : 'wrong token' }, 'control request refused');
+      send(res, 401, { Error: { Code: 'AGENT_UNAUTHORIZED', Message: 'missing or wrong control token' } });
+      return;
+    }
+    route(req, h).then(
+      (r) => send(res, r.status, r.body),
+      (err: unknown) => {
+        if (!(err instanceof VmmirrorError)) log.error({ err }, 'control request failed');
+        send(res, statusFor(err), errorDocument(err));
+      },
+    );
+  });
+  server.requestTimeout = 0; // a sync may take as long as a cycle
+  server.headersTimeout = 10_000;
+  const address = endpoint.socketPath ?? `127.0.0.1:${endpoint.port ?? 7421}`;
+  if (endpoint.socketPath !== undefined && process.platform !== 'win32') await rm(endpoint.socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (endpoint.socketPath !== undefined) server.listen(endpoint.socketPath, () => resolve());
+    else server.listen(endpoint.port ?? 7421, '127.0.0.1', () => resolve());
+  });
+  log.info({ address }, 'control API listening');
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

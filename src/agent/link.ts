@@ -1,0 +1,63 @@
+import { readFile } from 'node:fs/promises';
+import type { LoadedConfig } from '../config';
+import { ConfigError, PeerError } from '../errors';
+import { componentLogger } from '../log';
+import { PeerClient, PeerServer, TokenBucket, type PeerConnection } from '../peer';
+
+// The agent's two ends of the peer link: a server the peer connects to and a client that keeps a
+// connection to the peer. Outgoing requests use the client's connection; both serve the handlers.
+
+export interface AgentLink {
+  server: PeerServer;
+  client: PeerClient;
+  /** The connection to send on: ours to the peer, else the peer's to us; waits briefly for one. */
+  connection(timeoutMs?: number): Promise<PeerConnection>;
+  /** Any live connection now. */
+  current(): PeerConnection | undefined;
+  close(): Promise<void>;
+}
+
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('CONFIG_INVALID', `cannot read the ${what} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Builds (without opening anything) the link from the config and this host's identity files. */
+export async function createLink(config: LoadedConfig): Promise<AgentLink> {
+  const identity = { keyPem: await readPem(config.keyPath, 'private key'), certPem: await readPem(config.certificatePath, 'certificate') };
+  const pinned = [{ name: config.peer.Name, fingerprint: config.peer.CertificateFingerprint }];
+  const a = config.agent;
+  const common = {
+    hostName: config.self.Name,
+    identity,
+    pinned,
+    heartbeatIntervalMs: a.HeartbeatIntervalMs,
+    peerLostTimeoutMs: a.PeerLossTimeoutMs,
+    ...(a.BandwidthLimitBytesPerSecond !== null ? { bandwidth: new TokenBucket(a.BandwidthLimitBytesPerSecond) } : {}),
+    logger: componentLogger('peer', { host: config.self.Name }),
+  };
+  const server = new PeerServer({ ...common, host: config.self.Address, port: config.self.Port });
+  const client = new PeerClient({ ...common, host: config.peer.Address, port: config.peer.Port, expectPeer: config.peer.Name, reconnectMaxMs: 2000 });
+  const current = (): PeerConnection | undefined => client.current() ?? server.connection(config.peer.Name);
+  return {
+    server,
+    client,
+    current,
+    async connection(timeoutMs = 5000) {
+      const c = current();
+      if (c !== undefined) return c;
+      try {
+        return await client.connected(timeoutMs);
+      } catch (err) {
+        throw new PeerError('PEER_UNREACHABLE', `peer ${config.peer.Name} (${config.peer.Address}:${config.peer.Port}) is not connected`, { cause: err });
+      }
+    },
+    async close() {
+      await client.close();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,217 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import type { z } from 'zod';
+import type { LoadedConfig, ResolvedModule } from '../config';
+import { writeFileAtomic } from '../config/write';
+import { PeerError, ReplicationError } from '../errors';
+import { componentLogger } from '../log';
+import type { PeerConnection } from '../peer';
+import { ReplicaStore, type ApplyReport } from '../replication';
+import type { ReplicaTarget } from '../replication';
+import type { CycleBegin, CycleResult, ManifestFetch } from './messages';
+import { decideRole } from './role';
+
+// The secondary's half of a cycle: answers cycle.begin with a nonce and the state it holds, receives
+// the delta stream into the module's ReplicaStore (journal, verify, commit, apply), and reports the
+// outcome. Paths and sizes come from this host's own module config (DESIGN I4).
+
+const log = componentLogger('agent.replica');
+const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,200}\.(vhdx|avhdx|vhd|img|raw|bin)$/i;
+const VHDX_MAX_BYTES = 64 * 2 ** 40;
+
+type BeginBody = z.output<typeof CycleBegin.body>;
+type BeginReply = z.input<typeof CycleBegin.reply>;
+
+interface OpenStore {
+  store: ReplicaStore;
+  targetsKey: string;
+}
+
+/** Replica state directory of a module on this host. */
+export function replicaStateDir(config: LoadedConfig, module: string): string {
+  return join(config.dataDir, 'state', module, 'replica');
+}
+
+// The replica files this host writes for a module: configured ones, or for Disks "auto" plain file
+// names inside this host's replica folder. Sizes: the configured MaxBytes, else the announced size.
+export function replicaTargets(config: LoadedConfig, m: ResolvedModule, announced: BeginBody['disks']): ReplicaTarget[] {
+  if (m.disks === 'auto') {
+    return announced.map((d) => {
+      if (!SAFE_FILE.test(d.name)) throw new ReplicationError('STREAM_WRONG_TARGET', `disk name ${JSON.stringify(d.name)} is not a plain disk file name`);
+      return { name: d.name, path: join(config.dataDir, 'replicas', m.name, d.name), maxBytes: Math.min(d.sizeBytes, VHDX_MAX_BYTES) };
+    });
+  }
+  const byName = new Map(announced.map((d) => [d.name, d]));
+  const configured = m.disks;
+  if (announced.length !== configured.length || configured.some((d) => !byName.has(d.name))) {
+    throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name}: the primary announced disks [${announced.map((d) => d.name).join(', ')}], this host's module file names [${configured.map((d) => d.name).join(', ')}]`);
+  }
+  return configured.map((d) => ({ name: d.name, path: d.replicaPath, maxBytes: d.maxBytes ?? Math.min(byName.get(d.name)!.sizeBytes, VHDX_MAX_BYTES) }));
+}
+
+export class ReplicaSide {
+  private readonly stores = new Map<string, OpenStore>();
+  private readonly expected = new Map<string, { module: string; conn: PeerConnection }>();
+  private readonly results = new Map<string, { module: string; result: Promise<ApplyReport> }>();
+  private readonly busy = new Set<string>();
+
+  constructor(private readonly config: LoadedConfig) {}
+
+  private module(name: string): ResolvedModule {
+    const m = this.config.modules.find((x) => x.name === name);
+    if (m === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `no module named ${name} on ${this.config.self.Name}`);
+    if (decideRole({ selfName: this.config.self.Name, module: m }) !== 'secondary') {
+      throw new ReplicationError('STREAM_WRONG_TARGET', `${this.config.self.Name} is not the secondary of module ${name}`);
+    }
+    return m;
+  }
+
+  /** Opens (recovering) each replica that received a cycle before, so a crash is repaired at start and status shows its generation. */
+  async openKnown(): Promise<void> {
+    for (const m of this.config.modules) {
+      if (decideRole({ selfName: this.config.self.Name, module: m }) !== 'secondary') continue;
+      const targets = await readTargets(this.config, m.name);
+      if (targets === null) continue;
+      try {
+        await this.storeFor(m, targets);
+      } catch (err) {
+        log.warn({ module: m.name, err }, 'replica not opened at start');
+      }
+    }
+  }
+
+  private async storeFor(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
+    const key = JSON.stringify(targets);
+    const open = this.stores.get(m.name);
+    if (open !== undefined && open.targetsKey === key) return open.store;
+    if (open !== undefined) {
+      this.stores.delete(m.name);
+      await open.store.close();
+    }
+    await writeTargets(this.config, m.name, targets);
+    for (const t of targets) await mkdir(dirname(t.path), { recursive: true });
+    const store = await ReplicaStore.open({ stateDir: replicaStateDir(this.config, m.name), module: m.name, targets, blockSize: m.replication.blockSize });
+    if (store.recovery.action !== 'none') log.warn({ module: m.name, recovery: store.recovery }, 'replica recovered at open');
+    this.stores.set(m.name, { store, targetsKey: key });
+    return store;
+  }
+
+  /** cycle.begin: a fresh nonce and what this replica holds. Refuses a second cycle of the same module. */
+  async begin(body: BeginBody, conn: PeerConnection): Promise<BeginReply> {
+    const m = this.module(body.module);
+    if (body.blockSize !== m.replication.blockSize) {
+      throw new ReplicationError('CONFIG_INVALID', `module ${m.name}: BlockSize differs between the hosts (primary ${body.blockSize}, here ${m.replication.blockSize})`);
+    }
+    if (this.busy.has(m.name)) throw new ReplicationError('REPLICA_LOCKED', `module ${m.name}: a cycle is already being received`);
+    const store = await this.storeFor(m, replicaTargets(this.config, m, body.disks));
+    for (const [id, e] of this.expected) if (e.module === m.name) this.expected.delete(id);
+    const streamId = conn.issueStreamId();
+    this.expected.set(streamId, { module: m.name, conn });
+    const s = store.state();
+    return {
+      streamId,
+      generation: s.Generation,
+      takenAt: s.TakenAt,
+      files: s.Files.map((f) => ({ name: f.Name, size: f.Size, manifestDigest: f.ManifestDigest, contentDigest: f.ContentDigest })),
+    };
+  }
+
+  /** A delta stream arrived: journal it into the module's store (only for a nonce this side issued). */
+  acceptDelta(streamId: string, module: string, readable: Readable): void {
+    const e = this.expected.get(streamId);
+    if (e === undefined || e.module !== module) {
+      log.warn({ streamId, module }, 'delta stream refused: not the nonce issued for this module');
+      readable.destroy(new ReplicationError('STREAM_REPLAYED', 'stream id was not issued for this module'));
+      return;
+    }
+    this.expected.delete(streamId);
+    const open = this.stores.get(module);
+    if (open === undefined) {
+      readable.destroy(new ReplicationError('STREAM_WRONG_TARGET', `module ${module} has no open replica`));
+      return;
+    }
+    this.busy.add(module);
+    // The engine stops reading at the trailer; the link wants the stream read to its end, or it
+    // tells the sender the receiver gave up. A pass-through keeps back-pressure and lets us drain.
+    const feed = new PassThrough({ highWaterMark: 1 << 20 });
+    readable.pipe(feed);
+    readable.once('error', (err) => feed.destroy(err));
+    const result = open.store.receive(feed, { expectedStreamId: streamId }).finally(() => this.busy.delete(module));
+    result.then(
+      () => {
+        readable.unpipe(feed);
+        readable.resume();
+      },
+      (err: unknown) => {
+        readable.destroy();
+        log.warn({ module, streamId, err }, 'delta stream not applied; replica stays on its generation');
+      },
+    );
+    this.results.set(streamId, { module, result });
+  }
+
+  /** cycle.result: waits for the apply of that stream and reports the new generation. */
+  async result(body: z.output<typeof CycleResult.body>): Promise<z.input<typeof CycleResult.reply>> {
+    const r = this.results.get(body.streamId);
+    if (r === undefined || r.module !== body.module) throw new PeerError('PEER_PROTOCOL', `no stream ${body.streamId} of module ${body.module} was received`);
+    try {
+      const a = await r.result;
+      return { generation: a.generation, bytes: a.bytes, blocks: a.blocks, files: a.files.map((f) => ({ name: f.name, size: f.size, manifestDigest: f.manifestDigest, contentDigest: f.contentDigest })) };
+    } finally {
+      this.results.delete(body.streamId);
+    }
+  }
+
+  /** manifest.fetch: sends this replica's manifest of one file on the requester's nonce. */
+  async sendManifest(body: z.output<typeof ManifestFetch.body>, conn: PeerConnection): Promise<z.input<typeof ManifestFetch.reply>> {
+    const m = this.module(body.module);
+    const open = this.stores.get(m.name);
+    if (open === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no open replica`);
+    const s = open.store.state();
+    const f = s.Files.find((x) => x.Name === body.name);
+    if (f === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no replica file ${body.name}`);
+    void conn.sendStream(body.streamId, open.store.manifestStream(body.name), { meta: { kind: 'manifest', module: m.name, name: body.name } }).catch((err: unknown) => {
+      log.warn({ module: m.name, err }, 'manifest stream failed');
+    });
+    return { generation: s.Generation, manifestDigest: f.ManifestDigest };
+  }
+
+  /** Generation and time of each replica this host holds (for heartbeats and status). */
+  summaries(): Map<string, { generation: number; takenAt: string | null; appliedAt: string | null }> {
+    const out = new Map<string, { generation: number; takenAt: string | null; appliedAt: string | null }>();
+    for (const [name, { store }] of this.stores) {
+      const s = store.state();
+      out.set(name, { generation: s.Generation, takenAt: s.TakenAt, appliedAt: s.AppliedAt });
+    }
+    return out;
+  }
+
+  /** Waits for applies in progress (bounded by the caller), then releases every replica lock. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.results.values()].map((r) => r.result));
+    for (const { store } of this.stores.values()) await store.close().catch(() => undefined);
+    this.stores.clear();
+  }
+}
+
+// The targets last used, so a restart re-opens (and recovers) the replica with the same bounds.
+function targetsPath(config: LoadedConfig, module: string): string {
+  return join(config.dataDir, 'state', module, 'targets.json');
+}
+
+async function readTargets(config: LoadedConfig, module: string): Promise<ReplicaTarget[] | null> {
+  try {
+    const raw = JSON.parse(await readFile(targetsPath(config, module), 'utf8')) as ReplicaTarget[];
+    const m = config.modules.find((x) => x.name === module)!;
+    // Re-derive from config so a hand-edited file cannot point elsewhere.
+    return replicaTargets(config, m, raw.map((t) => ({ name: t.name, sizeBytes: t.maxBytes })));
+  } catch {
+    return null;
+  }
+}
+
+async function writeTargets(config: LoadedConfig, module: string, targets: ReplicaTarget[]): Promise<void> {
+  await mkdir(join(config.dataDir, 'state', module), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(targetsPath(config, module), `${JSON.stringify(targets)}\n`);
+}

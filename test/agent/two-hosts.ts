@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { callAgent } from '../../src/agent/control/client';
+import { StatusDocument, SyncReport } from '../../src/agent/control/documents';
+import { controlEndpoint } from '../../src/agent/control/endpoint';
+import { initHost } from '../../src/config/init';
+import { createSimulatedHost, createSimulatedHypervisor, createSimulatedVm, crashSimulatedHost, type SimulatedHypervisor } from '../../src/hypervisor/simulated';
+import { createVhdx } from '../helpers/qemu';
+import { tempDir } from '../helpers/tmp';
+import { cliNodeArgs } from '../cli/vmmirror-process';
+
+// Two hosts (two config dirs, two data dirs, two loopback addresses), a simulated VM on the first
+// with a qemu-made VHDX, and the real `vmmirror agent` processes. Used by the agent's end-to-end tests.
+
+export interface HostUnderTest {
+  name: string;
+  dir: string;
+  address: string;
+  port: number;
+  controlPort: number;
+  dataDir: string;
+  logFile: string;
+  proc: ChildProcess | null;
+  exited: Promise<number | null> | null;
+}
+
+export interface TwoHosts {
+  root: string;
+  a: HostUnderTest;
+  b: HostUnderTest;
+  simDir: string;
+  sim: SimulatedHypervisor;
+  vmId: string;
+  diskPath: string;
+  replicaPath: string;
+  start(h: HostUnderTest, env?: Record<string, string>): Promise<void>;
+  waitConnected(): Promise<void>;
+  kill(h: HostUnderTest, signal: NodeJS.Signals): Promise<number | null>;
+  status(h: HostUnderTest): Promise<StatusDocument>;
+  sync(h: HostUnderTest, module?: string): Promise<SyncReport>;
+  cleanup(): Promise<void>;
+}
+
+/** A free TCP port on `address` (the OS picks it; not a random choice of ours). */
+export async function freePort(address: string): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, address, () => resolve()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+async function hostFor(root: string, name: string, address: string): Promise<HostUnderTest> {
+  const dir = join(root, name, 'config');
+  return { name, dir, address, port: await freePort(address), controlPort: await freePort('127.0.0.1'), dataDir: join(root, name, 'data'), logFile: join(root, `${name}.log`), proc: null, exited: null };
+}
+
+export interface TwoHostOptions {
+  diskBytes?: number;
+  compression?: 'none' | 'deflate' | 'brotli';
+  bandwidth?: number | null;
+  blockSize?: number;
+}
+
+/** Sets up both hosts (not started). */
+export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
+  const t = await tempDir('vmmirror-agent-');
+  const a = await hostFor(t.dir, 'hva', '127.0.0.2');
+  const b = await hostFor(t.dir, 'hvb', '127.0.0.3');
+  const ida = await initHost({ host: a.name, address: a.address, port: a.port, dir: a.dir });
+  const idb = await initHost({ host: b.name, address: b.address, port: b.port, dir: b.dir });
+  const simDir = join(t.dir, 'hva', 'sim');
+  await createSimulatedHost(simDir, { name: 'hva' });
+  await mkdir(join(t.dir, 'hva', 'vms'), { recursive: true });
+  const diskPath = join(t.dir, 'hva', 'vms', 'web1-os.vhdx');
+  await createVhdx(diskPath, { sizeBytes: o.diskBytes ?? 8 * 1024 * 1024, subformat: 'dynamic', blockSizeBytes: 1024 * 1024 });
+  const vmId = await createSimulatedVm(simDir, { name: 'WEB1', disks: [{ path: diskPath, format: 'VHDX' }] });
+  for (const h of [a, b]) {
+    const cluster = {
+      ClusterName: 'lab',
+      Hosts: [
+        { Name: a.name, Address: a.address, Port: a.port, CertificateFingerprint: ida.fingerprint },
+        { Name: b.name, Address: b.address, Port: b.port, CertificateFingerprint: idb.fingerprint },
+      ],
+      DataDirectory: h.dataDir,
+      Agent: { ControlPort: h.controlPort, HeartbeatIntervalMs: 200, PeerLossTimeoutMs: 2000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: o.bandwidth ?? null },
+      Hypervisor: { Driver: 'simulated', Options: { StateDirectory: h === a ? simDir : join(t.dir, 'hvb', 'sim') } },
+    };
+    await writeFile(join(h.dir, 'cluster.json'), JSON.stringify(cluster, null, 2));
+    const module = {
+      Name: 'web1',
+      VmName: 'WEB1',
+      VmId: vmId,
+      Disks: [{ Path: diskPath }],
+      DefaultPrimary: a.name,
+      // Hourly: the tests drive cycles with `vmmirror sync`, so the schedule never races them.
+      Replication: { Interval: '0 0 * * * *', Compression: o.compression ?? 'none', ...(o.blockSize !== undefined ? { BlockSize: o.blockSize } : {}) },
+    };
+    await writeFile(join(h.dir, 'modules', 'web1.json'), JSON.stringify(module, null, 2));
+  }
+  await createSimulatedHost(join(t.dir, 'hvb', 'sim'), { name: 'hvb' });
+  const sim = createSimulatedHypervisor(simDir);
+
+  const start = async (h: HostUnderTest, env: Record<string, string> = {}): Promise<void> => {
+    const proc = spawn(process.execPath, cliNodeArgs(['agent', '--dir', h.dir, '--json']), {
+      env: { ...process.env, VMMIRROR_LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'info', VMMIRROR_LOG_FILE: h.logFile, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const err = createWriteStream(`${h.logFile}.stderr`, { flags: 'a' });
+    proc.stderr!.pipe(err);
+    proc.stdout!.resume();
+    h.proc = proc;
+    h.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await callAgent({ ...(await controlEndpoint(h.dir)), timeoutMs: 2000 }, 'GET', '/v1/status');
+        return;
+      } catch (e) {
+        if (proc.exitCode !== null) throw new Error(`agent ${h.name} exited with ${proc.exitCode} (see ${h.logFile})`);
+        if (Date.now() > deadline) throw e;
+        await sleep(100);
+      }
+    }
+  };
+  const status = async (h: HostUnderTest): Promise<StatusDocument> => StatusDocument.parse(await callAgent(await controlEndpoint(h.dir), 'GET', '/v1/status'));
+  return {
+    root: t.dir,
+    a,
+    b,
+    simDir,
+    sim,
+    vmId,
+    diskPath,
+    replicaPath: join(b.dataDir, 'replicas', 'web1', 'web1-os.vhdx'),
+    start,
+    status,
+    async waitConnected() {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const [sa, sb] = await Promise.all([status(a), status(b)]);
+        if (sa.Hosts.every((x) => x.Reachable) && sb.Hosts.every((x) => x.Reachable)) return;
+        await sleep(100);
+      }
+      throw new Error('agents did not see each other within 20 s');
+    },
+    async kill(h, signal) {
+      if (h.proc === null || h.exited === null) return null;
+      h.proc.kill(signal);
+      const code = await h.exited;
+      h.proc = null;
+      return code;
+    },
+    async sync(h, module = 'web1') {
+      return SyncReport.parse(await callAgent({ ...(await controlEndpoint(h.dir)), timeoutMs: 120_000 }, 'POST', `/v1/modules/${module}/sync`));
+    },
+    async cleanup() {
+      for (const h of [a, b]) {
+        if (h.proc !== null) {
+          h.proc.kill('SIGKILL');
+          await h.exited;
+          h.proc = null;
+        }
+      }
+      await crashSimulatedHost(simDir).catch(() => undefined);
+      if (process.env.VMMIRROR_KEEP_TEST_DIRS === undefined) await t.cleanup();
+    },
+  };
+}
