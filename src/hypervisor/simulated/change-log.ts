@@ -12,7 +12,11 @@ export type ChangeEntry =
   | { t: 'W'; s: number; o: number; l: number; k: 'p' | 'g' }
   | { t: 'F'; v: string }
   | { t: 'C'; v: string }
-  | { t: 'X'; v: string };
+  | { t: 'X'; v: string }
+  /** A new writer (VM process boot, or the driver on an off VM) starts: its boot tag and first sequence number. */
+  | { t: 'B'; b: string; s: number }
+  /** The writer stopped cleanly: its last write is complete. */
+  | { t: 'E' };
 
 const RCT_PREFIX = 'simrct:';
 
@@ -39,7 +43,7 @@ export async function* readChanges(logPath: string): AsyncGenerator<ChangeEntry 
       } catch {
         e = undefined;
       }
-      yield e !== undefined && e !== null && typeof e === 'object' && ['W', 'F', 'C', 'X'].includes(e.t) ? e : { t: 'bad' };
+      yield e !== undefined && e !== null && typeof e === 'object' && ['W', 'F', 'C', 'X', 'B', 'E'].includes(e.t) ? e : { t: 'bad' };
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -97,9 +101,14 @@ export async function changesBetween(logPath: string, sinceRctId: string, untilV
   return mergeRanges(ranges);
 }
 
-/** Highest write sequence number logged (0 when none): where a restarted VM process continues. */
-export async function lastSequence(logPaths: string[]): Promise<number> {
-  let max = 0;
-  for (const p of logPaths) for await (const e of readChanges(p)) if (e.t === 'W' && e.s > max) max = e.s;
+/** Highest write sequence number logged (null when nothing was ever written): where a restarted VM continues. */
+export async function lastSequence(logPaths: string[]): Promise<number | null> {
+  let max: number | null = null;
+  for (const p of logPaths) {
+    for await (const e of readChanges(p)) {
+      if (e.t === 'W' && (max === null || e.s > max)) max = e.s;
+      if (e.t === 'B' && (max === null || e.s - 1 > max)) max = e.s - 1;
+    }
+  }
   return max;
 }

@@ -2,7 +2,7 @@ import { blake3 } from '@napi-rs/blake-hash';
 
 // The verifiable pattern a simulated guest writes. Every 4 KiB unit of a pattern write says who
 // wrote it and when: magic, VM id, write sequence number, the write's virtual offset and length,
-// the unit's index, then a BLAKE3 digest of that header repeated to the end of the unit. A unit
+// the unit's index, the writing run's boot tag, then a BLAKE3 digest of that header repeated to the end of the unit. A unit
 // decodes only if all of it is intact, so a torn or mixed copy is caught.
 
 export const PATTERN_UNIT = 4096;
@@ -18,6 +18,8 @@ export interface PatternUnit {
   writeOffset: number;
   writeLength: number;
   unitIndex: number;
+  /** 16 hex digits naming the run (VM process boot) that wrote it: tells apart two writes with one number. */
+  boot: string;
 }
 
 function idBytes(vmId: string): Buffer {
@@ -30,7 +32,8 @@ function idText(b: Buffer): string {
 }
 
 /** The bytes of one pattern write: `length` (a multiple of 4 KiB) at virtual `offset`. */
-export function encodePatternWrite(w: { vmId: string; seq: number; diskIndex: number; offset: number; length: number }): Buffer {
+export function encodePatternWrite(w: { vmId: string; seq: number; diskIndex: number; offset: number; length: number; boot: string }): Buffer {
+  if (!/^[0-9a-f]{16}$/.test(w.boot)) throw new RangeError('boot tag must be 16 hex digits');
   if (w.length % PATTERN_UNIT !== 0 || w.offset % PATTERN_UNIT !== 0) throw new RangeError('pattern writes are whole 4 KiB units');
   const out = Buffer.alloc(w.length);
   for (let u = 0; u < w.length / PATTERN_UNIT; u++) {
@@ -42,6 +45,7 @@ export function encodePatternWrite(w: { vmId: string; seq: number; diskIndex: nu
     unit.writeUInt32LE(w.length, 40);
     unit.writeUInt32LE(u, 44);
     unit.writeUInt32LE(w.diskIndex, 48);
+    Buffer.from(w.boot, 'hex').copy(unit, 56);
     const digest = blake3(unit.subarray(0, HEADER));
     for (let p = HEADER; p < PATTERN_UNIT; p += DIGEST) digest.copy(unit, p, 0, Math.min(DIGEST, PATTERN_UNIT - p));
   }
@@ -62,6 +66,7 @@ export function decodePatternUnit(unit: Buffer): PatternUnit | null {
     writeLength: unit.readUInt32LE(40),
     unitIndex: unit.readUInt32LE(44),
     diskIndex: unit.readUInt32LE(48),
+    boot: unit.subarray(56, 64).toString('hex'),
   };
   return u;
 }

@@ -5,22 +5,38 @@ import { readVmRecord, vmPaths } from './store';
 import { openVirtualDisk } from './virtual-disk';
 
 // Proving which writes a disk (typically a replica) holds. The source host's change log lists
-// every write in sequence order; the disk's pattern units say which write put them there. A
-// consistent replica equals the source after exactly writes 1..N for some N, never a mixture.
+// every write in sequence order; the disk's pattern units say which write (number and boot) put
+// them there. A consistent replica equals the source after exactly writes 1..N, never a mixture.
 
 export interface LoggedWrite {
   seq: number;
   offset: number;
   length: number;
   kind: 'pattern' | 'guest';
+  /** Boot tag of the writer (16 hex digits), null in logs older than boot markers. */
+  boot: string | null;
+  /** The writer was killed with this write possibly in flight (logged before its bytes landed). */
+  mayBeTorn: boolean;
 }
 
-/** Every write logged for one disk of a VM on its (source) host, in order. */
+/** Every write logged for one disk of a VM on a host, in order. */
 export async function readWriteLog(stateDir: string, vmId: VmId, diskIndex: number): Promise<LoggedWrite[]> {
   const out: LoggedWrite[] = [];
+  let boot: string | null = null;
+  let lastOfBoot: LoggedWrite | null = null;
   for await (const e of readChanges(vmPaths(stateDir, vmId).changeLog(diskIndex))) {
-    if (e.t === 'W') out.push({ seq: e.s, offset: e.o, length: e.l, kind: e.k === 'p' ? 'pattern' : 'guest' });
+    if (e.t === 'B') {
+      if (lastOfBoot !== null) lastOfBoot.mayBeTorn = true;
+      lastOfBoot = null;
+      boot = e.b;
+    } else if (e.t === 'E') lastOfBoot = null;
+    else if (e.t === 'W') {
+      lastOfBoot = { seq: e.s, offset: e.o, length: e.l, kind: e.k === 'p' ? 'pattern' : 'guest', boot, mayBeTorn: false };
+      out.push(lastOfBoot);
+    }
   }
+  // A writer still running (or killed) may have its last write in flight.
+  if (lastOfBoot !== null) lastOfBoot.mayBeTorn = true;
   return out;
 }
 
@@ -69,39 +85,57 @@ export interface PrefixReport {
   /** Pattern units of this VM found on the disk. */
   patternUnits: number;
   /** Units whose content is not what writes 1..prefixSeq leave there (first 20). */
-  mismatches: Array<{ offset: number; expectedSeq: number | null; foundSeq: number | null; note?: string }>;
+  mismatches: Array<{ offset: number; expectedSeq: number[]; foundSeq: number | null; note?: string }>;
 }
 
+/** Where a VM's write history lives: one host's log, or several in order (after a failover) each up to a sequence number. */
+export type WriteHistory = Array<{ stateDir: string; throughSeq?: number }>;
+
+type Expect = { seq: number; boot: string | null } | 'guest' | null;
+
 /**
- * Checks that `diskPath` equals the source disk `diskIndex` of VM `vmId` after writes 1..N, where
+ * Checks that `diskPath` equals disk `diskIndex` of VM `vmId` after writes 1..N of its history,
  * N = `atSeq` or (absent) the highest sequence number found on the disk. Units last touched by a
- * guestWrite (not a pattern) are not judged.
+ * guestWrite (not a pattern) are not judged; a write that may have been in flight when its writer
+ * was killed may be present or absent.
  */
-export async function verifyPatternPrefix(o: { diskPath: string; format: 'VHDX' | 'Raw'; stateDir: string; vmId: VmId; diskIndex: number; atSeq?: number }): Promise<PrefixReport> {
-  const found = new Map<number, { seq: number; misplaced: boolean; foreign: boolean }>();
+export async function verifyPatternPrefix(o: { diskPath: string; format: 'VHDX' | 'Raw'; vmId: VmId; diskIndex: number; atSeq?: number; stateDir?: string; history?: WriteHistory }): Promise<PrefixReport> {
+  const found = new Map<number, { unit: PatternUnit; misplaced: boolean; foreign: boolean }>();
   for (const { offset, unit } of await decodeDiskPattern(o.diskPath, o.format)) {
     const misplaced = unit.writeOffset + unit.unitIndex * PATTERN_UNIT !== offset || unit.diskIndex !== o.diskIndex;
-    found.set(offset, { seq: unit.seq, misplaced, foreign: unit.vmId !== o.vmId });
+    found.set(offset, { unit, misplaced, foreign: unit.vmId !== o.vmId });
   }
-  const prefixSeq = o.atSeq ?? Math.max(0, ...[...found.values()].filter((f) => !f.foreign).map((f) => f.seq));
-  const expected = new Map<number, number | 'guest'>();
-  for (const w of await readWriteLog(o.stateDir, o.vmId, o.diskIndex)) {
-    if (w.seq > prefixSeq) continue;
-    const first = Math.floor(w.offset / PATTERN_UNIT);
-    const last = Math.ceil((w.offset + w.length) / PATTERN_UNIT);
-    for (let u = first; u < last; u++) expected.set(u * PATTERN_UNIT, w.kind === 'pattern' ? w.seq : 'guest');
+  const prefixSeq = o.atSeq ?? Math.max(0, ...[...found.values()].filter((f) => !f.foreign).map((f) => f.unit.seq));
+  const history: WriteHistory = o.history ?? (o.stateDir !== undefined ? [{ stateDir: o.stateDir }] : []);
+  if (history.length === 0) throw new Error('verifyPatternPrefix needs stateDir or history');
+  const expected = new Map<number, Expect[]>();
+  for (const h of history) {
+    for (const w of await readWriteLog(h.stateDir, o.vmId, o.diskIndex)) {
+      if (w.seq > prefixSeq || (h.throughSeq !== undefined && w.seq > h.throughSeq)) continue;
+      const value: Expect = w.kind === 'pattern' ? { seq: w.seq, boot: w.boot } : 'guest';
+      const first = Math.floor(w.offset / PATTERN_UNIT);
+      const last = Math.ceil((w.offset + w.length) / PATTERN_UNIT);
+      for (let u = first; u < last; u++) {
+        const before = expected.get(u * PATTERN_UNIT) ?? [null];
+        expected.set(u * PATTERN_UNIT, w.mayBeTorn ? [...before, value] : [value]);
+      }
+    }
   }
   const mismatches: PrefixReport['mismatches'] = [];
   let bad = 0;
   for (const offset of new Set([...found.keys(), ...expected.keys()])) {
-    const exp = expected.get(offset);
-    if (exp === 'guest') continue;
+    const alternatives = expected.get(offset) ?? [null];
+    if (alternatives.includes('guest')) continue;
     const f = found.get(offset);
-    const ok = f === undefined ? exp === undefined : !f.foreign && !f.misplaced && f.seq === exp;
+    const ok = f === undefined
+      ? alternatives.includes(null)
+      : !f.foreign && !f.misplaced && alternatives.some((a) => a !== null && a !== 'guest' && a.seq === f.unit.seq && (a.boot === null || a.boot === f.unit.boot));
     if (ok) continue;
     bad += 1;
     if (mismatches.length < 20) {
-      mismatches.push({ offset, expectedSeq: exp ?? null, foundSeq: f?.seq ?? null, ...(f?.foreign ? { note: 'another VM wrote it' } : f?.misplaced ? { note: 'unit is at the wrong offset' } : {}) });
+      const expectedSeq = alternatives.flatMap((a) => (a !== null && a !== 'guest' ? [a.seq] : []));
+      const note = f?.foreign ? 'another VM wrote it' : f?.misplaced ? 'unit is at the wrong offset' : f !== undefined && expectedSeq.includes(f.unit.seq) ? 'same number, another boot' : undefined;
+      mismatches.push({ offset, expectedSeq, foundSeq: f?.unit.seq ?? null, ...(note === undefined ? {} : { note }) });
     }
   }
   return { consistent: bad === 0, prefixSeq, patternUnits: [...found.values()].filter((f) => !f.foreign).length, mismatches };

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { DiskReference } from '../types';
 import { HypervisorError } from '../../errors';
-import { appendChange, lastSequence, rctIdOf } from './change-log';
+import { appendChange, lastSequence, rctIdOf, readChanges } from './change-log';
 import { appendOverlay, repairOverlay, replayOverlay } from './overlay';
-import { PATTERN_UNIT, encodePatternWrite, writeChoice } from './pattern';
+import { PATTERN_UNIT, decodePatternUnit, encodePatternWrite, writeChoice } from './pattern';
 import type { SimFreeze, SimVmRecord, SimWriter } from './schemas';
 import { SimFreeze as SimFreezeSchema } from './schemas';
 import { readJson, vmPaths, writeJsonAtomic } from './store';
@@ -31,8 +32,38 @@ export function overlayPath(diskPath: string, viewId: string): string {
   return `${diskPath}.${viewId}.simoverlay`;
 }
 
-/** Opens a VM's disks for writing, resuming an open frozen view (and its overlays) if one exists. */
-export async function openVmDisks(stateDir: string, record: SimVmRecord): Promise<VmDisks> {
+async function committedEverywhere(logs: string[], viewId: string): Promise<boolean> {
+  for (const l of logs) {
+    let found = false;
+    for await (const e of readChanges(l)) if (e.t === 'C' && e.v === viewId) found = true;
+    if (!found) return false;
+  }
+  return logs.length > 0;
+}
+
+// The highest sequence number of this VM's pattern on its disks: where a replica registered on
+// this host continues numbering (its local log is empty). Cost grows with disk size, paid once.
+async function maxSeqOnDisks(disks: VirtualDisk[], vmId: string): Promise<number> {
+  let max = 0;
+  const step = 256 * PATTERN_UNIT;
+  for (const d of disks) {
+    for (let pos = 0; pos + PATTERN_UNIT <= d.sizeBytes; pos += step) {
+      const n = Math.min(step, Math.floor((d.sizeBytes - pos) / PATTERN_UNIT) * PATTERN_UNIT);
+      const buf = await d.read(pos, n);
+      for (let u = 0; u < n; u += PATTERN_UNIT) {
+        const unit = decodePatternUnit(buf.subarray(u, u + PATTERN_UNIT));
+        if (unit !== null && unit.vmId === vmId && unit.seq > max) max = unit.seq;
+      }
+    }
+  }
+  return max;
+}
+
+/**
+ * Opens a VM's disks for writing, resuming an open frozen view (and its overlays) if one exists.
+ * `bootId` names this writer (the VM process's boot; the driver passes none and gets a fresh one).
+ */
+export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId: string = randomUUID()): Promise<VmDisks> {
   const paths = vmPaths(stateDir, record.id);
   const disks: VirtualDisk[] = [];
   try {
@@ -42,7 +73,9 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord): Promis
     throw err;
   }
   const logs = record.disks.map((_, i) => paths.changeLog(i));
-  let seq = await lastSequence(logs);
+  let seq = (await lastSequence(logs)) ?? (await maxSeqOnDisks(disks, record.id));
+  const boot = bootId.replace(/-/g, '').slice(0, 16);
+  let bootLogged = false;
   let freeze = readJson(paths.freeze, SimFreezeSchema);
   if (freeze !== null) for (const o of freeze.overlays) await repairOverlay(o);
 
@@ -56,6 +89,10 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord): Promis
     const d = disk(diskIndex);
     if (offset < 0 || offset + data.length > d.sizeBytes) {
       throw new HypervisorError('HYPERVISOR_ERROR', `write ${offset}+${data.length} is outside disk ${diskIndex} (${d.sizeBytes} bytes)`, { details: { offset, length: data.length } });
+    }
+    if (!bootLogged) {
+      for (const l of logs) appendChange(l, { t: 'B', b: boot, s: seq + 1 });
+      bootLogged = true;
     }
     seq += 1;
     // Logged before the bytes land: a crash in between over-reports, never under-reports.
@@ -74,10 +111,12 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord): Promis
       const next = seq + 1;
       const { diskIndex, unit } = writeChoice(writer.seed, next, disks.length, units);
       const n = Math.min(writer.unitsPerWrite, units[diskIndex]! - unit);
-      const data = encodePatternWrite({ vmId: record.id, seq: next, diskIndex, offset: unit * PATTERN_UNIT, length: n * PATTERN_UNIT });
+      const data = encodePatternWrite({ vmId: record.id, seq: next, diskIndex, offset: unit * PATTERN_UNIT, length: n * PATTERN_UNIT, boot });
       return write(diskIndex, unit * PATTERN_UNIT, data, 'p');
     },
     async freeze(viewId) {
+      // Retried after the process died having frozen but before answering: the same view.
+      if (freeze !== null && freeze.viewId === viewId) return freeze;
       if (freeze !== null) throw new HypervisorError('VM_WRONG_STATE', `VM ${record.id} already has an open frozen view ${freeze.viewId}`, { details: { vmId: record.id, viewId: freeze.viewId } });
       for (const d of disks) {
         await d.sync();
@@ -92,6 +131,8 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord): Promis
     },
     async release(viewId, commit) {
       if (freeze === null || freeze.viewId !== viewId) {
+        // Retried after the process died having merged and committed but before answering.
+        if (commit && (await committedEverywhere(logs, viewId))) return record.disks.map((d) => ({ basePath: d.path, rctId: rctIdOf(viewId) }));
         throw new HypervisorError('VM_WRONG_STATE', `VM ${record.id} has no open view ${viewId}`, { details: { vmId: record.id, viewId } });
       }
       // Replaying is idempotent, so a crash mid-merge is repaired by merging again.
@@ -104,6 +145,8 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord): Promis
       return commit ? record.disks.map((d) => ({ basePath: d.path, rctId: rctIdOf(viewId) })) : [];
     },
     async close() {
+      for (const d of disks) await d.sync();
+      if (bootLogged) for (const l of logs) appendChange(l, { t: 'E' });
       for (const d of disks) await d.close();
     },
   };

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   if (stateDir === undefined || vmId === undefined || bootId === undefined) throw new Error('usage: vm-process <stateDir> <vmId> <bootId>');
   const record = readVmRecord(stateDir, vmId);
   if (record === null) throw new Error(`no VM ${vmId} in ${stateDir}`);
-  const disks = await openVmDisks(stateDir, record);
+  const disks = await openVmDisks(stateDir, record, bootId);
   const state = { writer: record.writer, stop: false };
   const onSignal = (): void => {
     state.stop = true;

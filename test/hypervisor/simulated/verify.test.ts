@@ -3,7 +3,7 @@ import { copyFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  PATTERN_UNIT, createSimulatedVm, decodeDiskPattern, decodePatternUnit, readWriteLog, sequenceAtView, verifyPatternPrefix,
+  PATTERN_UNIT, crashSimulatedHost, createSimulatedVm, decodeDiskPattern, decodePatternUnit, readWriteLog, sequenceAtView, verifyPatternPrefix,
 } from '../../../src/hypervisor/simulated';
 import { runOk } from '../../../src/util/exec';
 import { seeded } from '../../helpers/seed';
@@ -104,6 +104,33 @@ describe('src/hypervisor/simulated/verify', function () {
     const r2 = await verifyPatternPrefix({ diskPath: holes, format: 'VHDX', stateDir: f.stateDir, vmId: id, diskIndex: 0, atSeq: early.seq });
     expect(r2.consistent).to.equal(false);
     expect(r2.mismatches.map((m) => m.offset)).to.include(victim.offset);
+  });
+
+  it('continues the sequence on the peer after a failover, and verifies the history across both hosts', async () => {
+    const { copies, seq } = await snapshot('failover');
+    const b = await makeSimFixture({ switchNames: ['LAN'], hostMemoryBytes: 8 * 1024 * MiB });
+    try {
+      const exported = await f.hypervisor.exportConfig(id, join(f.workDir, 'failover-export'), T);
+      await b.hypervisor.registerReplica(exported.configDir, copies, T);
+      await crashSimulatedHost(f.stateDir);
+      await b.hypervisor.startVm(id, { ...T, waitHeartbeat: true });
+      await sleep(400);
+      await b.hypervisor.stopVm(id, 'Shutdown', T);
+      const onB = await readWriteLog(b.stateDir, id, 0);
+      expect(onB.length).to.be.greaterThan(0);
+      const firstOnB = Math.min(...onB.map((w) => w.seq));
+      expect(firstOnB, 'B numbers on from the last write the replica holds').to.be.greaterThan(seq);
+      for (const [i, c] of copies.entries()) {
+        const report = await verifyPatternPrefix({ diskPath: c, format: 'VHDX', vmId: id, diskIndex: i, history: [{ stateDir: f.stateDir, throughSeq: seq }, { stateDir: b.stateDir }] });
+        expect(report.consistent, JSON.stringify(report.mismatches)).to.equal(true);
+        expect(report.prefixSeq).to.be.greaterThan(seq);
+        // A's log alone does not explain B's disk: A's own later writes used the same numbers.
+        const aOnly = await verifyPatternPrefix({ diskPath: c, format: 'VHDX', vmId: id, diskIndex: i, stateDir: f.stateDir });
+        if (i === 0) expect(aOnly.consistent).to.equal(false);
+      }
+    } finally {
+      await b.cleanup();
+    }
   });
 });
 
