@@ -50,6 +50,16 @@ function decodeExpr(text: string): string {
   return `([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String('${b64(text)}')))`;
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** Resolves when the shell's process has exited (node-powershell 5 keeps this promise private). */
+function exited(shell: PowerShell): Promise<void> {
+  const p = (shell as unknown as { exitPromise?: unknown }).exitPromise;
+  return p instanceof Promise ? p.then(() => undefined, () => undefined) : delay(500);
+}
+
 function isExitedError(err: unknown): boolean {
   return err instanceof Error && /after process exited/.test(err.message);
 }
@@ -205,6 +215,17 @@ export class PsRunner {
     const s = this.session;
     this.session = null;
     if (!s) return;
-    await s.shell.dispose(signal).catch(() => undefined);
+    // The process node-powershell spawned may be a launcher (the dotnet tool shim starts
+    // `dotnet pwsh.dll` as a child): kill PowerShell itself by the PID it reported, then the launcher.
+    // Waiting for the launcher to exit on its own lets it reap PowerShell (no zombie left behind).
+    if (s.pid > 0) {
+      try {
+        process.kill(s.pid, signal);
+        await Promise.race([exited(s.shell), delay(3000)]);
+      } catch {
+        // already gone
+      }
+    }
+    await s.shell.dispose('SIGKILL').catch(() => undefined);
   }
 }
