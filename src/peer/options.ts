@@ -7,7 +7,7 @@ export const DEFAULT_LINK_OPTIONS: Omit<LinkOptions, 'logger' | 'bandwidth'> = {
   heartbeatIntervalMs: 1000,
   peerLostTimeoutMs: 5000,
   helloTimeoutMs: 5000,
-  streamWindowBytes: 1024 * 1024,
+  streamWindowBytes: 4 * 1024 * 1024,
   requestTimeoutMs: 30_000,
 };
 

@@ -31,7 +31,7 @@ export interface LinkOptions {
   peerLostTimeoutMs: number;
   /** Time allowed for the TLS handshake plus hello exchange (ms). Default 5000. */
   helloTimeoutMs: number;
-  /** Receive window per stream (bytes of credit outstanding). Default 1 MiB. */
+  /** Receive window per stream (bytes of credit outstanding + unread). Default 4 MiB. */
   streamWindowBytes: number;
   /** Default timeout of request() (ms). Default 30000. */
   requestTimeoutMs: number;

@@ -128,9 +128,11 @@ describe('src/peer/connection', function () {
     expect(got.bytes).to.equal(total);
     expect(got.digest).to.equal(src.digest());
     expect(Date.now() - started, 'the reader really was slow').to.be.greaterThan(1000);
-    // window (1 MiB) + the source's buffer + one chunk in hand + the sink's buffer
-    expect(maxAhead).to.be.at.most(1024 * 1024 + 4 * 64 * 1024);
-    expect(maxSocketBuffer).to.be.at.most(1024 * 1024 + 64 * 1024);
+    // window + the source's buffer + one chunk in hand + the sink's buffer
+    const window = pair.clientConn.options.streamWindowBytes;
+    expect(window).to.equal(4 * 1024 * 1024);
+    expect(maxAhead).to.be.at.most(window + 4 * 64 * 1024);
+    expect(maxSocketBuffer).to.be.at.most(window + 64 * 1024);
   });
 
   it('reports a sender abort as an error on the reader, a reader abort as an error to the sender, and keeps the link usable', async () => {
