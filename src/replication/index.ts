@@ -4,6 +4,7 @@ export type { ReplicaTarget } from './replica/receive';
 export { ReplicaState } from './replica/state';
 export { createDelta, type CreateDeltaOptions, type DeltaReport, type DeltaSource } from './source/delta';
 export { HashPool } from './source/hash-pool';
+export { SenderCache, type RemoteFileState } from './source/sender-cache';
 export { ManifestFile } from './manifest/manifest-file';
 export { digestManifestFile } from './manifest/manifest-merge';
 export { replicateLocal, localTargets, STATE_FOLDER, LOCAL_MODULE, type ReplicateReport } from './replicate';

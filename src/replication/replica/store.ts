@@ -6,6 +6,7 @@ import { ReplicationError, fromNodeError, hasCode } from '../../errors';
 import { componentLogger } from '../../log';
 import { readCommitRecord, writeCommitRecord, type CommitRecord } from '../journal/commit-record';
 import { ManifestFile } from '../manifest/manifest-file';
+import { digestManifestFile } from '../manifest/manifest-merge';
 import { DEFAULT_BLOCK_SIZE } from '../stream/format';
 import { crashpoint } from '../util/crashpoint';
 import { removeIfExists, syncDir } from '../util/durable-file';
@@ -82,6 +83,19 @@ export class ReplicaStore {
   /** The generation this replica holds and, per file, its size and digests. */
   state(): ReplicaState {
     return structuredClone(this.current);
+  }
+
+  /** What a sender needs at the start of a cycle: generation, block size, per-file size and manifest digest. */
+  async cycleState(): Promise<{ generation: number; blockSize: number; files: Array<{ name: string; size: number; manifestDigest: string }> }> {
+    const empty = await digestManifestFile(null, this.o.blockSize);
+    return {
+      generation: this.current.Generation,
+      blockSize: this.o.blockSize,
+      files: this.o.targets.map((t) => {
+        const f = this.current.Files.find((x) => x.Name === t.name);
+        return { name: t.name, size: f?.Size ?? 0, manifestDigest: f?.ManifestDigest ?? empty };
+      }),
+    };
   }
 
   get blockSize(): number {

@@ -8,6 +8,7 @@ import { blockPrefix, FORMAT_VERSION, jsonFrame, type StreamHeader, type StreamT
 import { crashpoint } from '../util/crashpoint';
 import { extentsToRuns, mergeRuns, type BlockRun, type FileLayout } from './file-layout';
 import { HashPool } from './hash-pool';
+import { SentLogWriter } from './sent-log';
 import { openLayout, type SourceMode } from './open-layout';
 
 // The sending side (P) of a cycle: compares the frozen source files with what the replica holds
@@ -33,6 +34,8 @@ export interface CreateDeltaOptions {
   /** When the source was frozen (the generation's point in time). */
   takenAt?: Date;
   pool?: HashPool;
+  /** Records every sent block here (SenderCache.sentLogPath), to advance P's copy after the ack. */
+  sentLog?: string;
 }
 
 export interface DeltaFileReport {
@@ -94,6 +97,7 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
   const B = o.blockSize;
   const pool = o.pool ?? new HashPool();
   const streamHash = incrementalHash();
+  const sentLog = o.sentLog === undefined ? null : await SentLogWriter.create(o.sentLog);
   let sent = 0;
   const emit = (b: Buffer): Buffer => {
     streamHash.update(b);
@@ -149,6 +153,7 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
           const hash = r.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
           const data = (r.data as Buffer).subarray(j * B, Math.min((j + 1) * B, layout.size - chunk.offset));
           await merger.put(index, hash);
+          await sentLog?.add(fi, index, hash);
           stats.blocksChanged += 1;
           stats.bytesChanged += data.length;
           yield emit(blockPrefix({ fileIndex: fi, offset: index * B, hash, length: data.length }));
@@ -175,6 +180,7 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
       files,
     };
   } finally {
+    await sentLog?.close();
     if (o.pool === undefined) await pool.close();
   }
 }
