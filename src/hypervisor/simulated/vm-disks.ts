@@ -73,7 +73,11 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
     throw err;
   }
   const logs = record.disks.map((_, i) => paths.changeLog(i));
-  let seq = (await lastSequence(logs)) ?? (await maxSeqOnDisks(disks, record.id));
+  // Found on the first write only: opening the disks to freeze or merge needs no numbering.
+  let seq = -1;
+  async function ensureSeq(): Promise<void> {
+    if (seq < 0) seq = (await lastSequence(logs)) ?? (await maxSeqOnDisks(disks, record.id));
+  }
   const boot = bootId.replace(/-/g, '').slice(0, 16);
   let bootLogged = false;
   let freeze = readJson(paths.freeze, SimFreezeSchema);
@@ -90,6 +94,7 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
     if (offset < 0 || offset + data.length > d.sizeBytes) {
       throw new HypervisorError('HYPERVISOR_ERROR', `write ${offset}+${data.length} is outside disk ${diskIndex} (${d.sizeBytes} bytes)`, { details: { offset, length: data.length } });
     }
+    await ensureSeq();
     if (!bootLogged) {
       for (const l of logs) appendChange(l, { t: 'B', b: boot, s: seq + 1 });
       bootLogged = true;
@@ -108,6 +113,7 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
     write,
     async patternWrite(writer) {
       const units = disks.map((d) => Math.floor(d.sizeBytes / PATTERN_UNIT));
+      await ensureSeq();
       const next = seq + 1;
       const { diskIndex, unit } = writeChoice(writer.seed, next, disks.length, units);
       const n = Math.min(writer.unitsPerWrite, units[diskIndex]! - unit);
