@@ -1,0 +1,120 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { StatusDocument, SyncReport } from '../../src/agent/control/documents';
+import { statusText } from '../../src/cli/commands/status';
+import { hasCode } from '../../src/errors';
+import { qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
+import { seeded } from '../helpers/seed';
+import { vmmirror } from '../cli/vmmirror-process';
+import { twoHosts, type TwoHosts } from './two-hosts';
+
+// Two real agents (two processes, two loopback addresses, two data directories) replicating a
+// simulated VM's qemu-made VHDX over the mutual-TLS peer link.
+
+const T = { timeoutMs: 20_000 };
+
+async function sha(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+function rawGet(port: number, path: string, auth?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: path.endsWith('/sync') ? 'POST' : 'GET', headers: auth !== undefined ? { authorization: auth } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('src/agent (two agents, real processes)', function () {
+  this.timeout(120_000);
+  let t: TwoHosts;
+  before(async () => {
+    t = await twoHosts({ compression: 'deflate' });
+    const rnd = seeded('agent e2e initial writes');
+    const writes = Array.from({ length: 6 }, (_, i) => ({ offset: rnd.int(0, 7) * 1024 * 1024 + rnd.int(0, 15) * 4096, length: rnd.int(1, 64) * 4096, pattern: 0x10 + i }));
+    await qemuWrites(t.diskPath, writes);
+    await t.start(t.a);
+    await t.start(t.b);
+    await t.waitConnected();
+  });
+  after(async () => t.cleanup());
+
+  it('replicates a qemu-written VHDX, then guest writes through change tracking, and the replica equals the source', async () => {
+    const first = await vmmirror(['sync', 'web1', '--dir', t.a.dir, '--json']);
+    expect(first.exitCode, first.stdout + first.stderr).to.equal(0);
+    const r1 = SyncReport.parse(JSON.parse(first.stdout));
+    expect(r1).to.deep.include({ FromGeneration: 0, ToGeneration: 1, ChangeDetection: 'Scan', Compression: 'deflate' });
+    expect(r1.WireBytes, 'deflate shrinks pattern data').to.be.lessThan(r1.StreamBytes);
+    expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
+    expect(await sha(t.replicaPath)).to.equal(await sha(t.diskPath));
+
+    await t.sim.startVm(t.vmId, { timeoutMs: 20_000, waitHeartbeat: false });
+    const rnd = seeded('agent e2e guest writes');
+    for (let i = 0; i < 5; i++) await t.sim.guestWrite(t.vmId, { offset: rnd.int(0, 2047) * 4096, length: rnd.int(1, 8) * 4096, pattern: 0x40 + i });
+    const r2 = await t.sync(t.a);
+    expect(r2).to.deep.include({ FromGeneration: 1, ToGeneration: 2, ChangeDetection: 'ChangedRanges' });
+    expect(r2.BytesChanged, 'only changed blocks (plus VHDX structures) travel').to.be.lessThan(r1.BytesChanged);
+    // The base disk holds exactly the frozen generation while no further write happens.
+    expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
+    expect(await sha(t.replicaPath)).to.equal(await sha(t.diskPath));
+    expect((await qemuCheck(t.replicaPath)).ok).to.equal(true);
+  });
+
+  it('shows both hosts reachable and both generations in a status document that parses with its schema', async () => {
+    const r = await vmmirror(['status', '--dir', t.a.dir, '--json']);
+    expect(r.exitCode, r.stderr).to.equal(0);
+    const sa = StatusDocument.parse(JSON.parse(r.stdout));
+    expect(sa.Host).to.equal('hva');
+    expect(sa.Hosts.map((h) => [h.Name, h.Reachable])).to.deep.equal([['hva', true], ['hvb', true]]);
+    expect(Date.parse(sa.Hosts[1]!.LastHeartbeatAt!)).to.be.greaterThan(Date.now() - 5000);
+    const ma = sa.Modules[0]!;
+    expect(ma).to.deep.include({ Name: 'web1', Role: 'Primary', State: 'PRIM', LocalGeneration: 2, PeerGeneration: 2, LastError: null });
+    expect(ma.LastCycle?.ToGeneration).to.equal(2);
+    expect(ma.ReplicationLagMs).to.be.a('number');
+    expect(ma.DataAtRiskBytes, 'the driver told how much the guest wrote').to.be.greaterThan(0);
+    const sb = await t.status(t.b);
+    expect(sb.Modules[0]).to.deep.include({ Role: 'Secondary', State: 'SECOND', LocalGeneration: 2, PeerGeneration: 2 });
+    expect(statusText(sb)).to.match(/web1 +SECOND +gen local 2 peer 2/);
+  });
+
+  it('refuses control calls without the token or with a wrong one, and runs nothing for them', async () => {
+    expect(await rawGet(t.a.controlPort, '/v1/status')).to.equal(401);
+    expect(await rawGet(t.a.controlPort, '/v1/status', 'Bearer 0000')).to.equal(401);
+    expect(await rawGet(t.a.controlPort, '/v1/modules/web1/sync', 'Basic abc')).to.equal(401);
+    const s = await t.status(t.a);
+    expect(s.Modules[0]!.LocalGeneration, 'no cycle ran').to.equal(2);
+  });
+
+  it('refuses sync on the secondary and of an unknown module with usage errors', async () => {
+    const onB = await vmmirror(['sync', 'web1', '--dir', t.b.dir, '--json']);
+    expect(onB.exitCode).to.equal(2);
+    expect(JSON.parse(onB.stdout)).to.have.nested.property('Error.Code', 'MODULE_NOT_PRIMARY');
+    const unknown = await t.sync(t.a, 'nope').then(() => null, (e: unknown) => e);
+    expect(hasCode(unknown, 'MODULE_NOT_FOUND')).to.equal(true);
+  });
+
+  it('stops on SIGTERM with exit 0, after which status says the agent is unreachable', async () => {
+    await t.sim.stopVm(t.vmId, 'TurnOff', T);
+    expect(await t.kill(t.b, 'SIGTERM')).to.equal(0);
+    const r = await vmmirror(['status', '--dir', t.b.dir, '--json']);
+    expect(r.exitCode).to.equal(7);
+    expect(JSON.parse(r.stdout)).to.have.nested.property('Error.Code', 'AGENT_UNREACHABLE');
+    // The primary notices the peer is gone.
+    let s = await t.status(t.a);
+    for (let i = 0; i < 50 && s.Hosts[1]!.Reachable; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      s = await t.status(t.a);
+    }
+    expect(s.Hosts[1]!.Reachable).to.equal(false);
+    expect(s.Modules[0]!.State).to.equal('ALONE');
+    const failed = await t.sync(t.a).then(() => null, (e: unknown) => e);
+    expect(hasCode(failed, 'PEER_UNREACHABLE')).to.equal(true);
+    expect((await t.status(t.a)).Modules[0]!.LastError?.Code).to.equal('PEER_UNREACHABLE');
+    expect(await t.kill(t.a, 'SIGINT')).to.equal(0);
+  });
+});
