@@ -25,7 +25,7 @@ export interface MockHost extends DriverFixture {
 }
 
 /** A mock Hyper-V host shaped like the driver contract's fixture. */
-export async function makeMockHost(o: FixtureOptions, extraEnv: Record<string, string> = {}): Promise<MockHost> {
+export async function makeMockHost(o: FixtureOptions, extra: { env?: Record<string, string>; scriptDirs?: string[] } = {}): Promise<MockHost> {
   const tmp = await tempDir('vmmirror-hyperv-');
   const stateDir = join(tmp.dir, 'state');
   const workDir = join(tmp.dir, 'work');
@@ -34,8 +34,8 @@ export async function makeMockHost(o: FixtureOptions, extraEnv: Record<string, s
   const runner = new PsRunner({
     executable: pwshPath(),
     importModules: [mockModule],
-    scriptDirs: [psDir, mockScriptDir],
-    env: { MOCK_HYPERV_STATE: stateDir, ...extraEnv },
+    scriptDirs: [psDir, mockScriptDir, ...(extra.scriptDirs ?? [])],
+    env: { MOCK_HYPERV_STATE: stateDir, ...extra.env },
   });
   const hypervisor = new HypervDriver({ runner });
   const mock = (op: string, args: object): Promise<unknown> => runner.invoke('Invoke-MockHyperV', { Op: op, Args: args }, z.unknown(), T);
