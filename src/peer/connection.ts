@@ -10,8 +10,11 @@ import type { RequestDef, RequestHandler } from './request';
 import { RequestTable } from './requests';
 import { ControlMessage, type HelloMessage } from './schema';
 import { StreamRouter } from './stream-router';
-import type { CloseReason, LinkOptions, SendStreamOptions, StreamHandler } from './types';
+import type { CloseReason, LinkOptions, SendStreamOptions, SendStreamResult, StreamHandler } from './types';
 import type { Wire } from './wire';
+
+/** Bytes of queued control messages tolerated on top of the streams' windows. */
+const CONTROL_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 export interface ConnectionSetup {
   role: 'server' | 'client';
@@ -86,7 +89,7 @@ export class PeerConnection extends EventEmitter implements Wire {
   }
 
   /** Sends a byte stream under an id the receiver issued; resolves when the receiver has read it all. */
-  sendStream(streamId: string, readable: Readable, o: SendStreamOptions = {}): Promise<{ bytes: number }> {
+  sendStream(streamId: string, readable: Readable, o: SendStreamOptions = {}): Promise<SendStreamResult> {
     return this.streams.send(streamId, readable, o);
   }
 
@@ -154,6 +157,12 @@ export class PeerConnection extends EventEmitter implements Wire {
     this.socket.write(encodeHeader(frame.type, frame.channel, frame.payload.length));
     const ok = this.socket.write(frame.payload);
     this.socket.uncork();
+    // Data is bounded by credit; what else piles up here is replies and heartbeats to a peer that
+    // does not read its socket. Past the bound the peer is dropped rather than memory growing.
+    const bound = CONTROL_BACKLOG_BYTES + this.streams.sending * (this.options.streamWindowBytes + this.options.maxFramePayload);
+    if (this.socket.writableLength > bound && !this.closed) {
+      queueMicrotask(() => this.fail(protocol('peer-not-reading', `${this.socket.writableLength} bytes queued to a peer that does not read`)));
+    }
     return ok;
   }
 

@@ -4,6 +4,9 @@ import type { RequestDef, RequestHandler } from './request';
 import type { RequestMessage, ReplyErrorMessage } from './schema';
 import { describeError, remoteError, type Wire } from './wire';
 
+/** Requests from the peer whose handlers may run at once; more are refused, so a peer cannot pile up work. */
+const MAX_CONCURRENT_HANDLERS = 64;
+
 interface Pending {
   def: RequestDef;
   resolve: (value: unknown) => void;
@@ -14,6 +17,7 @@ interface Pending {
 // Request/reply over one connection: ids, timeouts, and zod validation of bodies and replies on both ends.
 export class RequestTable<C> {
   private nextId = 1;
+  private running = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, { def: RequestDef; handler: RequestHandler<z.ZodType, z.ZodType, C> }>();
 
@@ -67,12 +71,25 @@ export class RequestTable<C> {
       p.resolve(parsed.data);
       return;
     }
-    this.wire.logger.warn({ event: 'refused', reason: 'schema', peer: this.wire.peerName, requestType: p.def.type, issues: parsed.error.issues }, 'reply failed its schema');
+    this.wire.logger.warn({ event: 'refused', scope: 'reply', reason: 'schema', requestType: p.def.type, issues: parsed.error.issues }, 'reply failed its schema');
     p.reject(new PeerError('PEER_PROTOCOL', `reply to ${p.def.type} from ${this.wire.peerName} does not match its schema`, { details: { reason: 'schema', issues: parsed.error.issues } }));
   }
 
   /** A request from the peer: validate, run the handler, reply. */
   async handle(msg: RequestMessage): Promise<void> {
+    if (this.running >= MAX_CONCURRENT_HANDLERS) {
+      this.refuse(msg, 'too-many-requests', `more than ${MAX_CONCURRENT_HANDLERS} requests in progress`, undefined, 'PEER_REFUSED');
+      return;
+    }
+    this.running++;
+    try {
+      await this.run(msg);
+    } finally {
+      this.running--;
+    }
+  }
+
+  private async run(msg: RequestMessage): Promise<void> {
     const entry = this.handlers.get(msg.type);
     if (!entry) {
       this.refuse(msg, 'unknown-request-type', `no handler for request type ${msg.type}`);
@@ -109,8 +126,8 @@ export class RequestTable<C> {
     this.pending.clear();
   }
 
-  private refuse(msg: RequestMessage, reason: string, message: string, issues?: unknown): void {
-    this.wire.logger.warn({ event: 'refused', reason, peer: this.wire.peerName, requestType: msg.type, issues }, message);
-    this.wire.sendControl({ kind: 'reply-error', id: msg.id, code: 'PEER_PROTOCOL', message, reason });
+  private refuse(msg: RequestMessage, reason: string, message: string, issues?: unknown, code = 'PEER_PROTOCOL'): void {
+    this.wire.logger.warn({ event: 'refused', scope: 'request', reason, requestType: msg.type, issues }, message);
+    this.wire.sendControl({ kind: 'reply-error', id: msg.id, code, message, reason });
   }
 }

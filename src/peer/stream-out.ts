@@ -1,7 +1,7 @@
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { PeerError } from '../errors';
 import { compressor } from './compression';
-import type { StreamCompression } from './types';
+import type { SendStreamResult, StreamCompression } from './types';
 import { describeError, remoteError, type Wire } from './wire';
 
 // The sending half of one multiplexed stream. Nothing is sent before the receiver grants credit, and
@@ -23,10 +23,17 @@ export class OutgoingStream {
     readonly streamId: string,
   ) {}
 
-  /** Announces the stream and pumps `readable` through it; resolves with the payload bytes sent. */
-  async run(readable: Readable, compression: StreamCompression, meta: unknown): Promise<{ bytes: number }> {
+  /** Announces the stream and pumps `readable` through it; resolves with the bytes read and the bytes sent. */
+  async run(readable: Readable, compression: StreamCompression, meta: unknown): Promise<SendStreamResult> {
     const zip = compressor(compression);
-    const source: Readable = zip ? (pipeline(readable, zip, () => undefined) as Readable) : readable;
+    let sourceBytes = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sourceBytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const source: Readable = zip ? (pipeline(readable, counter, zip, () => undefined) as Readable) : readable;
     this.source = source;
     this.wire.sendControl({ kind: 'stream-open', streamId: this.streamId, channel: this.channel, compression, ...(meta === undefined ? {} : { meta }) });
     const max = this.wire.options.maxFramePayload;
@@ -53,7 +60,7 @@ export class OutgoingStream {
     this.wire.sendControl({ kind: 'stream-end', channel: this.channel, bytes: this.sent });
     await this.finished;
     this.check();
-    return { bytes: this.sent };
+    return { bytes: zip ? sourceBytes : this.sent, wireBytes: this.sent };
   }
 
   /** stream-credit from the receiver. */

@@ -4,7 +4,7 @@ import { PeerError } from '../errors';
 import { IncomingStream } from './stream-in';
 import { OutgoingStream } from './stream-out';
 import type { StreamAbortMessage, StreamOpenMessage, ControlMessage } from './schema';
-import type { SendStreamOptions, StreamHandler } from './types';
+import type { SendStreamOptions, SendStreamResult, StreamHandler } from './types';
 import type { Wire } from './wire';
 
 /** Stream ids issued and not yet used, per connection; the oldest are forgotten past this. */
@@ -28,6 +28,11 @@ export class StreamRouter {
     this.nextChannel = role === 'client' ? 1 : 2;
   }
 
+  /** Streams this side is sending now. */
+  get sending(): number {
+    return this.outgoing.size;
+  }
+
   /** A fresh id the peer may send one stream under. */
   issue(): string {
     const id = randomBytes(16).toString('hex');
@@ -36,7 +41,7 @@ export class StreamRouter {
     return id;
   }
 
-  async send(streamId: string, readable: Readable, o: SendStreamOptions): Promise<{ bytes: number }> {
+  async send(streamId: string, readable: Readable, o: SendStreamOptions): Promise<SendStreamResult> {
     if (!/^[0-9a-f]{32}$/.test(streamId)) throw new PeerError('PEER_PROTOCOL', 'a stream id is 32 lower-case hex digits issued by the receiver', { details: { reason: 'bad-stream-id' } });
     if (this.wire.closed) throw new PeerError('PEER_UNREACHABLE', `connection to peer ${this.wire.peerName} is closed`);
     const channel = this.nextChannel;

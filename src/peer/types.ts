@@ -83,6 +83,14 @@ export interface SendStreamOptions {
   meta?: unknown;
 }
 
+/** What sendStream reports once the receiver has read everything. */
+export interface SendStreamResult {
+  /** Bytes read from the source readable. */
+  bytes: number;
+  /** Payload bytes on the wire (smaller when compressed). */
+  wireBytes: number;
+}
+
 /** Handler for an accepted incoming stream; reading `readable` is what grants the sender more credit. */
 export type StreamHandler = (streamId: string, readable: Readable, info: IncomingStreamInfo) => void;
 
