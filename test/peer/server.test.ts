@@ -13,6 +13,8 @@ import { connectedPair, identities, type Pair } from '../helpers/peer-pair';
 import { hello, rawPeer } from '../helpers/raw-peer';
 
 const Echo = defineRequest('echo', z.object({ text: z.string().max(100) }).strict(), z.object({ text: z.string() }).strict());
+const Blob = defineRequest('blob', z.object({}).strict(), z.object({ data: z.string() }).strict());
+const Hang = defineRequest('hang', z.object({}).strict(), z.object({}).strict());
 const Grant = defineRequest('grant', z.object({}).strict(), z.object({ streamId: z.string() }).strict());
 
 async function rejection(p: Promise<unknown>): Promise<VmmirrorError> {
@@ -39,6 +41,8 @@ describe('src/peer/server', function () {
       return { text: b.text };
     });
     pair.server.onRequest(Grant, (_b, conn) => ({ streamId: conn.issueStreamId() }));
+    pair.server.onRequest(Blob, () => ({ data: 'x'.repeat(60_000) }));
+    pair.server.onRequest(Hang, () => new Promise(() => undefined));
     pair.server.onStream((_id, readable) => {
       streamsSeen++;
       readable.on('error', () => undefined);
@@ -244,6 +248,30 @@ describe('src/peer/server', function () {
     expect(pair.server.connections().map((c) => c.peerName).sort()).to.deep.equal(['b', 'mallory']);
     expect(lost).to.deep.equal([]);
     m2.socket.destroy();
+    await realPeerStillServed();
+  });
+
+  it('refuses requests past the concurrency limit and drops a peer that stops reading its replies', async () => {
+    const m = await rawPeer(identities().mallory, pair.port);
+    m.control(hello('mallory'));
+    await m.next('hello');
+    for (let id = 1; id <= 70; id++) m.control({ kind: 'request', id, type: 'hang', body: {} });
+    const refused = await m.next('reply-error');
+    expect(refused).to.include({ code: 'PEER_REFUSED', reason: 'too-many-requests' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pair.serverLog.find({ event: 'refused', reason: 'too-many-requests' })).to.have.length(6);
+
+    const m2 = await rawPeer(identities().mallory, pair.port);
+    m2.control(hello('mallory'));
+    await m2.next('hello');
+    m2.socket.pause(); // never reads again
+    let id = 1;
+    const flood = setInterval(() => {
+      for (let i = 0; i < 50; i++) m2.control({ kind: 'request', id: id++, type: 'blob', body: {} });
+    }, 5);
+    await Promise.race([m2.closed, new Promise((r) => setTimeout(r, 10_000))]);
+    clearInterval(flood);
+    expect(pair.serverLog.find({ event: 'refused', reason: 'peer-not-reading', peer: 'mallory' })).to.have.length(1);
     await realPeerStillServed();
   });
 });
