@@ -118,7 +118,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     });
     const onAbort = (): void => void delta.stream.destroy(new VmmirrorError('CANCELLED', 'cycle aborted (agent stopping)'));
     signal.addEventListener('abort', onAbort, { once: true });
-    let sent: { bytes: number };
+    let sent: { bytes: number; wireBytes?: number };
     try {
       sent = await conn.sendStream(begin.streamId, delta.stream, { compression: m.replication.compression, meta: { kind: 'delta', module: m.name } });
     } finally {
@@ -153,7 +153,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       bytesChanged: report.files.reduce((n, f) => n + f.bytesChanged, 0),
       blocksChanged: report.blocksChanged,
       streamBytes: report.bytesSent,
-      wireBytes: sent.bytes,
+      wireBytes: sent.wireBytes ?? sent.bytes,
       manifestBytes: cache.fetchedBytes,
       compression: m.replication.compression,
       changedRangeBytes,

@@ -99,7 +99,7 @@ describe('src/agent (two agents, real processes)', function () {
   });
 
   it('stops on SIGTERM with exit 0, after which status says the agent is unreachable', async () => {
-    await t.sim.stopVm(t.vmId, 'TurnOff', T);
+    if ((await t.sim.getVm(t.vmId))?.state === 'Running') await t.sim.stopVm(t.vmId, 'TurnOff', T);
     expect(await t.kill(t.b, 'SIGTERM')).to.equal(0);
     const r = await vmmirror(['status', '--dir', t.b.dir, '--json']);
     expect(r.exitCode).to.equal(7);
