@@ -49,7 +49,13 @@ export class RequestTable<C> {
         reject(new PeerError('PEER_TIMEOUT', `request ${def.type} to ${this.wire.peerName}: no reply within ${timeoutMs} ms`, { details: { timeoutMs } }));
       }, timeoutMs);
       this.pending.set(id, { def, resolve: resolve as (v: unknown) => void, reject, timer });
-      this.wire.sendControl({ kind: 'request', id, type: def.type, body: parsed.data });
+      try {
+        this.wire.sendControl({ kind: 'request', id, type: def.type, body: parsed.data });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(err);
+      }
     });
   }
 
@@ -114,7 +120,13 @@ export class RequestTable<C> {
       this.wire.sendControl({ kind: 'reply-error', id: msg.id, code: 'INTERNAL', message: `reply to ${msg.type} failed its schema`, reason: 'reply-schema' });
       return;
     }
-    this.wire.sendControl({ kind: 'reply', id: msg.id, body: checked.data });
+    try {
+      this.wire.sendControl({ kind: 'reply', id: msg.id, body: checked.data });
+    } catch (err) {
+      // Only a reply larger than a frame can fail here: the caller hears why instead of timing out.
+      this.wire.logger.error({ requestType: msg.type, err }, 'reply does not fit in one frame');
+      this.wire.sendControl({ kind: 'reply-error', id: msg.id, code: 'INTERNAL', message: `reply to ${msg.type} does not fit in one frame`, reason: 'reply-too-large' });
+    }
   }
 
   /** Fails every pending request (the connection closed). */

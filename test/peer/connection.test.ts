@@ -13,6 +13,7 @@ import { seeded } from '../helpers/seed';
 const Echo = defineRequest('echo', z.object({ text: z.string().max(100) }).strict(), z.object({ text: z.string(), from: z.string() }).strict());
 const Grant = defineRequest('grant', z.object({}).strict(), z.object({ streamId: z.string() }).strict());
 const Fail = defineRequest('fail', z.object({}).strict(), z.object({}).strict());
+const Big = defineRequest('big', z.object({ size: z.number().int() }).strict(), z.object({ data: z.string() }).strict());
 const Slow = defineRequest('slow', z.object({}).strict(), z.object({}).strict());
 
 /** Wires both ends the way the agent will: the receiver issues a stream id on request. */
@@ -24,6 +25,7 @@ function wire(pair: Pair): void {
     throw new ReplicationError('STREAM_WRONG_GENERATION', 'replica is at generation 7');
   });
   pair.server.onRequest(Slow, () => new Promise(() => undefined));
+  pair.server.onRequest(Big, (b) => ({ data: 'x'.repeat(b.size) }));
 }
 
 async function expectCode(p: Promise<unknown>, code: string): Promise<VmmirrorError> {
@@ -74,6 +76,23 @@ describe('src/peer/connection', function () {
     await expectCode(pair.clientConn.request(Slow, {}, { timeoutMs: 200 }), 'PEER_TIMEOUT');
     await expectCode(pair.serverConn.request(Grant, {}), 'PEER_PROTOCOL'); // b has no 'grant' handler
     expect(pair.clientLog.find({ event: 'refused', reason: 'unknown-request-type' })).to.have.length(1);
+  });
+
+  it('refuses a request or a reply too large for one frame, and says why', async () => {
+    const small = await connectedPair({ maxFramePayload: 64 * 1024 });
+    try {
+      wire(small);
+      small.server.onRequest(Big, (b) => ({ data: 'x'.repeat(b.size) }));
+      expect((await small.clientConn.request(Big, { size: 1000 })).data).to.have.length(1000);
+      const e = await expectCode(small.clientConn.request(Big, { size: 100_000 }), 'INTERNAL');
+      expect(e.details.reason).to.equal('reply-too-large');
+      const Upload = defineRequest('upload', z.object({ data: z.string() }).strict(), z.object({}).strict());
+      const out = await expectCode(small.clientConn.request(Upload, { data: 'y'.repeat(100_000) }), 'PEER_PROTOCOL');
+      expect(out.details).to.include({ reason: 'oversize', side: 'local' });
+      expect(await small.clientConn.request(Echo, { text: 'fine' })).to.deep.include({ text: 'fine' });
+    } finally {
+      await small.close();
+    }
   });
 
   it('refuses to send a request body that fails its own schema', async () => {
