@@ -16,7 +16,11 @@ export type ChangeEntry =
   /** A new writer (VM process boot, or the driver on an off VM) starts: its boot tag and first sequence number. */
   | { t: 'B'; b: string; s: number }
   /** The writer stopped cleanly: its last write is complete. */
-  | { t: 'E' };
+  | { t: 'E' }
+  /** The disk's write stamp after our own writes (DataWriteGuid, or raw size+mtime). */
+  | { t: 'S'; g: string }
+  /** The disk was written by someone else (a resync, a hand edit): every earlier reference is void. */
+  | { t: 'I' };
 
 const RCT_PREFIX = 'simrct:';
 
@@ -43,7 +47,7 @@ export async function* readChanges(logPath: string): AsyncGenerator<ChangeEntry 
       } catch {
         e = undefined;
       }
-      yield e !== undefined && e !== null && typeof e === 'object' && ['W', 'F', 'C', 'X', 'B', 'E'].includes(e.t) ? e : { t: 'bad' };
+      yield e !== undefined && e !== null && typeof e === 'object' && ['W', 'F', 'C', 'X', 'B', 'E', 'S', 'I'].includes(e.t) ? e : { t: 'bad' };
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -83,6 +87,7 @@ export async function changesBetween(logPath: string, sinceRctId: string, untilV
     for await (const e of readChanges(logPath)) {
       // A torn line inside the interval may have been a write: the answer would be short.
       if (e.t === 'bad' && state === 'inside') damaged = true;
+      if (e.t === 'I' && state === 'inside') damaged = true;
       if (e.t === 'C' && e.v === since) committed = true;
       if (e.t === 'X' && e.v === since) pruned = true;
       if (e.t === 'F' && e.v === since && state === 'before') state = 'inside';
@@ -96,9 +101,16 @@ export async function changesBetween(logPath: string, sinceRctId: string, untilV
     throw unavailable(`change log unreadable: ${(err as Error).message}`, { rctId: sinceRctId });
   }
   if (!committed || pruned) throw unavailable(`unknown or pruned reference ${sinceRctId}`, { rctId: sinceRctId });
-  if (damaged) throw unavailable(`change log ${logPath} is damaged between ${sinceRctId} and view ${untilViewId}`, { rctId: sinceRctId });
+  if (damaged) throw unavailable(`change log ${logPath} is damaged, or the disk was written outside the VM, between ${sinceRctId} and view ${untilViewId}`, { rctId: sinceRctId });
   if (state !== 'done') throw unavailable(`reference ${sinceRctId} does not precede the view ${untilViewId}`, { rctId: sinceRctId, viewId: untilViewId });
   return mergeRanges(ranges);
+}
+
+/** The last write stamp recorded in a log (null when none). */
+export async function lastStamp(logPath: string): Promise<string | null> {
+  let g: string | null = null;
+  for await (const e of readChanges(logPath)) if (e.t === 'S') g = e.g;
+  return g;
 }
 
 /** Highest write sequence number logged (null when nothing was ever written): where a restarted VM continues. */

@@ -21,6 +21,8 @@ export interface VirtualDisk {
   sync(): Promise<void>;
   /** Ends a write session (the guest moved to an overlay): the next data write renews DataWriteGuid again. */
   endWriteSession(): void;
+  /** Changes whenever anyone writes the file: VHDX DataWriteGuid, raw size and mtime. */
+  writeStamp(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -87,6 +89,10 @@ export async function openVirtualDisk(path: string, format: 'VHDX' | 'Raw', mode
       },
       sync: () => fh.sync(),
       endWriteSession: () => undefined,
+      async writeStamp() {
+        const st = await fh.stat();
+        return `raw:${st.size}:${st.mtimeMs}`;
+      },
       close: () => fh.close(),
     };
   }
@@ -139,6 +145,9 @@ export async function openVirtualDisk(path: string, format: 'VHDX' | 'Raw', mode
     sync: () => fh.sync(),
     endWriteSession() {
       guidRenewed = false;
+    },
+    async writeStamp() {
+      return `vhdx:${(await readVhdxLayout(fh, { path })).dataWriteGuid}`;
     },
     close: () => fh.close(),
   };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { DiskReference } from '../types';
 import { HypervisorError } from '../../errors';
-import { appendChange, lastSequence, rctIdOf, readChanges } from './change-log';
+import { appendChange, lastSequence, lastStamp, rctIdOf, readChanges } from './change-log';
 import { appendOverlay, repairOverlay, replayOverlay } from './overlay';
 import { PATTERN_UNIT, decodePatternUnit, encodePatternWrite, writeChoice } from './pattern';
 import type { SimFreeze, SimVmRecord, SimWriter } from './schemas';
@@ -82,6 +82,15 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
   let bootLogged = false;
   let freeze = readJson(paths.freeze, SimFreezeSchema);
   if (freeze !== null) for (const o of freeze.overlays) await repairOverlay(o);
+  // Like RCT noticing an offline edit: a disk written since our last recorded stamp (by a resync,
+  // or by anything but this VM) voids every reference taken before.
+  for (const [i, d] of disks.entries()) {
+    const before = await lastStamp(logs[i]!);
+    if (before !== null && before !== (await d.writeStamp())) appendChange(logs[i]!, { t: 'I' });
+  }
+  async function recordStamps(): Promise<void> {
+    for (const [i, d] of disks.entries()) appendChange(logs[i]!, { t: 'S', g: await d.writeStamp() });
+  }
 
   function disk(i: number): VirtualDisk {
     const d = disks[i];
@@ -130,6 +139,7 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
         d.endWriteSession();
       }
       const next: SimFreeze = { viewId, takenAt: new Date().toISOString(), overlays: record.disks.map((d) => overlayPath(d.path, viewId)) };
+      await recordStamps();
       for (const l of logs) appendChange(l, { t: 'F', v: viewId });
       writeJsonAtomic(paths.freeze, next);
       freeze = next;
@@ -144,6 +154,7 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
       // Replaying is idempotent, so a crash mid-merge is repaired by merging again.
       for (const [i, o] of freeze.overlays.entries()) await replayOverlay(o, (off, data) => disk(i).write(off, data));
       for (const d of disks) await d.sync();
+      await recordStamps();
       if (commit) for (const l of logs) appendChange(l, { t: 'C', v: viewId });
       await rm(paths.freeze, { force: true });
       for (const o of freeze.overlays) await rm(o, { force: true });
@@ -152,7 +163,10 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
     },
     async close() {
       for (const d of disks) await d.sync();
-      if (bootLogged) for (const l of logs) appendChange(l, { t: 'E' });
+      if (bootLogged) {
+        await recordStamps();
+        for (const l of logs) appendChange(l, { t: 'E' });
+      }
       for (const d of disks) await d.close();
     },
   };

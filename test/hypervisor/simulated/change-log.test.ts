@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasCode } from '../../../src/errors';
+import { runOk } from '../../../src/util/exec';
 import { createSimulatedVm } from '../../../src/hypervisor/simulated';
 import type { DiskReference, FrozenView } from '../../../src/hypervisor/types';
 import { seeded } from '../../helpers/seed';
@@ -9,6 +10,7 @@ import { makeSimFixture, type SimFixture } from './fixture';
 
 const MiB = 1024 * 1024;
 const T = { timeoutMs: 20_000 };
+const T_HB = { ...T, waitHeartbeat: true };
 
 async function expectUnavailable(p: Promise<unknown>): Promise<void> {
   try {
@@ -88,6 +90,36 @@ describe('src/hypervisor/simulated/change-log', function () {
     const v2 = await f.hypervisor.freeze(id, T);
     try {
       expect((await f.hypervisor.changedRanges(id, v2, after.refs, T))[0]!.ranges).to.deep.equal([{ offset: 4096, length: 512 }]);
+    } finally {
+      await v2.release({ commit: false });
+    }
+  });
+  it('voids references when a disk is written outside the VM (a resync), and keeps them across a clean restart', async () => {
+    const vid = await createSimulatedVm(f.stateDir, { name: 'offline edit', disks: [{ sizeBytes: 2 * MiB, subformat: 'fixed' }, { sizeBytes: 1 * MiB, subformat: 'raw' }] });
+    await f.hypervisor.startVm(vid, T_HB);
+    const v0 = await f.hypervisor.freeze(vid, T);
+    const refs = await v0.release({ commit: true });
+    await f.hypervisor.guestWrite(vid, { offset: 0, length: 4096, pattern: 5 });
+    await f.hypervisor.stopVm(vid, 'Shutdown', T);
+    await f.hypervisor.startVm(vid, T_HB);
+    await f.hypervisor.guestWrite(vid, { diskIndex: 1, offset: 512, length: 512, pattern: 6 });
+    await f.hypervisor.stopVm(vid, 'Shutdown', T);
+    const v1 = await f.hypervisor.freeze(vid, T);
+    try {
+      const changes = await f.hypervisor.changedRanges(vid, v1, refs, T);
+      expect(changes.map((c) => c.ranges)).to.deep.equal([[{ offset: 0, length: 4096 }], [{ offset: 512, length: 512 }]]);
+    } finally {
+      await v1.release({ commit: false });
+    }
+    // Someone else writes both disks while the VM is off.
+    const [d0, d1] = (await f.hypervisor.getVm(vid))!.disks;
+    await runOk('qemu-io', ['-f', 'vhdx', '-c', 'write -q -P 1 1048576 512', d0!.path]);
+    const fh = await open(d1!.path, 'r+');
+    await fh.write(Buffer.alloc(512, 7), 0, 512, 4096);
+    await fh.close();
+    const v2 = await f.hypervisor.freeze(vid, T);
+    try {
+      await expectUnavailable(f.hypervisor.changedRanges(vid, v2, refs, T));
     } finally {
       await v2.release({ commit: false });
     }

@@ -110,6 +110,8 @@ describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function 
       process.kill(proc!.pid, 'SIGKILL');
       const refs = await releasing;
       expect(refs).to.have.length(2);
+      // SIGKILL lands asynchronously: the release may have finished first.
+      for (let i = 0; i < 200 && (await f.hypervisor.getVm(id))?.state !== 'Off'; i++) await sleep(10);
       expect((await f.hypervisor.getVm(id))?.state).to.equal('Off');
       for (const [i, d] of view.disks.entries()) {
         const report = await verifyPatternPrefix({ diskPath: d.readPath, format: i === 0 ? 'VHDX' : 'Raw', stateDir: f.stateDir, vmId: id, diskIndex: i });
