@@ -11,6 +11,7 @@ import { PeerServer } from '../../src/peer/server';
 import { logSink } from '../helpers/log-sink';
 import { connectedPair, identities, type Pair } from '../helpers/peer-pair';
 import { hello, rawPeer } from '../helpers/raw-peer';
+import { seeded } from '../helpers/seed';
 
 const Echo = defineRequest('echo', z.object({ text: z.string().max(100) }).strict(), z.object({ text: z.string() }).strict());
 const Blob = defineRequest('blob', z.object({}).strict(), z.object({ data: z.string() }).strict());
@@ -272,6 +273,70 @@ describe('src/peer/server', function () {
     await Promise.race([m2.closed, new Promise((r) => setTimeout(r, 10_000))]);
     clearInterval(flood);
     expect(pair.serverLog.find({ event: 'refused', reason: 'peer-not-reading', peer: 'mallory' })).to.have.length(1);
+    await realPeerStillServed();
+  });
+
+  it('survives seeded mutated frames from a pinned peer (~3 s) and keeps serving the real peer', async function () {
+    this.timeout(30_000);
+    const { seed, rand, int } = seeded('server-fuzz');
+    const templates = (id: number): unknown[] => [
+      { kind: 'heartbeat', seq: id, sentAt: Date.now() },
+      { kind: 'request', id, type: 'echo', body: { text: 'fuzz' } },
+      { kind: 'request', id, type: 'grant', body: {} },
+      { kind: 'reply', id, body: {} },
+      { kind: 'reply-error', id, code: 'INTERNAL', message: 'x' },
+      { kind: 'stream-open', streamId: '0'.repeat(32), channel: 1, compression: 'none' },
+      { kind: 'stream-credit', channel: 2, bytes: 1000 },
+      { kind: 'stream-end', channel: 1, bytes: 0 },
+      { kind: 'stream-abort', channel: 1, code: 'CANCELLED', message: 'x' },
+    ];
+    const randomValue = (): unknown => [null, -1, 0, 2 ** 53, 'x'.repeat(int(0, 5000)), [], {}, true, '../../etc/passwd', 1.5][int(0, 9)];
+    const mutateJson = (msg: Record<string, unknown>): Buffer => {
+      const m: Record<string, unknown> = { ...msg };
+      const keys = Object.keys(m);
+      const op = int(0, 3);
+      if (op === 0) m[keys[int(0, keys.length - 1)]!] = randomValue();
+      if (op === 1) delete m[keys[int(0, keys.length - 1)]!];
+      if (op === 2) m[`extra${int(0, 9)}`] = randomValue();
+      const text = Buffer.from(JSON.stringify(m));
+      if (op === 3) for (let i = int(1, 4); i > 0; i--) text[int(0, text.length - 1)] = int(0, 255);
+      return text;
+    };
+    const deadline = Date.now() + 3000;
+    let connections = 0;
+    while (Date.now() < deadline) {
+      connections++;
+      const m = await rawPeer(identities().mallory, pair.port);
+      if (rand() < 0.1) m.control({ ...hello('mallory'), nonce: 'zz' });
+      else m.control(hello('mallory'));
+      for (let i = int(1, 12); i > 0; i--) {
+        const r = rand();
+        if (r < 0.6) {
+          const t = templates(int(1, 100));
+          if (rand() < 0.5) m.control(t[int(0, t.length - 1)]);
+          const payload = mutateJson(t[int(0, t.length - 1)] as Record<string, unknown>);
+          m.socket.write(Buffer.concat([encodeHeader('control', 0, payload.length), payload]));
+        } else if (r < 0.8) {
+          m.socket.write(encodeFrame({ type: 'data', channel: int(1, 5), payload: Buffer.alloc(int(1, 3000), int(0, 255)) }));
+        } else {
+          const f = encodeFrame({ type: 'control', channel: 0, payload: Buffer.from('{"kind":"heartbeat","seq":1,"sentAt":1}') });
+          for (let k = int(1, 3); k > 0; k--) f[int(0, f.length - 1)] = int(0, 255);
+          m.socket.write(f);
+        }
+      }
+      await Promise.race([m.closed, new Promise((r) => setTimeout(r, 20))]);
+      m.socket.destroy();
+    }
+    expect(connections, `seed ${seed}`).to.be.greaterThan(20);
+    const refusals = pair.serverLog.find({ event: 'refused' });
+    expect(refusals.length).to.be.greaterThan(connections / 2);
+    for (const l of refusals) expect(l.reason, JSON.stringify(l)).to.be.a('string').and.not.equal('internal');
+    if (process.env.VMMIRROR_FUZZ_REPORT) {
+      const counts: Record<string, number> = {};
+      for (const l of refusals) counts[String(l.reason)] = (counts[String(l.reason)] ?? 0) + 1;
+      process.stderr.write(`${connections} connections, refusals ${JSON.stringify(counts)}\n`);
+    }
+    expect(echoCalls.every((p) => p === 'mallory')).to.equal(true);
     await realPeerStillServed();
   });
 });
