@@ -49,6 +49,7 @@ function Write-MirrorError {
     }
     $err = @{ Code = $code; Message = [string]$ex.Message; PlatformMessage = [string]$ex.Message }
     if ($ErrorRecord.FullyQualifiedErrorId) { $err.FullyQualifiedErrorId = [string]$ErrorRecord.FullyQualifiedErrorId }
+    if ($ErrorRecord.ScriptStackTrace) { $err.ScriptStackTrace = [string]$ErrorRecord.ScriptStackTrace }
     if ($null -ne $details) { $err.Details = $details }
     Write-Output (ConvertTo-MirrorAsciiJson -InputObject @{ Ok = $false; Error = $err })
 }
