@@ -1,4 +1,4 @@
-import { HASH_BYTES, UNKNOWN_HASH, incrementalHash, type IncrementalHash } from '../hash';
+import { HASH_BYTES, incrementalHash, type IncrementalHash } from '../hash';
 import { entryCountFor, type ManifestFile } from './manifest-file';
 import { ManifestWindow } from './manifest-window';
 
@@ -83,28 +83,37 @@ export class ManifestMerger {
 
   private addContent(index: number, hash: Buffer): void {
     if (!this.isLive(index)) return;
-    this.indexBuf.writeBigUInt64LE(BigInt(index));
-    this.content.update(this.indexBuf);
-    this.content.update(hash);
+    this.indexBuf.writeUInt32LE(index % 2 ** 32, 0);
+    this.indexBuf.writeUInt32LE(Math.floor(index / 2 ** 32), 4);
+    this.content.update(Buffer.concat([this.indexBuf, hash]));
   }
 
+  // Feeds entries [next, upTo) in batches: one hash update per batch, never one per entry, so a
+  // multi-terabyte manifest costs a few napi calls per 4096 blocks.
   private async fill(upTo: number): Promise<void> {
-    const batch = Buffer.alloc(Math.min(4096, Math.max(1, upTo - this.next)) * HASH_BYTES);
-    let used = 0;
-    for (let i = this.next; i < upTo; i++) {
-      const e = i < this.keep ? await this.window.entry(i) : UNKNOWN_HASH;
-      e.copy(batch, used);
-      this.addContent(i, e);
-      used += HASH_BYTES;
-      if (used === batch.length) {
-        this.digest.update(batch);
-        used = 0;
+    while (this.next < upTo) {
+      const end = Math.min(upTo, this.next + FILL_BATCH);
+      const keepEnd = Math.max(this.next, Math.min(end, this.keep));
+      const entries = Buffer.alloc((end - this.next) * HASH_BYTES);
+      if (keepEnd > this.next) (await this.window.slice(this.next, keepEnd - this.next)).copy(entries, 0);
+      this.digest.update(entries);
+      const live = Buffer.allocUnsafe((end - this.next) * CONTENT_RECORD);
+      let used = 0;
+      for (let i = this.next; i < end; i++) {
+        if (!this.isLive(i)) continue;
+        live.writeUInt32LE(i % 2 ** 32, used);
+        live.writeUInt32LE(Math.floor(i / 2 ** 32), used + 4);
+        entries.copy(live, used + 8, (i - this.next) * HASH_BYTES, (i - this.next + 1) * HASH_BYTES);
+        used += CONTENT_RECORD;
       }
+      if (used > 0) this.content.update(live.subarray(0, used));
+      this.next = end;
     }
-    if (used > 0) this.digest.update(batch.subarray(0, used));
-    this.next = Math.max(this.next, upTo);
   }
 }
+
+const FILL_BATCH = 8192;
+const CONTENT_RECORD = 8 + HASH_BYTES;
 
 /** Digest of a manifest as it is on disk (after apply, or to check a cached copy). */
 export async function digestManifestFile(m: ManifestFile | null, blockSize: number): Promise<string> {

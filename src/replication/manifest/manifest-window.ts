@@ -28,6 +28,18 @@ export class ManifestWindow {
     return this.buf.subarray(off, off + HASH_BYTES);
   }
 
+  /** Entries [start, start+count) (inside the manifest) as a view, valid until the next call. */
+  async slice(start: number, count: number): Promise<Buffer> {
+    if (this.manifest === null || start + count > this.manifest.entryCount) throw new RangeError(`manifest window: ${start}+${count} outside the manifest`);
+    if (start < this.start || start + count > this.start + this.buf.length / HASH_BYTES) {
+      const n = Math.min(Math.max(WINDOW_ENTRIES, count), this.manifest.entryCount - start);
+      this.buf = await this.manifest.readEntries(start, n, Buffer.alloc(n * HASH_BYTES));
+      this.start = start;
+    }
+    const off = (start - this.start) * HASH_BYTES;
+    return this.buf.subarray(off, off + count * HASH_BYTES);
+  }
+
   /** Entries [start, start+count) as one compact buffer that owns its memory (safe to post to a worker). */
   async entries(start: number, count: number): Promise<Uint8Array> {
     const out = new Uint8Array(count * HASH_BYTES);

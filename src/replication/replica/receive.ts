@@ -64,15 +64,27 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
   const journal = await open(ctx.journalPath, 'w', 0o600).catch((e: unknown) => {
     throw fromNodeError(e, ctx.journalPath);
   });
+  // Frames are gathered and written with one writev per MiB: a 64 KiB block is three pieces.
   let journalBytes = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const parts = pending;
+    pending = [];
+    await journal.writev(parts, journalBytes - pendingBytes).catch((e: unknown) => {
+      throw fromNodeError(e, ctx.journalPath);
+    });
+    pendingBytes = 0;
+  };
   const append = async (parts: Buffer[]): Promise<void> => {
     for (const p of parts) {
       if (p.length === 0) continue;
-      await journal.write(p, 0, p.length, journalBytes).catch((e: unknown) => {
-        throw fromNodeError(e, ctx.journalPath);
-      });
+      pending.push(p);
+      pendingBytes += p.length;
       journalBytes += p.length;
     }
+    if (pendingBytes >= 1 << 20 || pending.length >= 512) await flush();
   };
   try {
     const streamHash = incrementalHash();
@@ -129,6 +141,7 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
           files.push({ Name: f.Name, FromSize: fromSize, ToSize: f.Size, Blocks: tf.Blocks, Bytes: tf.Bytes, ManifestDigest: digest, ContentDigest: tf.ContentDigest, DataWriteGuid: f.DataWriteGuid ?? null });
         }
         await append(frame.raw);
+        await flush();
         await journal.sync();
         return {
           Version: 1,

@@ -1,0 +1,50 @@
+import { mkdir, writeFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { benchEngine } from './engine';
+
+// `npm run bench`: every benchmark side by side with its anchor, printed as a table of ratios and
+// saved as JSON in bench/results/. BENCH_SIZE_GIB sets the engine file size (default 8).
+
+const ROOT = resolve(__dirname, '..');
+
+async function main(): Promise<void> {
+  const sizeGiB = Number(process.env.BENCH_SIZE_GIB ?? '8');
+  const seed = Number(process.env.BENCH_SEED ?? Date.now() % 2 ** 31);
+  const workDir = process.env.BENCH_WORK_DIR ?? join(ROOT, 'bench', 'work');
+  const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+  log(`seed ${seed}, file ${sizeGiB} GiB, work dir ${workDir}`);
+  const engine = await benchEngine({ workDir, sizeBytes: Math.round(sizeGiB * 2 ** 30), seed, log });
+  await rm(workDir, { recursive: true, force: true });
+
+  let peer: Record<string, unknown> | undefined;
+  try {
+    const mod = (await import('./peer-throughput')) as { benchPeerThroughput?: (o: { bytes: number }) => Promise<Record<string, unknown>> };
+    if (mod.benchPeerThroughput) peer = await mod.benchPeerThroughput({ bytes: 512 << 20 });
+  } catch (err) {
+    log(`peer benchmark failed: ${(err as Error).message}`);
+  }
+
+  const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
+  const rows: Array<[string, string, string]> = [
+    ['raw read (cat > /dev/null)', `${engine.rawReadMs.toFixed(0)} ms`, '1.00x (anchor)'],
+    ['vmmirror scan mode', `${engine.scan.ms.toFixed(0)} ms, sent ${mb(engine.scan.bytesSent)} MiB`, `${engine.ratios.scanOverRawRead.toFixed(2)}x raw read (target <= 1.5)`],
+    ['rsync --inplace --no-whole-file', `${engine.rsync.ms.toFixed(0)} ms, sent ${mb(engine.rsync.bytesSent)} MiB`, `${engine.ratios.rsyncOverScan.toFixed(2)}x slower than scan (target >= 5)`],
+    ['bytes sent: scan / rsync', '', `${engine.ratios.scanSentOverRsyncSent.toFixed(3)} (target <= 1)`],
+    ['vmmirror change-tracking mode', `${engine.changeTracking.ms.toFixed(0)} ms, scanned ${mb(engine.changeTracking.bytesScanned)} MiB`, `${(engine.ratios.ctOverScan * 100).toFixed(1)}% of scan (target < 5%)`],
+    ['peak RSS (scan / change tracking)', `${mb(engine.scan.peakRssBytes)} / ${mb(engine.changeTracking.peakRssBytes)} MiB`, 'target < 200 MiB'],
+    ['seed (first replication)', `${engine.seedMs.toFixed(0)} ms`, `${(engine.fileBytes / 2 ** 20 / (engine.seedMs / 1000)).toFixed(0)} MiB/s`],
+  ];
+  if (peer) rows.push(['peer link vs plain TLS (loopback)', JSON.stringify(peer), '']);
+  const w = Math.max(...rows.map((r) => r[0].length));
+  process.stdout.write(`\nvmmirror benchmark (${sizeGiB} GiB file, ${engine.changedBlocks} x 64 KiB blocks changed = 1%)\n`);
+  for (const [a, b, c] of rows) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(36)}  ${c}\n`);
+  await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
+  const out = join(ROOT, 'bench', 'results', 'latest.json');
+  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer }, null, 2)}\n`);
+  process.stdout.write(`saved ${out}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
