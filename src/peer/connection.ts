@@ -40,7 +40,7 @@ export class PeerConnection extends EventEmitter implements Wire {
   private readonly streams: StreamRouter;
   private readonly nonce = randomBytes(16).toString('hex');
   private helloDone = false;
-  private lastHeard = Date.now();
+  private lastHeard = performance.now();
   private heartbeatSeq = 0;
   private timers: NodeJS.Timeout[] = [];
   private helloWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -168,7 +168,7 @@ export class PeerConnection extends EventEmitter implements Wire {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
-    this.lastHeard = Date.now();
+    this.lastHeard = performance.now();
     try {
       for (const frame of this.decoder.push(chunk)) {
         this.framesReceived++;
@@ -238,11 +238,11 @@ export class PeerConnection extends EventEmitter implements Wire {
   }
 
   private startHeartbeats(): void {
-    this.lastHeard = Date.now();
+    this.lastHeard = performance.now();
     this.timers.push(
       setInterval(() => this.sendControl({ kind: 'heartbeat', seq: this.heartbeatSeq++, sentAt: Date.now() }), this.options.heartbeatIntervalMs),
       setInterval(() => {
-        const silent = Date.now() - this.lastHeard;
+        const silent = Math.round(performance.now() - this.lastHeard); // monotonic: a wall-clock step is not a lost peer
         if (silent <= this.options.peerLostTimeoutMs) return;
         this.logger.warn({ event: 'peer-lost', silentMs: silent, session: this.sessionId }, 'peer lost: no heartbeat');
         this.close('peer-lost');

@@ -1,4 +1,5 @@
 import type { TLSSocket } from 'node:tls';
+import { ConfigError } from '../errors';
 import { fingerprintOf, normalizeFingerprint } from './certs';
 import type { PeerAuth, PinnedPeer } from './types';
 
@@ -21,7 +22,17 @@ export function baseTlsOptions(auth: PeerAuth): {
 /** Pinned peers keyed by normalized fingerprint (throws CONFIG_INVALID on a malformed one). */
 export function pinIndex(pinned: PinnedPeer[]): Map<string, PinnedPeer> {
   const map = new Map<string, PinnedPeer>();
-  for (const p of pinned) map.set(normalizeFingerprint(p.fingerprint), p);
+  for (const p of pinned) {
+    const fp = normalizeFingerprint(p.fingerprint);
+    const other = map.get(fp);
+    if (other) {
+      throw new ConfigError('CONFIG_INVALID', `peers ${other.name} and ${p.name} pin the same certificate fingerprint`, { details: { fingerprint: fp } });
+    }
+    if ([...map.values()].some((q) => q.name === p.name)) {
+      throw new ConfigError('CONFIG_INVALID', `peer ${p.name} is pinned twice`, { details: { name: p.name } });
+    }
+    map.set(fp, p);
+  }
   return map;
 }
 

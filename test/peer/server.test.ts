@@ -339,4 +339,20 @@ describe('src/peer/server', function () {
     expect(echoCalls.every((p) => p === 'mallory')).to.equal(true);
     await realPeerStillServed();
   });
+
+  it('refuses to start with a malformed or ambiguous pin list', () => {
+    const ids = identities();
+    const make = (pinned: Array<{ name: string; fingerprint: string }>): unknown => {
+      try {
+        new PeerServer({ hostName: 'a', identity: ids.a, pinned, host: '127.0.0.1', port: 0 });
+      } catch (err) {
+        return (err as VmmirrorError).code;
+      }
+      return 'started';
+    };
+    expect(make([{ name: 'b', fingerprint: 'AB:CD' }])).to.equal('CONFIG_INVALID');
+    expect(make([{ name: 'b', fingerprint: ids.b.fingerprint }, { name: 'c', fingerprint: ids.b.fingerprint.toLowerCase() }])).to.equal('CONFIG_INVALID');
+    expect(make([{ name: 'b', fingerprint: ids.b.fingerprint }, { name: 'b', fingerprint: ids.mallory.fingerprint }])).to.equal('CONFIG_INVALID');
+    expect(make([{ name: 'b', fingerprint: ids.b.fingerprint.replace(/:/g, '').toLowerCase() }])).to.equal('started');
+  });
 });
