@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HypervisorError, UsageError } from '../../errors';
 import { componentLogger } from '../../log';
 import type { DiskReference, FrozenView, Hypervisor, StopMode, VmId, VmInfo } from '../types';
@@ -9,7 +8,8 @@ import { compareVm, diskIssues, memoryIssue, readExport, registerRecord, writeEx
 import { SimFreeze, type SimOp, type SimWriter } from './schemas';
 import { listVmIds, readHostConfig, readJson, vmPaths, writeVmRecord } from './store';
 import { hostInfo, observeVm, toVmInfo, type Observed } from './vm-info';
-import { isVmProcessAlive, killVmProcess, launchVmProcess } from './vm-launch';
+import { isVmProcessAlive } from './vm-launch';
+import { startVmProcess, stopVmProcess } from './lifecycle';
 import { openVmDisks } from './vm-disks';
 
 // The simulated driver: the Hypervisor interface over one host's state folder. While a VM runs,
@@ -30,10 +30,6 @@ export interface SimulatedHypervisor extends Hypervisor {
 
 function notFound(id: string): HypervisorError {
   return new HypervisorError('VM_NOT_FOUND', `no VM with id ${id} on this host`, { details: { vmId: id } });
-}
-
-function wrongState(o: Observed, what: string): HypervisorError {
-  return new HypervisorError('VM_WRONG_STATE', `cannot ${what} VM ${o.record.id}: it is ${o.state}`, { details: { vmId: o.record.id, state: o.state } });
 }
 
 /** Creates the simulated driver for the host whose state folder is `stateDir`. */
@@ -73,14 +69,6 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
       return await direct(disks);
     } finally {
       await disks.close();
-    }
-  }
-
-  async function waitFor(cond: () => boolean, timeoutMs: number, what: string, id: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new HypervisorError('VM_TIMEOUT', `VM ${id}: ${what} did not happen within ${timeoutMs} ms`, { details: { vmId: id, timeoutMs } });
-      await sleep(10);
     }
   }
 
@@ -124,28 +112,7 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
 
     startVm(id, options) {
       return locked(id, async () => {
-        const o = observe(id);
-        if (o.state !== 'Off' && o.state !== 'Saved') throw wrongState(o, 'start');
-        const host = await hostInfo(stateDir, readHostConfig(stateDir));
-        if (o.record.memoryBytes > host.freeMemoryBytes) {
-          const msg = `Not enough memory in the system to start the virtual machine (needs ${o.record.memoryBytes} bytes, ${host.freeMemoryBytes} free).`;
-          throw new HypervisorError('HYPERVISOR_ERROR', msg, { details: { vmId: id, platformMessage: msg } });
-        }
-        const bootId = randomUUID();
-        await writeVmRecord(stateDir, { ...o.record, state: 'Running' });
-        const pid = launchVmProcess(stateDir, id, bootId);
-        try {
-          await waitFor(() => {
-            const now = observe(id);
-            if (now.runtime?.bootId === bootId && now.alive && now.runtime.ready) return true;
-            if (!isVmProcessAlive(pid, id)) throw new HypervisorError('HYPERVISOR_ERROR', `VM ${id} process exited while starting (see ${vmPaths(stateDir, id).dir}/process.log)`, { details: { vmId: id } });
-            return false;
-          }, options.timeoutMs, 'start', id);
-        } catch (err) {
-          killVmProcess(pid, id);
-          await writeVmRecord(stateDir, { ...observe(id).record, state: 'Off' });
-          throw err;
-        }
+        const pid = await startVmProcess(stateDir, observe(id), options.timeoutMs);
         log.info({ vmId: id, pid }, 'VM started');
         return info(id);
       });
@@ -153,17 +120,7 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
 
     stopVm(id, mode: StopMode, options) {
       return locked(id, async () => {
-        const o = observe(id);
-        if (o.state === 'Saved' && mode === 'TurnOff') {
-          await writeVmRecord(stateDir, { ...o.record, state: 'Off' });
-          return info(id);
-        }
-        if (!o.alive || o.runtime === null) throw wrongState(o, 'stop');
-        const { pid, bootId } = o.runtime;
-        if (mode === 'TurnOff') killVmProcess(pid, id);
-        else await sendRequest(stateDir, id, bootId, { kind: 'shutdown' }, { timeoutMs: options.timeoutMs, alive: () => isVmProcessAlive(pid, id) });
-        await waitFor(() => !isVmProcessAlive(pid, id), options.timeoutMs, 'stop', id);
-        await writeVmRecord(stateDir, { ...observe(id).record, state: mode === 'Save' ? 'Saved' : 'Off' });
+        await stopVmProcess(stateDir, observe(id), mode, options.timeoutMs);
         return info(id);
       });
     },
@@ -248,7 +205,9 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
           throw new HypervisorError('VM_INCOMPATIBLE', `VM ${id} cannot be registered here: ${issues.map((i) => i.message).join(' ')}`, { details: { vmId: id, issues } });
         }
         const existing = observeVm(stateDir, id);
-        if (existing !== null && existing.state !== 'Off' && existing.state !== 'Saved') throw wrongState(existing, 'replace');
+        if (existing !== null && existing.state !== 'Off' && existing.state !== 'Saved') {
+          throw new HypervisorError('VM_WRONG_STATE', `cannot replace VM ${id}: it is ${existing.state}`, { details: { vmId: id, state: existing.state } });
+        }
         await registerRecord(stateDir, exported.vm, diskPaths);
         return info(id);
       });
