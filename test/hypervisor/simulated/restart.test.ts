@@ -4,7 +4,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hasCode } from '../../../src/errors';
-import { createSimulatedHypervisor, createSimulatedVm, crashSimulatedHost, readWriteLog, simulatedVmPids, verifyPatternPrefix } from '../../../src/hypervisor/simulated';
+import { createSimulatedHypervisor, createSimulatedVm, crashSimulatedHost, readWriteLog, sequenceAtView, simulatedVmPids, verifyPatternPrefix } from '../../../src/hypervisor/simulated';
+import { run } from '../../../src/util/exec';
 import { readVhdxLayout } from '../../../src/replication/vhdx';
 import { qemuCheck } from '../../helpers/qemu';
 import { seeded } from '../../helpers/seed';
@@ -54,6 +55,29 @@ describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function 
     expect(report.consistent, JSON.stringify(report.mismatches)).to.equal(true);
     const log = await readWriteLog(f.stateDir, id, 0);
     expect(report.prefixSeq).to.equal(Math.max(...log.filter((w) => w.kind === 'pattern').map((w) => w.seq)));
+  });
+
+  it('keeps the VM running and its view frozen after the process that drove them exits', async () => {
+    const { seed } = seeded('sim-driver-process');
+    const id = await createSimulatedVm(f.stateDir, { name: 'orphan', disks: [{ sizeBytes: 2 * MiB, subformat: 'fixed' }], writer: { ratePerSecond: 100, unitsPerWrite: 1, seed } });
+    const script = join(__dirname, 'driver-process.ts');
+    const r = await run(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), script, f.stateDir, id], { timeoutMs: 60_000 });
+    expect(r.exitCode, r.stderr).to.equal(0);
+    const { viewId } = JSON.parse(r.stdout) as { viewId: string };
+    const info = await f.hypervisor.getVm(id);
+    expect(info?.state).to.equal('Running');
+    expect(info?.disks[0]!.path).to.include(viewId);
+    const frozen = await digest(info!.disks[0]!.basePath);
+    await sleep(200);
+    expect(await digest(info!.disks[0]!.basePath), 'still frozen with its driver gone').to.equal(frozen);
+    // This driver never saw that view: its next freeze merges it, then the writes made meanwhile are in the base.
+    const view = await f.hypervisor.freeze(id, T);
+    const atView = await sequenceAtView(f.stateDir, id, view.viewId);
+    await view.release({ commit: true });
+    await f.hypervisor.stopVm(id, 'Shutdown', T);
+    const report = await verifyPatternPrefix({ diskPath: info!.disks[0]!.basePath, format: 'VHDX', stateDir: f.stateDir, vmId: id, diskIndex: 0 });
+    expect(report.consistent, JSON.stringify(report.mismatches)).to.equal(true);
+    expect(report.prefixSeq).to.be.greaterThan(atView);
   });
 
   it('merges a view the previous driver left open before it takes a new one', async () => {
