@@ -11,6 +11,9 @@ import type { RequestDef, RequestHandler } from './request';
 import { baseTlsOptions, pinIndex, presentedFingerprint } from './tls-options';
 import type { CloseReason, LinkOptions, PeerServerOptions, PinnedPeer, StreamHandler } from './types';
 
+/** Open sockets (authenticated or not) beyond which new TCP connections are dropped. */
+const MAX_SOCKETS = 64;
+
 /** Counters for tests and status: what the server refused, and how many frames its connections decoded. */
 export interface PeerServerStats {
   refused: Record<string, number>;
@@ -39,6 +42,8 @@ export class PeerServer extends EventEmitter {
     this.logger = this.link.logger!.child({ side: 'server', host: o.hostName });
     this.link.logger = this.logger;
     this.server = createServer({ ...baseTlsOptions(o), requestCert: true, handshakeTimeout: this.link.helloTimeoutMs });
+    // Unauthenticated sockets cost memory until their handshake deadline: cap how many may wait.
+    this.server.maxConnections = MAX_SOCKETS;
     this.server.on('secureConnection', (socket: TLSSocket) => this.accept(socket));
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       this.refuse(socket, 'tls-handshake-failed', { error: err.code ?? err.message });

@@ -28,6 +28,8 @@ export class IncomingStream {
     this.wireSide = new Readable({ highWaterMark: window, read: () => process.nextTick(() => this.grant()) });
     const unzip = decompressor(compression);
     this.readable = unzip ? (pipeline(this.wireSide, unzip, () => undefined) as Readable) : this.wireSide;
+    // A handler that forgets to listen for 'error' must not crash the agent when the link drops.
+    this.readable.on('error', (err) => wire.logger.debug({ err, streamId }, 'incoming stream failed'));
     this.readable.once('end', () => {
       this.finished = true;
       if (!this.wire.closed) this.wire.sendControl({ kind: 'stream-done', channel: this.channel });
