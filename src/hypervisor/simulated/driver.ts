@@ -8,6 +8,7 @@ import { compareVm, diskIssues, memoryIssue, readExport, registerRecord, writeEx
 import { SimFreeze, type SimOp, type SimWriter } from './schemas';
 import { listVmIds, readHostConfig, readJson, vmPaths, writeVmRecord } from './store';
 import { hostInfo, observeVm, toVmInfo, type Observed } from './vm-info';
+import { describeDisk } from './virtual-disk';
 import { isVmProcessAlive } from './vm-launch';
 import { startVmProcess, stopVmProcess } from './lifecycle';
 import { openVmDisks } from './vm-disks';
@@ -129,7 +130,8 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
       const viewId = randomUUID();
       const sizes = await locked(id, async () => {
         const o = observe(id);
-        const current = (await toVmInfo(stateDir, o)).disks.map((d) => d.sizeBytes);
+        const current: number[] = [];
+        for (const d of o.record.disks) current.push((await describeDisk(d.path, d.format === 'VHDX' ? 'VHDX' : 'Raw')).sizeBytes);
         const old = readJson(vmPaths(stateDir, id).freeze, SimFreeze);
         if (old !== null) {
           if (liveViews.has(old.viewId)) throw new HypervisorError('VM_WRONG_STATE', `VM ${id} already has an open frozen view`, { details: { vmId: id, viewId: old.viewId } });

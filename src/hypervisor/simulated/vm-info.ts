@@ -32,7 +32,8 @@ export async function toVmInfo(stateDir: string, o: Observed): Promise<VmInfo> {
   const freeze = readJson(vmPaths(stateDir, o.record.id).freeze, SimFreeze);
   const disks = [];
   for (const d of o.record.disks) {
-    const facts = await describeDisk(d.path, d.format === 'VHDX' ? 'VHDX' : 'Raw');
+    // A replica being applied, or a missing file, must not hide the VM: its disk reads as Unknown.
+    const facts = await describeDisk(d.path, d.format === 'VHDX' ? 'VHDX' : 'Raw').catch(() => ({ sizeBytes: 0, type: 'Unknown' as const, fileSizeBytes: 0 }));
     disks.push({
       path: freeze === null ? d.path : overlayPath(d.path, freeze.viewId),
       basePath: d.path,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSimulatedVm, crashSimulatedHost, readWriteLog, simulatedVmPids, verifyPatternPrefix } from '../../../src/hypervisor/simulated';
@@ -80,5 +80,18 @@ describe('src/hypervisor/simulated/host', function () {
       expect(String((err as Error).message)).to.match(/memory/i);
     }
     expect((await f.hypervisor.getVm(big))?.state).to.equal('Off');
+  });
+  it('still lists a VM whose disk is being rewritten (unreadable), with the disk as Unknown, but refuses to freeze it', async () => {
+    const id = await createSimulatedVm(f.stateDir, { name: 'torn replica', disks: [{ sizeBytes: 1 * MiB, subformat: 'fixed' }] });
+    const disk = (await f.hypervisor.getVm(id))!.disks[0]!.path;
+    await writeFile(disk, Buffer.alloc(4096, 0xee));
+    const listed = (await f.hypervisor.listVms()).find((v) => v.id === id);
+    expect(listed?.disks[0]).to.include({ type: 'Unknown', sizeBytes: 0, basePath: disk });
+    try {
+      await f.hypervisor.freeze(id, T);
+      expect.fail('froze a VM whose disk is not a VHDX');
+    } catch (err) {
+      expect((err as { code?: string }).code).to.equal('VHDX_INVALID');
+    }
   });
 });
