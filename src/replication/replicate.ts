@@ -20,11 +20,15 @@ export interface ReplicateOptions {
   mode?: SourceMode;
   /** Change-tracking mode: changed ranges per source path (virtual offsets for VHDX). */
   changedRanges?: Map<string, Array<{ offset: number; length: number }>>;
+  /** Rebuild the replica's manifests from its files first (after the replica was written to). */
+  rehash?: boolean;
 }
 
 export interface ReplicateReport extends DeltaReport {
   recovery: RecoveryOutcome;
   blockSize: number;
+  /** Replica files whose manifest was rebuilt from their content before this cycle. */
+  rehashed: string[];
 }
 
 /** The replica folder's targets for a list of sources: <dir>/<basename>, unique names required. */
@@ -58,6 +62,8 @@ export async function replicateLocal(o: ReplicateOptions): Promise<ReplicateRepo
   });
   const manifests = new Map<string, ManifestFile | null>();
   try {
+    const rehashed = o.rehash === true ? targets.map((t) => t.name) : await store.changedBehindOurBack();
+    if (rehashed.length > 0) await store.rehash(rehashed);
     for (const t of targets) manifests.set(t.name, await store.openManifest(t.name));
     const streamId = randomBytes(16).toString('hex');
     const changed = o.changedRanges === undefined ? undefined : new Map(targets.map((t) => [t.name, o.changedRanges?.get(t.source) ?? []]));
@@ -70,7 +76,7 @@ export async function replicateLocal(o: ReplicateOptions): Promise<ReplicateRepo
       changedRanges: changed,
     });
     await store.receive(stream, { expectedStreamId: streamId });
-    return { ...(await report), recovery: store.recovery, blockSize: store.blockSize };
+    return { ...(await report), recovery: store.recovery, blockSize: store.blockSize, rehashed };
   } finally {
     for (const m of manifests.values()) await m?.close();
     await store.close();

@@ -16,6 +16,7 @@ export const ReplicateOutput = z
     BlocksChanged: z.number().int(),
     DurationMs: z.number().int(),
     Recovery: z.enum(['none', 'discarded-journal', 'reapplied-journal']),
+    Rehashed: z.array(z.string()),
     Files: z.array(
       z.object({
         Name: z.string(),
@@ -43,6 +44,7 @@ function toOutput(r: ReplicateReport, sources: string[], toDir: string): Replica
     BlocksChanged: r.blocksChanged,
     DurationMs: r.durationMs,
     Recovery: r.recovery.action,
+    Rehashed: r.rehashed,
     Files: r.files.map((f, i) => ({
       Name: f.name,
       Source: resolve(sources[i]),
@@ -67,8 +69,9 @@ export const registerReplicate: CommandRegistrar = (program, run) => {
     .requiredOption('--to <dir>', 'replica folder: the replica of each source is <dir>/<its file name>')
     .option('--block-size <bytes>', 'block size of a new replica (e.g. 64K); an existing replica keeps its own')
     .option('--mode <mode>', 'how to read sources: auto, vhdx or raw', 'auto')
+    .option('--rehash', 'first rebuild the replica\'s manifests from its files (after something wrote to the replica)')
     .option('--changed-ranges <file>', 'JSON [{Path, Ranges:[{Offset, Length}]}]: send only these (change-tracking mode)')
-    .action((sources: string[], opts: { to: string; blockSize?: string; mode: string; changedRanges?: string }) =>
+    .action((sources: string[], opts: { to: string; blockSize?: string; mode: string; changedRanges?: string; rehash?: boolean }) =>
       run(async () => {
         const blockSize = opts.blockSize === undefined ? undefined : parseBytes('--block-size', opts.blockSize);
         if (blockSize !== undefined && !BlockSize.safeParse(blockSize).success) {
@@ -85,9 +88,10 @@ export const registerReplicate: CommandRegistrar = (program, run) => {
             changedRanges.get(key)?.push(...entry.Ranges.map((r) => ({ offset: r.Offset, length: r.Length })));
           }
         }
-        const report = await replicateLocal({ sources, toDir: opts.to, blockSize, mode, changedRanges });
+        const report = await replicateLocal({ sources, toDir: opts.to, blockSize, mode, changedRanges, rehash: opts.rehash === true });
         const json = toOutput(report, sources, opts.to);
         const text = [
+          ...(json.Rehashed.length > 0 ? [`rebuilt the manifests of ${json.Rehashed.join(', ')} from the replica (it had been written to)`] : []),
           `generation ${json.Generation}: sent ${json.BytesSent} bytes (${json.BlocksChanged} blocks changed) after scanning ${json.BytesScanned} bytes in ${json.DurationMs} ms`,
           ...json.Files.map((f) => `  ${f.Name}: ${f.Mode}, ${f.Size} bytes, ${f.BlocksChanged} blocks changed, content ${f.ContentDigest.slice(0, 16)}`),
         ].join('\n');

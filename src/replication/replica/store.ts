@@ -12,6 +12,8 @@ import { crashpoint } from '../util/crashpoint';
 import { removeIfExists, syncDir } from '../util/durable-file';
 import { applyJournal, verifyJournal } from './apply';
 import { acquireLock } from './lock';
+import { rehashFile, replicaDataWriteGuid } from './rehash';
+import { HashPool } from '../source/hash-pool';
 import { receiveIntoJournal, type ReplicaTarget } from './receive';
 import { initialState, readState, writeState, type ReplicaState } from './state';
 
@@ -71,8 +73,9 @@ export class ReplicaStore {
       }
       const o: ResolvedOptions = { ...options, blockSize };
       const recovery = await recover(o);
-      const state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
+      let state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
       if (state.Module !== o.module) throw new ReplicationError('REPLICA_INVALID', `replica belongs to module '${state.Module}', not '${o.module}'`);
+      state = await reconcileDigests(o, state);
       return new ReplicaStore(o, state, unlock, { ...recovery, generation: state.Generation });
     } catch (err) {
       await unlock();
@@ -83,6 +86,47 @@ export class ReplicaStore {
   /** The generation this replica holds and, per file, its size and digests. */
   state(): ReplicaState {
     return structuredClone(this.current);
+  }
+
+  /**
+   * Replica files written by someone else since the last generation: a VHDX whose DataWriteGuid
+   * differs from the one recorded (Hyper-V changes it before any visible write), or that no
+   * longer parses. Their manifests cannot be trusted: rehash them before the next cycle.
+   */
+  async changedBehindOurBack(): Promise<string[]> {
+    const out: string[] = [];
+    for (const f of this.current.Files) {
+      if (f.DataWriteGuid === null) continue;
+      const target = this.o.targets.find((t) => t.name === f.Name);
+      if (target === undefined) continue;
+      if ((await replicaDataWriteGuid(target.path)) !== f.DataWriteGuid) out.push(f.Name);
+    }
+    return out;
+  }
+
+  /** Rebuilds the manifests of `names` (default: all) from the replica files themselves. */
+  async rehash(names: string[] = this.o.targets.map((t) => t.name)): Promise<void> {
+    const pool = new HashPool();
+    try {
+      const files = [...this.current.Files];
+      for (const name of names) {
+        const target = this.o.targets.find((t) => t.name === name);
+        if (target === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `no replica file named ${name}`);
+        const size = await rehashFile(target.path, this.manifestPath(name), this.o.blockSize, pool);
+        const m = await ManifestFile.open(this.manifestPath(name), 'r');
+        const digest = await digestManifestFile(m, this.o.blockSize);
+        await m.close();
+        const i = files.findIndex((f) => f.Name === name);
+        const entry = { Name: name, Size: size, ManifestDigest: digest, ContentDigest: null, DataWriteGuid: await replicaDataWriteGuid(target.path) };
+        if (i >= 0) files[i] = entry;
+        else files.push(entry);
+      }
+      this.current = { ...this.current, Files: files };
+      await writeState(statePath(this.o), this.current);
+      log.warn({ module: this.o.module, files: names }, 'replica manifests rebuilt from the replica files');
+    } finally {
+      await pool.close();
+    }
   }
 
   /** What a sender needs at the start of a cycle: generation, block size, per-file size and manifest digest. */
@@ -215,6 +259,28 @@ async function completeCommitted(o: ResolvedOptions, record: CommitRecord, previ
   await writeState(statePath(o), next);
   crashpoint('after-state');
   await finishCleanup(o);
+  return next;
+}
+
+// Outside a committed journal the manifest is the truth about the replica (apply and rehash both
+// write it before state.json); a crash between the two leaves a stale digest, fixed here.
+async function reconcileDigests(o: ResolvedOptions, state: ReplicaState): Promise<ReplicaState> {
+  let changed = false;
+  const files = [];
+  for (const f of state.Files) {
+    const m = await ManifestFile.open(manifestPathFor(o, f.Name), 'r').catch(() => null);
+    const digest = await digestManifestFile(m, o.blockSize);
+    const size = m?.fileSize ?? 0;
+    await m?.close();
+    if (digest !== f.ManifestDigest || size !== f.Size) {
+      changed = true;
+      log.warn({ module: o.module, file: f.Name }, 'replica state named another manifest digest; using the manifest');
+      files.push({ ...f, ManifestDigest: digest, Size: size, ContentDigest: null });
+    } else files.push(f);
+  }
+  if (!changed) return state;
+  const next = { ...state, Files: files };
+  await writeState(statePath(o), next);
   return next;
 }
 
