@@ -5,11 +5,11 @@ import { HypervisorError, ReplicationError, VmmirrorError, hasCode } from '../er
 import type { FrozenView, Hypervisor, VmId } from '../hypervisor/types';
 import type { Logger } from '../log';
 import type { PeerConnection } from '../peer';
-import { createDelta, type DeltaSource } from '../replication';
+import { SenderCache, createDelta, type DeltaSource } from '../replication';
 import type { ChangeDetection, CycleReport } from './cycle-report';
 import { CycleBegin, CycleResult } from './messages';
 import { readReferences, writeReferences } from './references';
-import { manifestsFor } from './sender-cache';
+import { manifestFetcher } from './sender-cache';
 import type { StreamRouter } from './stream-router';
 
 // The primary's half of a cycle (DESIGN section 4): freeze, ask S what it holds, pick changed
@@ -74,9 +74,14 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     const disks = await Promise.all(sources.map(async (s) => ({ name: s.name, sizeBytes: (await stat(s.path)).size })));
     const begin = await conn.request(CycleBegin, { module: m.name, disks, blockSize: m.replication.blockSize }, { timeoutMs: 60_000 });
     signal.throwIfAborted();
-    const cache = await manifestsFor({ dir: join(stateDir, 'manifests'), module: m.name, blockSize: m.replication.blockSize, holds: begin, conn, router: deps.router, names: sources.map((s) => s.name), timeoutMs: 60_000 });
+    if (begin.files.map((f) => f.name).join('\n') !== sources.map((s) => s.name).join('\n')) {
+      throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name}: the secondary holds [${begin.files.map((f) => f.name).join(', ')}], this host sends [${sources.map((s) => s.name).join(', ')}]`);
+    }
+    const cache = await SenderCache.open(join(stateDir, 'manifests'));
+    const fetcher = manifestFetcher({ conn, router: deps.router, module: m.name, digests: new Map(begin.files.map((f) => [f.name, f.manifestDigest])), timeoutMs: 60_000 });
+    const { manifests } = await cache.reconcile(begin.files, m.replication.blockSize, fetcher.fetch);
     closeManifests = async () => {
-      for (const mf of cache.manifests.values()) await mf?.close();
+      for (const mf of manifests.values()) await mf?.close();
     };
 
     let detection: ChangeDetection = 'Scan';
@@ -112,7 +117,8 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       streamId: begin.streamId,
       blockSize: m.replication.blockSize,
       sources: sources.map(({ name, path, mode }) => ({ name, path, mode })),
-      replica: { generation: begin.generation, manifests: cache.manifests },
+      replica: { generation: begin.generation, manifests },
+      sentLog: cache.sentLogPath,
       ...(changedRanges !== undefined ? { changedRanges } : {}),
       takenAt: view.takenAt,
     });
@@ -134,6 +140,12 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       const a = ack.files.find((x) => x.name === f.name);
       if (a?.manifestDigest !== f.manifestDigest) throw new ReplicationError('MANIFEST_MISMATCH', `module ${m.name}: secondary's manifest of ${f.name} differs from what was sent`);
     }
+    // Bring P's copy of S's manifests up to the acknowledged generation (no fetch next cycle).
+    await closeManifests();
+    closeManifests = async () => undefined;
+    await cache
+      .advance(begin.files.map((f) => ({ name: f.name, fromSize: f.size, toSize: report.files.find((x) => x.name === f.name)!.size, blockSize: m.replication.blockSize, manifestDigest: ack.files.find((x) => x.name === f.name)!.manifestDigest })))
+      .catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'manifest cache not advanced; it will be fetched next cycle'));
     // S holds the new generation: only now may the frozen point become the next reference.
     const references = await view.release({ commit: true });
     committed = true;
@@ -154,7 +166,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       blocksChanged: report.blocksChanged,
       streamBytes: report.bytesSent,
       wireBytes: sent.wireBytes ?? sent.bytes,
-      manifestBytes: cache.fetchedBytes,
+      manifestBytes: fetcher.bytes(),
       compression: m.replication.compression,
       changedRangeBytes,
       takenAt: view.takenAt,

@@ -8,9 +8,7 @@ const ModuleName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);
 const StreamId = z.string().regex(/^[0-9a-f]{32}$/);
 const Digest = z.string().max(128);
 
-export const ReplicaFileInfo = z
-  .object({ name: z.string().max(255), size: z.number().int().min(0), manifestDigest: Digest, contentDigest: Digest.nullable() })
-  .strict();
+export const ReplicaFileInfo = z.object({ name: z.string().max(255), size: z.number().int().min(0), manifestDigest: Digest }).strict();
 
 /** One module as seen by the host sending a heartbeat. */
 export const ModuleSummary = z

@@ -109,12 +109,8 @@ export class ReplicaSide {
     const streamId = conn.issueStreamId();
     this.expected.set(streamId, { module: m.name, conn });
     const s = store.state();
-    return {
-      streamId,
-      generation: s.Generation,
-      takenAt: s.TakenAt,
-      files: s.Files.map((f) => ({ name: f.Name, size: f.Size, manifestDigest: f.ManifestDigest, contentDigest: f.ContentDigest })),
-    };
+    const c = await store.cycleState();
+    return { streamId, generation: c.generation, takenAt: s.TakenAt, files: c.files };
   }
 
   /** A delta stream arrived: journal it into the module's store (only for a nonce this side issued). */
@@ -157,7 +153,7 @@ export class ReplicaSide {
     if (r === undefined || r.module !== body.module) throw new PeerError('PEER_PROTOCOL', `no stream ${body.streamId} of module ${body.module} was received`);
     try {
       const a = await r.result;
-      return { generation: a.generation, bytes: a.bytes, blocks: a.blocks, files: a.files.map((f) => ({ name: f.name, size: f.size, manifestDigest: f.manifestDigest, contentDigest: f.contentDigest })) };
+      return { generation: a.generation, bytes: a.bytes, blocks: a.blocks, files: a.files.map((f) => ({ name: f.name, size: f.size, manifestDigest: f.manifestDigest })) };
     } finally {
       this.results.delete(body.streamId);
     }
@@ -168,13 +164,13 @@ export class ReplicaSide {
     const m = this.module(body.module);
     const open = this.stores.get(m.name);
     if (open === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no open replica`);
-    const s = open.store.state();
-    const f = s.Files.find((x) => x.Name === body.name);
+    const c = await open.store.cycleState();
+    const f = c.files.find((x) => x.name === body.name);
     if (f === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no replica file ${body.name}`);
     void conn.sendStream(body.streamId, open.store.manifestStream(body.name), { meta: { kind: 'manifest', module: m.name, name: body.name } }).catch((err: unknown) => {
       log.warn({ module: m.name, err }, 'manifest stream failed');
     });
-    return { generation: s.Generation, manifestDigest: f.ManifestDigest };
+    return { generation: c.generation, manifestDigest: f.manifestDigest };
   }
 
   /** Generation and time of each replica this host holds (for heartbeats and status). */

@@ -59,6 +59,7 @@ describe('src/agent (two agents, real processes)', function () {
     const r2 = await t.sync(t.a);
     expect(r2).to.deep.include({ FromGeneration: 1, ToGeneration: 2, ChangeDetection: 'ChangedRanges' });
     expect(r2.BytesChanged, 'only changed blocks (plus VHDX structures) travel').to.be.lessThan(r1.BytesChanged);
+    expect(r2.ManifestBytes, "P's copy of S's manifest was advanced after the ack, not fetched again").to.equal(0);
     // The base disk holds exactly the frozen generation while no further write happens.
     expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
     expect(await sha(t.replicaPath)).to.equal(await sha(t.diskPath));
