@@ -2,7 +2,7 @@ import { pipeline, Readable } from 'node:stream';
 import { PeerError } from '../errors';
 import { decompressor } from './compression';
 import type { StreamCompression } from './types';
-import { remoteError, type Wire } from './wire';
+import { describeError, remoteError, type Wire } from './wire';
 
 // The receiving half of one stream. Credit is granted only for room in the reader's buffer: the
 // bytes in flight plus the bytes not yet read never exceed the window, so a slow reader bounds
@@ -36,9 +36,16 @@ export class IncomingStream {
     });
     this.readable.once('close', () => {
       if (this.finished || this.wire.closed) return;
-      // The reader gave up (destroyed its readable): tell the sender to stop.
+      // The reader gave up (destroyed its readable): tell the sender to stop, and why if it said.
       this.finished = true;
-      this.wire.sendControl({ kind: 'stream-abort', channel, code: 'CANCELLED', message: 'the receiver abandoned the stream', reason: 'receiver-aborted' });
+      const why = this.readable.errored ? describeError(this.readable.errored) : undefined;
+      this.wire.sendControl({
+        kind: 'stream-abort',
+        channel,
+        code: why && why.code !== 'INTERNAL' ? why.code : 'CANCELLED',
+        message: why?.message || 'the receiver abandoned the stream',
+        reason: 'receiver-aborted',
+      });
     });
   }
 
@@ -97,9 +104,9 @@ export class IncomingStream {
     }
   }
 
-  /** Grants the first window (after the stream was accepted). */
+  /** Grants the first window (after the stream was accepted, unless the handler already refused it). */
   start(): void {
-    this.grant();
+    if (!this.readable.destroyed) this.grant();
   }
 }
 

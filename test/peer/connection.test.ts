@@ -181,6 +181,17 @@ describe('src/peer/connection', function () {
     const e2 = await expectCode(pair.clientConn.sendStream(second.streamId, big.stream), 'CANCELLED');
     expect(e2.details.reason).to.equal('receiver-aborted');
     expect(await pair.clientConn.request(Echo, { text: 'still here' })).to.deep.include({ text: 'still here' });
+
+    // A handler that refuses at once, with a reason: the sender gets that code and message, no data flows.
+    let dataSeen = 0;
+    pair.server.onStream((_id, readable) => {
+      readable.on('data', (d: Buffer) => (dataSeen += d.length));
+      readable.destroy(new PeerError('PEER_PROTOCOL', 'stream metadata fails its schema'));
+    });
+    const third = await pair.clientConn.request(Grant, {});
+    const e3 = await expectCode(pair.clientConn.sendStream(third.streamId, patternStream(8 * 1024 * 1024, 3).stream), 'PEER_PROTOCOL');
+    expect(e3.message).to.contain('stream metadata fails its schema');
+    expect(dataSeen).to.equal(0);
   });
 
   it('fails pending requests and streams with PEER_UNREACHABLE when the connection closes', async () => {
