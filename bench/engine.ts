@@ -40,7 +40,7 @@ function timed(cmd: string, args: string[], stdoutToNull = false): Promise<Timed
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', rej);
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -1,6 +1,7 @@
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { benchEngine } from './engine';
+import { benchPeerThroughput } from './peer-throughput';
 
 // `npm run bench`: every benchmark side by side with its anchor, printed as a table of ratios and
 // saved as JSON in bench/results/. BENCH_SIZE_GIB sets the engine file size (default 8).
@@ -18,8 +19,7 @@ async function main(): Promise<void> {
 
   let peer: Record<string, unknown> | undefined;
   try {
-    const mod = (await import('./peer-throughput')) as { benchPeerThroughput?: (o: { bytes: number }) => Promise<Record<string, unknown>> };
-    if (mod.benchPeerThroughput) peer = await mod.benchPeerThroughput({ bytes: 512 << 20 });
+    peer = { ...(await benchPeerThroughput({ bytes: 512 << 20 })) };
   } catch (err) {
     log(`peer benchmark failed: ${(err as Error).message}`);
   }
