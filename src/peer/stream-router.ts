@@ -9,6 +9,8 @@ import type { Wire } from './wire';
 
 /** Stream ids issued and not yet used, per connection; the oldest are forgotten past this. */
 const MAX_OUTSTANDING_IDS = 1024;
+/** Used ids remembered to report a replay as such (older replays are still refused, as not issued). */
+const MAX_REMEMBERED_USED_IDS = 4096;
 
 // Streams of one connection. Channels are numbered by their sender: the client uses odd numbers,
 // the server even ones, so a channel number alone says whose stream it is. Replay protection: the
@@ -126,7 +128,10 @@ export class StreamRouter {
       return;
     }
     this.issued.delete(msg.streamId);
+    // An id is accepted only while in `issued`, so refusal does not depend on `used`: it only names
+    // the reason. Keeping the recent ones is enough, and keeps a months-long connection from growing.
     this.used.add(msg.streamId);
+    if (this.used.size > MAX_REMEMBERED_USED_IDS) this.used.delete(this.used.values().next().value!);
     const stream = new IncomingStream(this.wire, msg.channel, msg.streamId, msg.compression);
     this.incoming.set(msg.channel, stream);
     try {
