@@ -19,8 +19,13 @@ export async function makeSimFixture(o: FixtureOptions): Promise<SimFixture> {
   const tmp = await tempDir('vmmirror-sim-');
   const stateDir = join(tmp.dir, 'host state');
   const workDir = join(tmp.dir, 'work');
-  await mkdir(workDir, { recursive: true });
-  await createSimulatedHost(stateDir, { switchNames: o.switchNames, totalMemoryBytes: o.hostMemoryBytes });
+  try {
+    await mkdir(workDir, { recursive: true });
+    await createSimulatedHost(stateDir, { switchNames: o.switchNames, totalMemoryBytes: o.hostMemoryBytes });
+  } catch (err) {
+    await tmp.cleanup();
+    throw err;
+  }
   const hypervisor = createSimulatedHypervisor(stateDir);
   return {
     hypervisor,
