@@ -19,9 +19,9 @@ export function createHypervisor(id: HypervisorId, deps: HypervisorDeps): Hyperv
       if (deps.simulated === undefined) throw new UsageError('the simulated hypervisor needs deps.simulated.stateDir');
       return createSimulatedHypervisor(deps.simulated.stateDir);
     case 'hyperv':
-      if (deps.hyperv?.executable === undefined && deps.hyperv?.runner === undefined) {
-        throw new UsageError('the Hyper-V driver needs deps.hyperv.executable (powershell.exe or pwsh)');
+      if (deps.hyperv?.executable === undefined && deps.hyperv?.runner === undefined && process.platform !== 'win32') {
+        throw new UsageError('the Hyper-V driver needs deps.hyperv.executable (powershell.exe or pwsh) off Windows');
       }
-      return createHypervHypervisor(deps.hyperv);
+      return createHypervHypervisor(deps.hyperv ?? {});
   }
 }

@@ -40,8 +40,10 @@ export class HypervDriver implements Hypervisor {
   private readonly defaultTimeoutMs: number;
 
   constructor(options: HypervDriverOptions) {
+    // Windows PowerShell 5.1 is on every Hyper-V host; elsewhere the executable must be given.
+    const executable = options.executable ?? (process.platform === 'win32' ? 'powershell.exe' : undefined);
     if (options.runner) this.runner = options.runner;
-    else if (options.executable) this.runner = new PsRunner({ ...options, executable: options.executable });
+    else if (executable) this.runner = new PsRunner({ ...options, executable });
     else throw new HypervisorError('HYPERVISOR_ERROR', 'the Hyper-V driver needs a PowerShell executable (powershell.exe or pwsh)');
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000;
   }

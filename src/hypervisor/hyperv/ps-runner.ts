@@ -25,6 +25,8 @@ export interface PsRunnerOptions {
   env?: Record<string, string>;
   /** Timeout for starting a session (ms). */
   startTimeoutMs?: number;
+  /** A session is replaced after this many calls, so nothing a script leaks can pile up (default 500). */
+  maxCallsPerSession?: number;
 }
 
 export interface InvokeOptions {
@@ -34,6 +36,7 @@ export interface InvokeOptions {
 interface Session {
   shell: PowerShell;
   pid: number;
+  calls: number;
 }
 
 /** The repository's ps/ folder (three levels above src/hypervisor/hyperv or dist/hypervisor/hyperv). */
@@ -107,8 +110,10 @@ export class PsRunner {
   }
 
   private async runCommand(command: string, timeoutMs: number, what: string): Promise<string> {
+    if (this.session && this.session.calls >= (this.options.maxCallsPerSession ?? 500)) await this.killSession('SIGTERM');
     for (let attempt = 0; ; attempt++) {
       const session = await this.ensureSession();
+      session.calls++;
       try {
         return await this.withTimeout(session, command, timeoutMs, what);
       } catch (err) {
@@ -162,7 +167,7 @@ export class PsRunner {
     const shell = this.spawnShell();
     const prelude = this.preludeCommand();
     const startTimeout = this.options.startTimeoutMs ?? 30000;
-    const pending: Session = { shell, pid: -1 };
+    const pending: Session = { shell, pid: -1, calls: 0 };
     this.session = pending;
     let out: string;
     try {

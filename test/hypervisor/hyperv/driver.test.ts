@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { hasCode, type ErrorCode } from '../../../src/errors';
+import { HypervDriver } from '../../../src/hypervisor/hyperv/driver';
+import { createHypervisor } from '../../../src/hypervisor/registry';
 import { seeded } from '../../helpers/seed';
 import { makeMockHost, type MockHost } from './mock-fixture';
 
@@ -194,6 +196,15 @@ describe('src/hypervisor/hyperv/driver', function () {
       await h.hypervisor.startVm(id, { ...T, waitHeartbeat: false });
       expect((await h.hypervisor.getHost()).freeMemoryBytes).to.equal(before.freeMemoryBytes - 2 * 1024 * MiB);
       await h.hypervisor.stopVm(id, 'TurnOff', T);
+    });
+  });
+
+  describe('registry', () => {
+    it('builds the Hyper-V driver from deps.hyperv and refuses to guess an executable off Windows', async () => {
+      const hv = createHypervisor('hyperv', { hyperv: { runner: h.runner } });
+      expect(hv).to.be.instanceOf(HypervDriver);
+      expect((await hv.getHost()).name).to.equal('MOCKHOST');
+      expect(() => createHypervisor('hyperv', {})).to.throw(/executable/);
     });
   });
 

@@ -48,7 +48,8 @@ describe('src/hypervisor/hyperv (injection)', function () {
     const extra = { env: { HOME: home.dir }, scriptDirs: [join(__dirname, 'scripts')] };
     a = await makeMockHost({ switchNames: ['LAN', `sw'; ${attack}; '`], hostMemoryBytes: 64 * 1024 * MiB }, extra);
     b = await makeMockHost({ switchNames: ['LAN', `sw'; ${attack}; '`], hostMemoryBytes: 64 * 1024 * MiB }, extra);
-    await a.mock('SetHost', { StartMs: 30, StopMs: 30 });
+    await a.mock('SetHost', { StartMs: 30, StopMs: 30, JobDelayMs: 0 });
+    await b.mock('SetHost', { JobDelayMs: 0 });
     for (const [i, name] of names.entries()) {
       ids.set(
         name,

@@ -126,6 +126,19 @@ describe('src/hypervisor/hyperv/ps-runner', function () {
     }
   });
 
+  it('replaces the session after maxCallsPerSession calls', async () => {
+    const short = new PsRunner({ executable: pwshPath(), scriptDirs: [psDir, testScripts], maxCallsPerSession: 2 });
+    try {
+      const pids: number[] = [];
+      for (let i = 0; i < 3; i++) pids.push((await short.invoke('Invoke-TestSleep', {}, Sleep, { timeoutMs: 20_000 })).Pid);
+      expect(pids[0]).to.equal(pids[1]);
+      expect(pids[2]).to.not.equal(pids[1]);
+      expect(isAlive(pids[0]!), 'the retired session ended').to.equal(false);
+    } finally {
+      await short.close();
+    }
+  });
+
   it('fails with PS_SESSION_DIED when PowerShell cannot be started', async () => {
     const broken = new PsRunner({ executable: '/nonexistent/pwsh', scriptDirs: [psDir, testScripts], startTimeoutMs: 5000 });
     try {

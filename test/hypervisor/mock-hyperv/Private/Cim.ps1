@@ -11,7 +11,10 @@ function New-MockCim {
 }
 
 function New-MockJob {
-    param($Result, [int]$DelayMs = 120)
+    param($Result)
+    $DelayMs = 120
+    $st = Read-MockState
+    if ($null -ne $st.Host.JobDelayMs) { $DelayMs = [int]$st.Host.JobDelayMs }
     $id = New-MockId
     $script:MockJobs[$id] = @{ CompletesAt = (Get-MockNow) + $DelayMs; Result = $Result }
     [pscustomobject]@{ ReturnValue = [uint32]4096; Job = (New-MockCim 'Msvm_ConcreteJob' @{ InstanceID = $id; JobState = [uint16]4 }) }

@@ -56,7 +56,7 @@ function Write-MockGuestData {
 }
 
 function Set-MockHost {
-    # Changes host facts: any of Name, Switches, SupportedVersions, TotalMemoryBytes, RctFail, RctChunkBytes, StartMs, StopMs.
+    # Changes host facts: any of Name, Switches, SupportedVersions, TotalMemoryBytes, RctFail, RctChunkBytes, StartMs, StopMs, JobDelayMs.
     param([Parameter(Mandatory = $true)][hashtable]$Settings)
     $state = Read-MockState
     foreach ($k in $Settings.Keys) { $state.Host[$k] = $Settings[$k] }
