@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { PeerClient } from '../../src/peer/client';
+import { PeerServer } from '../../src/peer/server';
 import type { PeerConnection } from '../../src/peer/connection';
 import { followEvents } from '../helpers/harness-process';
 import { logSink } from '../helpers/log-sink';
@@ -79,6 +81,33 @@ describe('src/peer/client', function () {
       await serverEvents.waitFor((e) => e.event === 'peer-up' && e.session === second.sessionId, 5000, 'server peer-up on the new session');
     } finally {
       await client.close();
+    }
+  });
+
+  it('keeps retrying until the server appears, then stops for good at close()', async () => {
+    const ids = identities();
+    const probe = createNetServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const log = logSink();
+    const client = new PeerClient({ hostName: 'b', identity: ids.b, pinned: [{ name: 'a', fingerprint: ids.a.fingerprint }], expectPeer: 'a', host: '127.0.0.1', port, reconnectMinMs: 50, reconnectMaxMs: 200, logger: log.logger });
+    const server = new PeerServer({ hostName: 'a', identity: ids.a, pinned: [{ name: 'b', fingerprint: ids.b.fingerprint }], host: '127.0.0.1', port, logger: logSink().logger });
+    try {
+      client.start();
+      await new Promise((r) => setTimeout(r, 600));
+      const failedAttempts = log.find({ msg: 'connect attempt failed' }).length;
+      expect(failedAttempts).to.be.within(3, 12); // 50, 100, 200, 200 ... ms apart
+      await server.listen();
+      const conn = await client.connected(3000);
+      expect(conn.peerName).to.equal('a');
+      await client.close();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(server.connections()).to.deep.equal([]);
+      expect(client.current()).to.equal(undefined);
+    } finally {
+      await client.close();
+      await server.close();
     }
   });
 
