@@ -19,9 +19,9 @@ async function sha(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 
-function rawGet(port: number, path: string, auth?: string): Promise<number> {
+function rawGet(socketPath: string, path: string, auth?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: path.endsWith('/sync') ? 'POST' : 'GET', headers: auth !== undefined ? { authorization: auth } : {} }, (res) => {
+    const req = request({ socketPath, path, method: path.endsWith('/sync') ? 'POST' : 'GET', headers: auth !== undefined ? { authorization: auth } : {} }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -30,7 +30,7 @@ function rawGet(port: number, path: string, auth?: string): Promise<number> {
   });
 }
 
-describe('src/agent (two agents, real processes)', function () {
+describe('src/agent (two agents, real processes, two network namespaces when possible)', function () {
   this.timeout(120_000);
   let t: TwoHosts;
   before(async () => {
@@ -41,6 +41,7 @@ describe('src/agent (two agents, real processes)', function () {
     await t.start(t.a);
     await t.start(t.b);
     await t.waitConnected();
+    process.stderr.write(`      agents at ${t.a.address}:${t.a.port} and ${t.b.address}:${t.b.port}${t.isolated ? ' (network namespaces)' : ' (loopback)'}\n`);
   });
   after(async () => t.cleanup());
 
@@ -84,9 +85,9 @@ describe('src/agent (two agents, real processes)', function () {
   });
 
   it('refuses control calls without the token or with a wrong one, and runs nothing for them', async () => {
-    expect(await rawGet(t.a.controlPort, '/v1/status')).to.equal(401);
-    expect(await rawGet(t.a.controlPort, '/v1/status', 'Bearer 0000')).to.equal(401);
-    expect(await rawGet(t.a.controlPort, '/v1/modules/web1/sync', 'Basic abc')).to.equal(401);
+    expect(await rawGet(t.a.controlSocket, '/v1/status')).to.equal(401);
+    expect(await rawGet(t.a.controlSocket, '/v1/status', 'Bearer 0000')).to.equal(401);
+    expect(await rawGet(t.a.controlSocket, '/v1/modules/web1/sync', 'Basic abc')).to.equal(401);
     const s = await t.status(t.a);
     expect(s.Modules[0]!.LocalGeneration, 'no cycle ran').to.equal(2);
   });

@@ -12,12 +12,17 @@ import { createSimulatedHost, createSimulatedHypervisor, createSimulatedVm, cras
 import { createVhdx } from '../helpers/qemu';
 import { tempDir } from '../helpers/tmp';
 import { cliNodeArgs } from '../cli/vmmirror-process';
+import { createNetnsLab, netnsAvailable, type NetnsHost } from '../helpers/netns';
 
 // Two hosts (two config dirs, two data dirs, two loopback addresses), a simulated VM on the first
 // with a qemu-made VHDX, and the real `vmmirror agent` processes. Used by the agent's end-to-end tests.
 
 export interface HostUnderTest {
   name: string;
+  /** Network namespace the agent runs in (null: the root namespace, loopback addresses). */
+  netns: NetnsHost | null;
+  /** Control API socket (always a Unix socket: it reaches into a namespace). */
+  controlSocket: string;
   dir: string;
   address: string;
   port: number;
@@ -30,6 +35,8 @@ export interface HostUnderTest {
 
 export interface TwoHosts {
   root: string;
+  /** True when the agents run in two network namespaces joined by a bridge. */
+  isolated: boolean;
   a: HostUnderTest;
   b: HostUnderTest;
   simDir: string;
@@ -54,9 +61,23 @@ export async function freePort(address: string): Promise<number> {
   return port;
 }
 
-async function hostFor(root: string, name: string, address: string): Promise<HostUnderTest> {
+async function hostFor(root: string, name: string, netns: NetnsHost | null, loopback: string): Promise<HostUnderTest> {
   const dir = join(root, name, 'config');
-  return { name, dir, address, port: await freePort(address), controlPort: await freePort('127.0.0.1'), dataDir: join(root, name, 'data'), logFile: join(root, `${name}.log`), proc: null, exited: null };
+  const address = netns?.address ?? loopback;
+  return {
+    name,
+    netns,
+    controlSocket: join(root, name, 'control.sock'),
+    dir,
+    address,
+    // A fresh namespace has every port free; on loopback the OS picks one.
+    port: netns !== null ? 7420 : await freePort(address),
+    controlPort: 0,
+    dataDir: join(root, name, 'data'),
+    logFile: join(root, `${name}.log`),
+    proc: null,
+    exited: null,
+  };
 }
 
 export interface TwoHostOptions {
@@ -64,13 +85,16 @@ export interface TwoHostOptions {
   compression?: 'none' | 'deflate' | 'brotli';
   bandwidth?: number | null;
   blockSize?: number;
+  /** Run each agent in its own network namespace (default: when this process may create them). */
+  netns?: boolean;
 }
 
 /** Sets up both hosts (not started). */
 export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
   const t = await tempDir('vmmirror-agent-');
-  const a = await hostFor(t.dir, 'hva', '127.0.0.2');
-  const b = await hostFor(t.dir, 'hvb', '127.0.0.3');
+  const lab = (o.netns ?? netnsAvailable()) ? createNetnsLab(2) : null;
+  const a = await hostFor(t.dir, 'hva', lab?.hosts[0] ?? null, '127.0.0.2');
+  const b = await hostFor(t.dir, 'hvb', lab?.hosts[1] ?? null, '127.0.0.3');
   const ida = await initHost({ host: a.name, address: a.address, port: a.port, dir: a.dir });
   const idb = await initHost({ host: b.name, address: b.address, port: b.port, dir: b.dir });
   const simDir = join(t.dir, 'hva', 'sim');
@@ -87,7 +111,7 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
         { Name: b.name, Address: b.address, Port: b.port, CertificateFingerprint: idb.fingerprint },
       ],
       DataDirectory: h.dataDir,
-      Agent: { ControlPort: h.controlPort, HeartbeatIntervalMs: 200, PeerLossTimeoutMs: 2000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: o.bandwidth ?? null },
+      Agent: { ControlSocket: h.controlSocket, HeartbeatIntervalMs: 200, PeerLossTimeoutMs: 2000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: o.bandwidth ?? null },
       Hypervisor: { Driver: 'simulated', Options: { StateDirectory: h === a ? simDir : join(t.dir, 'hvb', 'sim') } },
     };
     await writeFile(join(h.dir, 'cluster.json'), JSON.stringify(cluster, null, 2));
@@ -106,10 +130,10 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
   const sim = createSimulatedHypervisor(simDir);
 
   const start = async (h: HostUnderTest, env: Record<string, string> = {}): Promise<void> => {
-    const proc = spawn(process.execPath, cliNodeArgs(['agent', '--dir', h.dir, '--json']), {
-      env: { ...process.env, VMMIRROR_LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'info', VMMIRROR_LOG_FILE: h.logFile, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const options = { env: { ...process.env, VMMIRROR_LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'info', VMMIRROR_LOG_FILE: h.logFile, ...env }, stdio: ['ignore', 'pipe', 'pipe'] as Array<'ignore' | 'pipe'> };
+    const args = cliNodeArgs(['agent', '--dir', h.dir, '--json']);
+    // `ip netns exec` execs node in place, so the child's pid is the agent's (signals reach it).
+    const proc = h.netns !== null && lab !== null ? lab.spawnIn(h.netns, process.execPath, args, options) : spawn(process.execPath, args, options);
     const err = createWriteStream(`${h.logFile}.stderr`, { flags: 'a' });
     proc.stderr!.pipe(err);
     proc.stdout!.resume();
@@ -130,6 +154,7 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
   const status = async (h: HostUnderTest): Promise<StatusDocument> => StatusDocument.parse(await callAgent(await controlEndpoint(h.dir), 'GET', '/v1/status'));
   return {
     root: t.dir,
+    isolated: lab !== null,
     a,
     b,
     simDir,
@@ -167,6 +192,7 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
         }
       }
       await crashSimulatedHost(simDir).catch(() => undefined);
+      lab?.cleanup();
       if (process.env.VMMIRROR_KEEP_TEST_DIRS === undefined) await t.cleanup();
     },
   };
