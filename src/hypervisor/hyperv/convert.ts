@@ -1,5 +1,4 @@
 // Script results (PascalCase, strings from PowerShell) -> the Hypervisor interface's shapes.
-import type { z } from 'zod';
 import type { CompatibilityIssue, HeartbeatStatus, VmDisk, VmInfo, VmState } from '../types';
 import { HeartbeatText, VmStateText, type PsIssue, type PsVm } from './schema';
 
@@ -59,7 +58,7 @@ export function toVmInfo(vm: PsVm): VmInfo {
 }
 
 /** A readiness/registration issue in the interface's camelCase. */
-export function toIssue(i: z.infer<typeof PsIssue>): CompatibilityIssue {
+export function toIssue(i: PsIssue): CompatibilityIssue {
   return i.MessageId === undefined ? { kind: i.Kind, message: i.Message } : { kind: i.Kind, message: i.Message, messageId: i.MessageId };
 }
 

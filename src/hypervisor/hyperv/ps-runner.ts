@@ -53,6 +53,11 @@ function decodeExpr(text: string): string {
   return `([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String('${b64(text)}')))`;
 }
 
+/** The exact line sent to PowerShell to run a script: only base64 text is interpolated. */
+export function scriptCommand(scriptPath: string, input: object): string {
+  return `& ${decodeExpr(scriptPath)} -InputBase64 '${b64(JSON.stringify(input))}'`;
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
@@ -102,7 +107,7 @@ export class PsRunner {
     if (!SCRIPT_NAME.test(scriptName)) throw new HypervisorError('PS_PROTOCOL', `not a script name: ${scriptName}`);
     const scriptPath = this.scriptDirs.map((d) => resolve(d, `${scriptName}.ps1`)).find((p) => existsSync(p));
     if (scriptPath === undefined) throw new HypervisorError('PS_PROTOCOL', `no script ${scriptName}.ps1 in ${this.scriptDirs.join(', ')}`);
-    const command = `& ${decodeExpr(scriptPath)} -InputBase64 '${b64(JSON.stringify(input))}'`;
+    const command = scriptCommand(scriptPath, input);
     const started = Date.now();
     const stdout = await this.runCommand(command, options.timeoutMs, scriptName);
     log.debug({ script: scriptName, ms: Date.now() - started }, 'script done');

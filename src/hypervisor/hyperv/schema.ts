@@ -5,6 +5,7 @@ import { z } from 'zod';
 const count = z.number().int().nonnegative();
 
 export const VmStateText = z.enum(['Off', 'Starting', 'Running', 'Stopping', 'Saving', 'Saved', 'Paused', 'Pausing', 'Resuming', 'Reset', 'Other']);
+export type VmStateText = z.infer<typeof VmStateText>;
 export const HeartbeatText = z.enum([
   'Unknown',
   'Disabled',
@@ -16,6 +17,7 @@ export const HeartbeatText = z.enum([
   'OkApplicationsCritical',
   'Paused',
 ]);
+export type HeartbeatText = z.infer<typeof HeartbeatText>;
 
 export const PsDisk = z.object({
   Path: z.string(),
@@ -28,6 +30,7 @@ export const PsDisk = z.object({
   SizeBytes: count,
   FileSizeBytes: count,
 });
+export type PsDisk = z.infer<typeof PsDisk>;
 
 export const PsAdapter = z.object({
   Name: z.string(),
@@ -35,6 +38,7 @@ export const PsAdapter = z.object({
   DynamicMac: z.boolean(),
   SwitchName: z.string().nullable(),
 });
+export type PsAdapter = z.infer<typeof PsAdapter>;
 
 export const PsVm = z.object({
   Id: z.string().uuid(),
@@ -52,6 +56,7 @@ export const PsVm = z.object({
 export type PsVm = z.infer<typeof PsVm>;
 
 export const PsVmList = z.object({ Vms: z.array(PsVm) });
+export type PsVmList = z.infer<typeof PsVmList>;
 
 export const PsHost = z.object({
   Name: z.string(),
@@ -61,16 +66,19 @@ export const PsHost = z.object({
   SwitchNames: z.array(z.string()),
   MaxConfigurationVersion: z.string(),
 });
+export type PsHost = z.infer<typeof PsHost>;
 
 export const PsFrozenView = z.object({
   ViewId: z.string().min(1),
   TakenAt: z.string(),
   Disks: z.array(z.object({ BasePath: z.string(), ReadPath: z.string(), SizeBytes: count })),
 });
+export type PsFrozenView = z.infer<typeof PsFrozenView>;
 
 export const PsReferences = z.object({
   References: z.array(z.object({ BasePath: z.string(), RctId: z.string().min(1) })),
 });
+export type PsReferences = z.infer<typeof PsReferences>;
 
 export const PsDiskChanges = z.object({
   Disks: z.array(
@@ -81,18 +89,24 @@ export const PsDiskChanges = z.object({
     }),
   ),
 });
+export type PsDiskChanges = z.infer<typeof PsDiskChanges>;
 
 export const PsPruned = z.object({ Removed: count, Kept: count });
+export type PsPruned = z.infer<typeof PsPruned>;
 
 export const PsExport = z.object({ ConfigDir: z.string(), Files: z.array(z.string()) });
+export type PsExport = z.infer<typeof PsExport>;
 
 export const PsIssue = z.object({
   Kind: z.enum(['MissingSwitch', 'ConfigurationVersion', 'Memory', 'Processor', 'Other']),
   Message: z.string(),
   MessageId: z.number().int().optional(),
 });
+export type PsIssue = z.infer<typeof PsIssue>;
 
 export const PsReadiness = z.object({ CanStart: z.boolean(), Issues: z.array(PsIssue), FreeMemoryBytes: count });
+export type PsReadiness = z.infer<typeof PsReadiness>;
 
 /** Details of a VM_INCOMPATIBLE error from Register-MirrorReplicaVm. */
 export const PsIncompatibleDetails = z.object({ Issues: z.array(PsIssue) });
+export type PsIncompatibleDetails = z.infer<typeof PsIncompatibleDetails>;

@@ -142,7 +142,7 @@ describe('src/hypervisor/hyperv/driver', function () {
     });
 
     it('refuses to freeze a VM in transition (VM_WRONG_STATE)', async () => {
-      await h.mock('SetHost', { StartMs: 3000 });
+      await h.mock('SetHost', { StartMs: 10_000 });
       const id = await newVm('starting');
       try {
         await expectCode(h.hypervisor.startVm(id, { timeoutMs: 300, waitHeartbeat: false }), 'VM_TIMEOUT');
