@@ -38,6 +38,8 @@ export class HypervDriver implements Hypervisor {
   readonly id = 'hyperv' as const;
   readonly runner: PsRunner;
   private readonly defaultTimeoutMs: number;
+  /** RCT ids this driver handed out, per VM: only their reference points are ever pruned. */
+  private readonly handedOut = new Map<VmId, Set<string>>();
 
   constructor(options: HypervDriverOptions) {
     // Windows PowerShell 5.1 is on every Hyper-V host; elsewhere the executable must be given.
@@ -112,6 +114,9 @@ export class HypervDriver implements Hypervisor {
           details: { references: refs },
         });
       }
+      const ids = this.handedOut.get(id) ?? new Set<string>();
+      for (const x of refs) ids.add(x.rctId);
+      this.handedOut.set(id, ids);
       return v.Disks.map((d) => refs.find((x) => x.basePath === d.BasePath)!);
     };
     return {
@@ -143,9 +148,18 @@ export class HypervDriver implements Hypervisor {
     });
   }
 
+  /**
+   * Destroys the reference points this driver made for the VM, except those holding a kept id.
+   * Reference points of other tools (backup products) are never touched; ours made before a
+   * restart of the process are not known and stay (see docs/hyperv-driver.md).
+   */
   async pruneReferences(id: VmId, keep: DiskReference[]): Promise<void> {
     checkId(id);
-    await this.call('Remove-MirrorReferencePoint', { VmId: id, KeepRctIds: keep.map((k) => k.rctId) }, S.PsPruned);
+    const keepIds = keep.map((k) => k.rctId);
+    const mine = [...(this.handedOut.get(id) ?? [])].filter((x) => !keepIds.includes(x));
+    if (mine.length === 0) return;
+    await this.call('Remove-MirrorReferencePoint', { VmId: id, KeepRctIds: keepIds, PruneRctIds: mine }, S.PsPruned);
+    this.handedOut.set(id, new Set(keepIds.filter((x) => this.handedOut.get(id)?.has(x))));
   }
 
   async exportConfig(id: VmId, destDir: string, options: { timeoutMs: number }): Promise<ExportedConfig> {

@@ -113,6 +113,25 @@ describe('src/hypervisor/hyperv/driver', function () {
       }
     });
 
+    it('prunes only the reference points it made, never another tool\'s', async () => {
+      const id = await newVm('foreign refs', { State: 'Running' });
+      const other = new HypervDriver({ runner: h.runner });
+      const foreign = await (await other.freeze(id, T)).release({ commit: true });
+      const old = await (await h.hypervisor.freeze(id, T)).release({ commit: true });
+      const current = await (await h.hypervisor.freeze(id, T)).release({ commit: true });
+      await h.hypervisor.pruneReferences(id, current);
+      const state = MockState.parse(await h.mock('GetState', {}));
+      expect(state.Vms.find((v) => v.Id.toLowerCase() === id)!.ReferencePoints).to.have.length(2);
+      const view = await h.hypervisor.freeze(id, T);
+      try {
+        await h.hypervisor.changedRanges(id, view, foreign, T);
+        await h.hypervisor.changedRanges(id, view, current, T);
+        await expectCode(h.hypervisor.changedRanges(id, view, old, T), 'RCT_UNAVAILABLE');
+      } finally {
+        await view.release({ commit: false });
+      }
+    });
+
     it('refuses a second release of the same view', async () => {
       const id = await newVm('twice');
       const view = await h.hypervisor.freeze(id, T);
