@@ -71,7 +71,7 @@ describe('src/peer/client', function () {
       const l = await lost;
       expect(l.conn).to.equal(first);
       expect(l.reason).to.equal('peer-lost');
-      expect(l.at - stoppedAt).to.be.within(900, 2000);
+      expect(l.at - stoppedAt).to.be.within(900, 3000);
       expect(log.find({ event: 'peer-lost' })).to.have.length(1);
       const up = new Promise<PeerConnection>((r) => client.once('peer-up', r));
       server.kill('SIGCONT');
@@ -97,7 +97,7 @@ describe('src/peer/client', function () {
       client.start();
       await new Promise((r) => setTimeout(r, 600));
       const failedAttempts = log.find({ msg: 'connect attempt failed' }).length;
-      expect(failedAttempts).to.be.within(3, 12); // 50, 100, 200, 200 ... ms apart
+      expect(failedAttempts).to.be.within(2, 12); // backoff 50, 100, 200, 200 ... ms: about 5 in 600 ms
       await server.listen();
       const conn = await client.connected(3000);
       expect(conn.peerName).to.equal('a');
@@ -138,11 +138,11 @@ describe('src/peer/client', function () {
       // Partition: both sides declare the other lost by heartbeat timeout.
       const cutAt = Date.now();
       lab.partition(h2);
-      const cLost = await cEv.waitFor((e) => e.event === 'peer-lost' && (e.at as number) >= cutAt, 4000, 'client peer-lost');
-      const sLost = await sEv.waitFor((e) => e.event === 'peer-lost' && (e.at as number) >= cutAt, 4000, 'server peer-lost');
+      const cLost = await cEv.waitFor((e) => e.event === 'peer-lost' && (e.at as number) >= cutAt, 6000, 'client peer-lost');
+      const sLost = await sEv.waitFor((e) => e.event === 'peer-lost' && (e.at as number) >= cutAt, 6000, 'server peer-lost');
       expect(cLost.reason).to.equal('peer-lost');
       expect(sLost.reason).to.equal('peer-lost');
-      expect((cLost.at as number) - cutAt).to.be.within(900, 2500);
+      expect((cLost.at as number) - cutAt).to.be.within(900, 3500);
 
       // Heal: the client reconnects and pings flow again.
       const healAt = Date.now();
