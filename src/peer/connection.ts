@@ -57,6 +57,9 @@ export class PeerConnection extends EventEmitter implements Wire {
     this.decoder = new FrameDecoder(setup.options.maxFramePayload);
     this.requests = new RequestTable<PeerConnection>(this, this as PeerConnection);
     this.streams = new StreamRouter(this, setup.role);
+    // Credit grants and replies are small and latency-bound: Nagle + delayed ACK would hold them for
+    // up to 40 ms on a real network and stall the window. Frames are corked into one write anyway.
+    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
       this.logger.debug({ err }, 'peer socket error');
