@@ -1,18 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { vmProcessCommand } from './vm-script';
 
 // Starting and judging VM processes. A VM process is detached (its own process group) so it
-// outlives the driver that started it, as a VM outlives the agent. Works from dist/ (the .js
-// next to this file) and under ts-node (the .ts, through ts-node's transpile-only hook).
-
-/** The command that runs vm-process for (stateDir, vmId, bootId). */
-function vmProcessCommand(): { file: string; args: string[] } {
-  const js = join(__dirname, 'vm-process.js');
-  if (existsSync(js)) return { file: process.execPath, args: [js] };
-  const ts = join(__dirname, 'vm-process.ts');
-  return { file: process.execPath, args: ['-r', require.resolve('ts-node/register/transpile-only'), ts] };
-}
+// outlives the driver that started it, as a VM outlives the agent (vm-script.ts picks the script).
 
 /** Spawns a detached VM process; returns its pid. */
 export function launchVmProcess(stateDir: string, vmId: string, bootId: string): number {

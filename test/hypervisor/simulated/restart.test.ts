@@ -41,6 +41,8 @@ describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function 
     expect(info?.state).to.equal('Running');
     expect(info?.disks[0]!.path).to.not.equal(info?.disks[0]!.basePath);
     expect(info?.disks[0]!.path).to.match(/\.simoverlay$/);
+    // Quiet the guest's own writer (through the new driver) so nothing overwrites this write later.
+    await again.setWriter(id, { ratePerSecond: 0 });
     await again.guestWrite(id, { offset: 0, length: 8192, pattern: 0x77 });
     await sleep(300);
     expect(await digest(view.disks[0]!.readPath), 'the base did not change').to.equal(frozen);
