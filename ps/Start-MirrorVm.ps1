@@ -26,8 +26,8 @@ try {
     if (@('Off', 'Saved') -notcontains $state) {
         throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id is $state; only an Off or Saved VM can be started" -Details @{ State = $state })
     }
-    Start-VM -VM $vm
-    $vm = Wait-MirrorVmState -Id $id -States @('Running') -Deadline $deadline -Heartbeat:($in.WaitHeartbeat -eq $true)
+    $job = Start-VM -VM $vm -AsJob
+    $vm = Wait-MirrorVmState -Id $id -States @('Running') -Deadline $deadline -Heartbeat:($in.WaitHeartbeat -eq $true) -Job $job
     Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $vm)
 } catch {
     Write-MirrorError -ErrorRecord $_

@@ -30,14 +30,14 @@ try {
     }
     $target = 'Off'
     if ($mode -eq 'Save') {
-        Stop-VM -VM $vm -Save -Confirm:$false
+        $job = Stop-VM -VM $vm -Save -Confirm:$false -AsJob
         $target = 'Saved'
     } elseif ($mode -eq 'TurnOff') {
-        Stop-VM -VM $vm -TurnOff -Force -Confirm:$false
+        $job = Stop-VM -VM $vm -TurnOff -Force -Confirm:$false -AsJob
     } else {
-        Stop-VM -VM $vm -Force -Confirm:$false
+        $job = Stop-VM -VM $vm -Force -Confirm:$false -AsJob
     }
-    $vm = Wait-MirrorVmState -Id $id -States @($target) -Deadline $deadline
+    $vm = Wait-MirrorVmState -Id $id -States @($target) -Deadline $deadline -Job $job
     Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $vm)
 } catch {
     Write-MirrorError -ErrorRecord $_

@@ -126,16 +126,25 @@ function ConvertTo-MirrorVmInfo {
 }
 
 function Wait-MirrorVmState {
-    # Polls a VM until its state is one of $States; VM_TIMEOUT past the deadline.
+    # Polls a VM until its state is one of $States; VM_TIMEOUT past the deadline. With -Job (a
+    # Start-VM/Stop-VM -AsJob), a failed job ends the wait with the job's own error, and a cmdlet
+    # that blocks (a guest that ignores shutdown) cannot hold the script past its deadline.
     param([Parameter(Mandatory = $true)][guid]$Id, [Parameter(Mandatory = $true)][string[]]$States,
-          [Parameter(Mandatory = $true)][datetime]$Deadline, [switch]$Heartbeat)
+          [Parameter(Mandatory = $true)][datetime]$Deadline, [switch]$Heartbeat, $Job)
     while ($true) {
+        if ($null -ne $Job -and @('Failed', 'Stopped') -contains $Job.State.ToString()) {
+            [void](Receive-Job -Job $Job -ErrorAction Stop)
+            throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message "The Hyper-V job ended $($Job.State.ToString())")
+        }
         $vm = Get-MirrorVmById -Id $Id
         $state = $vm.State.ToString()
         $beat = ''
         if ($null -ne $vm.Heartbeat) { $beat = $vm.Heartbeat.ToString() }
         if ($States -contains $state) {
-            if (-not $Heartbeat -or $beat -like 'Ok*') { return $vm }
+            if (-not $Heartbeat -or $beat -like 'Ok*') {
+                if ($null -ne $Job) { Remove-Job -Job $Job -Force -ErrorAction SilentlyContinue }
+                return $vm
+            }
         }
         if ([DateTime]::UtcNow -ge $Deadline) {
             throw (New-MirrorException -Code 'VM_TIMEOUT' -Message "VM $Id did not reach $($States -join '/') in time (state $state, heartbeat $beat)")

@@ -64,6 +64,15 @@ Describe 'Start-MirrorVm and Stop-MirrorVm' {
         $r.Error.Code | Should -Be 'VM_TIMEOUT'
     }
 
+    It 'ends the wait with the Hyper-V job''s own error when the stop job fails' {
+        Mock Get-VM { New-FakeVm -State 'Running' -Heartbeat 'OkApplicationsHealthy' }
+        Mock Stop-VM { Start-ThreadJob -ScriptBlock { throw 'guest refused to stop' } }
+        $r = Invoke-DriverScript 'Stop-MirrorVm' @{ VmId = (Get-TestVmGuid).ToString(); Mode = 'Shutdown'; TimeoutMs = 10000 }
+        $r.Error.Code | Should -Be 'HYPERVISOR_ERROR'
+        $r.Error.PlatformMessage | Should -Match 'guest refused to stop'
+        Should -Invoke Stop-VM -Times 1 -Exactly -ParameterFilter { $AsJob }
+    }
+
     It 'turns an unknown id into VM_NOT_FOUND after checking the full list' {
         Mock Get-VM { } -ParameterFilter { $null -ne $Id }
         Mock Get-VM { New-FakeVm -State 'Off' | ForEach-Object { $_.Id = [guid]::NewGuid(); $_ } } -ParameterFilter { $null -eq $Id }

@@ -62,9 +62,22 @@ function Get-VM {
     }
 }
 
+function Invoke-MockAsJob {
+    # -AsJob as Hyper-V does it: errors surface through the job, not at the call.
+    param([scriptblock]$Action, [bool]$AsJob)
+    if (-not $AsJob) { & $Action; return }
+    try { & $Action } catch { return (Start-ThreadJob -ScriptBlock { param($m) throw $m } -ArgumentList $_.Exception.Message) }
+    Start-ThreadJob -ScriptBlock { }
+}
+
 function Start-VM {
     [CmdletBinding(SupportsShouldProcess = $true)]
     param([Parameter(Position = 0)][string[]]$Name, [Parameter(ValueFromPipeline = $true)]$VM, [switch]$Passthru, [switch]$AsJob)
+    Invoke-MockAsJob -AsJob $AsJob.IsPresent -Action { Invoke-MockStartVm $VM $Name }
+}
+
+function Invoke-MockStartVm {
+    param($VM, [string[]]$Name)
     $state = Read-MockState
     $host_ = $state.Host
     foreach ($v in (Resolve-MockVmArgument $state $VM $Name)) {
@@ -84,6 +97,11 @@ function Stop-VM {
     [CmdletBinding(SupportsShouldProcess = $true)]
     param([Parameter(Position = 0)][string[]]$Name, [Parameter(ValueFromPipeline = $true)]$VM,
           [switch]$TurnOff, [switch]$Save, [switch]$Force, [switch]$Passthru, [switch]$AsJob)
+    Invoke-MockAsJob -AsJob $AsJob.IsPresent -Action { Invoke-MockStopVm $VM $Name $TurnOff.IsPresent $Save.IsPresent $Force.IsPresent }
+}
+
+function Invoke-MockStopVm {
+    param($VM, [string[]]$Name, [bool]$TurnOff, [bool]$Save, [bool]$Force)
     $state = Read-MockState
     foreach ($v in (Resolve-MockVmArgument $state $VM $Name)) {
         if (@('Running', 'Paused') -notcontains $v.State) {
