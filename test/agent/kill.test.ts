@@ -78,4 +78,41 @@ describe('src/agent (SIGKILL during a cycle)', function () {
       expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
     });
   }
+
+  for (const graceMs of [10_000, 0]) {
+    it(`exits 0 on SIGTERM in the middle of a cycle with --grace ${graceMs}: the cycle ${graceMs > 0 ? 'finishes' : 'is aborted'} and the replica stays whole`, async () => {
+      const rnd = seeded(`agent sigterm ${graceMs}`);
+      // Restart the sender with this grace period.
+      await t.kill(t.a, 'SIGTERM');
+      await t.start(t.a, {}, ['--grace', String(graceMs)]);
+      await t.waitConnected();
+      if ((await generationOnB()) === 0) await t.sync(t.a);
+      const n = await generationOnB();
+      for (let w = 0; w < 12; w++) await t.sim.guestWrite(t.vmId, { offset: rnd.int(0, 1791) * 4096, length: 64 * 4096, pattern: (0xa0 + w) & 0xff });
+      const prev = await readFile(t.replicaPath);
+      const next = await readFile(t.diskPath);
+      const sync = t.sync(t.a).then(
+        (r) => r.ToGeneration,
+        () => null,
+      );
+      await sleep(600);
+      expect(await t.kill(t.a, 'SIGTERM'), 'graceful exit code').to.equal(0);
+      const finished = await sync;
+      await sleep(300);
+      await t.start(t.a);
+      await t.waitConnected();
+      const g = await generationOnB();
+      if (graceMs > 0) {
+        expect(finished, 'the in-flight cycle finished before the agent exited').to.equal(n + 1);
+        expect(g).to.equal(n + 1);
+      } else {
+        expect(finished, 'the in-flight cycle was aborted').to.equal(null);
+        expect(g).to.equal(n);
+      }
+      expect(sha(await readFile(t.replicaPath))).to.equal(sha(g === n ? prev : next));
+      const r = await t.sync(t.a);
+      expect(r.ToGeneration).to.equal(g + 1);
+      expect(sha(await readFile(t.replicaPath))).to.equal(sha(await readFile(t.diskPath)));
+    });
+  }
 });

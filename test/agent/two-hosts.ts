@@ -44,7 +44,7 @@ export interface TwoHosts {
   vmId: string;
   diskPath: string;
   replicaPath: string;
-  start(h: HostUnderTest, env?: Record<string, string>): Promise<void>;
+  start(h: HostUnderTest, env?: Record<string, string>, args?: string[]): Promise<void>;
   waitConnected(): Promise<void>;
   kill(h: HostUnderTest, signal: NodeJS.Signals): Promise<number | null>;
   status(h: HostUnderTest): Promise<StatusDocument>;
@@ -129,9 +129,9 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
   await createSimulatedHost(join(t.dir, 'hvb', 'sim'), { name: 'hvb' });
   const sim = createSimulatedHypervisor(simDir);
 
-  const start = async (h: HostUnderTest, env: Record<string, string> = {}): Promise<void> => {
+  const start = async (h: HostUnderTest, env: Record<string, string> = {}, extra: string[] = []): Promise<void> => {
     const options = { env: { ...process.env, VMMIRROR_LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'info', VMMIRROR_LOG_FILE: h.logFile, ...env }, stdio: ['ignore', 'pipe', 'pipe'] as Array<'ignore' | 'pipe'> };
-    const args = cliNodeArgs(['agent', '--dir', h.dir, '--json']);
+    const args = cliNodeArgs(['agent', '--dir', h.dir, '--json', ...extra]);
     // `ip netns exec` execs node in place, so the child's pid is the agent's (signals reach it).
     const proc = h.netns !== null && lab !== null ? lab.spawnIn(h.netns, process.execPath, args, options) : spawn(process.execPath, args, options);
     const err = createWriteStream(`${h.logFile}.stderr`, { flags: 'a' });

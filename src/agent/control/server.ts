@@ -49,7 +49,8 @@ async function route(req: IncomingMessage, h: ControlHandlers): Promise<{ status
 }
 
 /** Starts the control API; resolves once it listens. Refuses to bind anything but loopback. */
-export async function startControlServer(endpoint: ControlEndpoint, token: string, h: ControlHandlers): Promise<{ close(): Promise<void>; address: string }> {
+export async function startControlServer(endpoint: ControlEndpoint, token: string, h: ControlHandlers): Promise<{ close(graceMs?: number): Promise<void>; address: string }> {
+  const inFlight = new Set<Promise<unknown>>();
   const server: Server = createServer((req, res) => {
     req.resume();
     if (!tokenMatches(bearer(req), token)) {
@@ -57,13 +58,15 @@ export async function startControlServer(endpoint: ControlEndpoint, token: strin
       send(res, 401, { Error: { Code: 'AGENT_UNAUTHORIZED', Message: 'missing or wrong control token' } });
       return;
     }
-    route(req, h).then(
+    const done = route(req, h).then(
       (r) => send(res, r.status, r.body),
       (err: unknown) => {
         if (!(err instanceof VmmirrorError)) log.error({ err }, 'control request failed');
         send(res, statusFor(err), errorDocument(err));
       },
     );
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
   });
   server.requestTimeout = 0; // a sync may take as long as a cycle
   server.headersTimeout = 10_000;
@@ -77,10 +80,13 @@ export async function startControlServer(endpoint: ControlEndpoint, token: strin
   log.info({ address }, 'control API listening');
   return {
     address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    // Answers already being computed (a sync that finished during shutdown) still reach the CLI.
+    close: async (graceMs = 5000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadConfig } from '../../config';
 import { startAgent } from '../../agent/agent';
+import { UsageError } from '../../errors';
 import type { CommandRegistrar } from '../command';
 import { emit } from '../output';
 
@@ -17,13 +18,15 @@ export const registerAgent: CommandRegistrar = (program, run) => {
     .action((opts: { dir?: string; grace: string }) =>
       run(async () => {
         // Nothing opens before the whole config is valid: loadConfig throws CONFIG_INVALID first.
+        const graceMs = Number(opts.grace);
+        if (!Number.isInteger(graceMs) || graceMs < 0) throw new UsageError(`--grace must be a whole number of milliseconds, got ${JSON.stringify(opts.grace)}`);
         const config = await loadConfig(opts.dir);
         const startedAt = new Date();
         const agent = await startAgent(config);
         let signal: string | null = null;
         const onSignal = (s: NodeJS.Signals): void => {
           signal = s;
-          void agent.stop(Number(opts.grace) || 10_000);
+          void agent.stop(graceMs);
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
