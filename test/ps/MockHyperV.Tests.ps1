@@ -27,16 +27,31 @@ Describe 'MockHyperV fidelity' {
     It 'passes through Starting and Stopping, and refuses start when running and stop when Off' {
         $id = New-MockVm -Name 'life' -HeartbeatDelayMs 0
         { Stop-VM -VM (Get-VM -Id $id) -Force } | Should -Throw '*current state*'
-        Start-VM -VM (Get-VM -Id $id)
+        $job = Start-VM -VM (Get-VM -Id $id) -AsJob
         (Get-VM -Id $id).State.ToString() | Should -Be 'Starting'
+        $job.State.ToString() | Should -BeIn @('NotStarted', 'Running')
         { Start-VM -VM (Get-VM -Id $id) } | Should -Throw '*current state*'
         Start-Sleep -Milliseconds 250
         (Get-VM -Id $id).State.ToString() | Should -Be 'Running'
         { Stop-VM -VM (Get-VM -Id $id) } | Should -Throw '*-Force*'
-        Stop-VM -VM (Get-VM -Id $id) -Force
+        $job = Stop-VM -VM (Get-VM -Id $id) -Force -AsJob
         (Get-VM -Id $id).State.ToString() | Should -Be 'Stopping'
         Start-Sleep -Milliseconds 250
         (Get-VM -Id $id).State.ToString() | Should -Be 'Off'
+    }
+
+    It 'blocks Start-VM and Stop-VM until the transition ends, as Hyper-V does without -AsJob' {
+        $id = New-MockVm -Name 'blocking' -HeartbeatDelayMs 0
+        Start-VM -VM (Get-VM -Id $id)
+        (Get-VM -Id $id).State.ToString() | Should -Be 'Running'
+        Stop-VM -VM (Get-VM -Id $id) -Force
+        (Get-VM -Id $id).State.ToString() | Should -Be 'Off'
+    }
+
+    It 'reports a refused operation through the job when run -AsJob' {
+        $id = New-MockVm -Name 'refused'
+        $job = Stop-VM -VM (Get-VM -Id $id) -Force -AsJob
+        { Receive-Job -Job $job -Wait -ErrorAction Stop } | Should -Throw '*current state*'
     }
 
     It 'throws StubNotImplemented for Hyper-V cmdlets it does not implement' {

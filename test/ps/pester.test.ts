@@ -27,6 +27,6 @@ describe('ps/ (Pester tests of the scripts)', function () {
     expect(s.BrokenContainers, JSON.stringify(s.BrokenContainers)).to.deep.equal([]);
     const failed = s.Tests.filter((t) => t.Result !== 'Passed');
     expect(failed, JSON.stringify(failed, null, 2)).to.deep.equal([]);
-    expect(s.Passed).to.be.at.least(23);
+    expect(s.Passed).to.be.at.least(26);
   });
 });

@@ -160,6 +160,21 @@ describe('src/hypervisor/hyperv/driver', function () {
       expect((await h.hypervisor.stopVm(id, 'TurnOff', T)).state).to.equal('Off');
     });
 
+    it('keeps its deadline (VM_TIMEOUT, the session stays) when a guest takes too long to shut down', async () => {
+      const id = await newVm('slow shutdown', { State: 'Running' });
+      const pid = h.runner.sessionPid();
+      await h.mock('SetHost', { StopMs: 30_000 });
+      try {
+        const started = Date.now();
+        await expectCode(h.hypervisor.stopVm(id, 'Shutdown', { timeoutMs: 1000 }), 'VM_TIMEOUT');
+        expect(Date.now() - started).to.be.below(10_000);
+        expect(h.runner.sessionPid()).to.equal(pid);
+        expect((await h.hypervisor.getVm(id))!.state).to.equal('Stopping');
+      } finally {
+        await h.mock('SetHost', { StopMs: 200 });
+      }
+    });
+
     it('refuses to freeze a VM in transition (VM_WRONG_STATE)', async () => {
       await h.mock('SetHost', { StartMs: 10_000 });
       const id = await newVm('starting');

@@ -63,11 +63,17 @@ function Get-VM {
 }
 
 function Invoke-MockAsJob {
-    # -AsJob as Hyper-V does it: errors surface through the job, not at the call.
+    # As Hyper-V does it: without -AsJob the cmdlet blocks until the transition ends; with -AsJob
+    # it returns a job that runs until then, and errors surface through the job, not at the call.
     param([scriptblock]$Action, [bool]$AsJob)
-    if (-not $AsJob) { & $Action; return }
-    try { & $Action } catch { return (Start-ThreadJob -ScriptBlock { param($m) throw $m } -ArgumentList $_.Exception.Message) }
-    Start-ThreadJob -ScriptBlock { }
+    $until = [long]0
+    try { $until = [long](& $Action) } catch {
+        if (-not $AsJob) { throw }
+        return (Start-ThreadJob -ScriptBlock { param($m) throw $m } -ArgumentList $_.Exception.Message)
+    }
+    $waitMs = [Math]::Max([long]0, $until - (Get-MockNow))
+    if ($AsJob) { return (Start-ThreadJob -ScriptBlock { param($ms) Start-Sleep -Milliseconds $ms } -ArgumentList $waitMs) }
+    if ($waitMs -gt 0) { Start-Sleep -Milliseconds $waitMs }
 }
 
 function Start-VM {
@@ -77,7 +83,9 @@ function Start-VM {
 }
 
 function Invoke-MockStartVm {
+    # Returns when (epoch ms) the last transition it started ends.
     param($VM, [string[]]$Name)
+    $until = [long]0
     $state = Read-MockState
     $host_ = $state.Host
     foreach ($v in (Resolve-MockVmArgument $state $VM $Name)) {
@@ -87,10 +95,12 @@ function Invoke-MockStartVm {
         $now = Get-MockNow
         $v.State = 'Starting'
         $v.Transition = @{ To = 'Running'; At = $now + [long]$host_.StartMs }
+        $until = [Math]::Max($until, [long]$v.Transition.At)
         $v.HeartbeatAt = $null
         if ([long]$v.HeartbeatDelayMs -ge 0) { $v.HeartbeatAt = $now + [long]$host_.StartMs + [long]$v.HeartbeatDelayMs }
     }
     Save-MockState $state
+    $until
 }
 
 function Stop-VM {
@@ -101,7 +111,9 @@ function Stop-VM {
 }
 
 function Invoke-MockStopVm {
+    # Returns when (epoch ms) the last transition it started ends.
     param($VM, [string[]]$Name, [bool]$TurnOff, [bool]$Save, [bool]$Force)
+    $until = [long]0
     $state = Read-MockState
     foreach ($v in (Resolve-MockVmArgument $state $VM $Name)) {
         if (@('Running', 'Paused') -notcontains $v.State) {
@@ -110,6 +122,7 @@ function Invoke-MockStopVm {
         $now = Get-MockNow
         if ($Save) {
             $v.State = 'Saving'; $v.Transition = @{ To = 'Saved'; At = $now + [long]$state.Host.StopMs }
+            $until = [Math]::Max($until, [long]$v.Transition.At)
         } elseif ($TurnOff) {
             $v.State = 'Off'; $v.Transition = $null
         } else {
@@ -119,10 +132,12 @@ function Invoke-MockStopVm {
                 Throw-MockError "'$($v.Name)' failed to shut down: the shutdown integration service is not available." 'ShutdownFailed,Microsoft.HyperV.PowerShell.Commands.StopVM'
             }
             $v.State = 'Stopping'; $v.Transition = @{ To = 'Off'; At = $now + [long]$state.Host.StopMs }
+            $until = [Math]::Max($until, [long]$v.Transition.At)
         }
         $v.HeartbeatAt = $null
     }
     Save-MockState $state
+    $until
 }
 
 function Get-VMNetworkAdapter {
