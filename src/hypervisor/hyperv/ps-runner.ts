@@ -8,10 +8,10 @@ import { PowerShell } from 'node-powershell';
 import type { ZodType } from 'zod';
 import { HypervisorError } from '../../errors';
 import { componentLogger } from '../../log';
+import { preludeCommand, scriptCommand } from './ps-command';
 import { parseReply } from './ps-reply';
 
 const log = componentLogger('ps-runner');
-const BASE64 = /^[A-Za-z0-9+/=]*$/;
 const SCRIPT_NAME = /^[A-Z][a-z]+-[A-Z][A-Za-z]+$/;
 
 export interface PsRunnerOptions {
@@ -41,22 +41,6 @@ interface Session {
 
 /** The repository's ps/ folder (three levels above src/hypervisor/hyperv or dist/hypervisor/hyperv). */
 export const defaultScriptDir: string = resolve(__dirname, '..', '..', '..', 'ps');
-
-function b64(text: string): string {
-  const out = Buffer.from(text, 'utf8').toString('base64');
-  if (!BASE64.test(out)) throw new Error('unreachable: base64 produced a non-base64 character');
-  return out;
-}
-
-/** PowerShell source that yields the UTF-8 string whose base64 is given (the only way data enters). */
-function decodeExpr(text: string): string {
-  return `([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String('${b64(text)}')))`;
-}
-
-/** The exact line sent to PowerShell to run a script: only base64 text is interpolated. */
-export function scriptCommand(scriptPath: string, input: object): string {
-  return `& ${decodeExpr(scriptPath)} -InputBase64 '${b64(JSON.stringify(input))}'`;
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
@@ -158,6 +142,14 @@ export class PsRunner {
       if (err instanceof HypervisorError) throw err;
       if (isExitedError(err)) throw err;
       if (this.session === session) this.session = null;
+      // The launcher died: make sure PowerShell itself (if it outlived it) goes too.
+      if (session.pid > 0) {
+        try {
+          process.kill(session.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       throw new HypervisorError('PS_SESSION_DIED', `PowerShell session died during ${what}`, {
         cause: err,
         details: { script: what, pid: session.pid },
@@ -170,7 +162,7 @@ export class PsRunner {
   private async ensureSession(): Promise<Session> {
     if (this.session) return this.session;
     const shell = this.spawnShell();
-    const prelude = this.preludeCommand();
+    const prelude = preludeCommand(this.options.importModules ?? []);
     const startTimeout = this.options.startTimeoutMs ?? 30000;
     const pending: Session = { shell, pid: -1, calls: 0 };
     this.session = pending;
@@ -207,18 +199,6 @@ export class PsRunner {
     } finally {
       if (saved !== undefined) process.env.NODE_POWERSHELL = saved;
     }
-  }
-
-  private preludeCommand(): string {
-    const imports = (this.options.importModules ?? [])
-      .map((p) => `Import-Module -Name ${decodeExpr(resolve(p))} -Force -DisableNameChecking -WarningAction SilentlyContinue;`)
-      .join(' ');
-    return (
-      `try { $ProgressPreference = 'SilentlyContinue'; ` +
-      `[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false); ${imports} ` +
-      `[Console]::Out.WriteLine('{"Ok":true,"Result":{"Pid":' + $PID + '}}') } ` +
-      `catch { [Console]::Out.WriteLine('{"Ok":false,"Error":{"Code":"PS_SESSION_DIED","Message":"prelude failed"}}'); [Console]::Error.WriteLine($_.Exception.Message) }`
-    );
   }
 
   private async killSession(signal: NodeJS.Signals): Promise<void> {
