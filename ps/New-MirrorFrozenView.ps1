@@ -33,7 +33,7 @@ if (@('Off', 'Saved', 'Running', 'Paused') -notcontains $state) {
 }
 foreach ($d in @($info.Disks)) {
     if ($d.Path -ne $d.BasePath) {
-        throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id already has a checkpoint (disk $($d.Path)); vmmirror needs a VM without checkpoints" -Details @{ State = $state })
+        throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id already has a checkpoint (disk $($d.Path)); vmmirror needs a VM without checkpoints" -Details @{ State = $state; CheckpointDisk = [string]$d.Path })
     }
 }
 $cimVm = Get-MirrorCimVm -Id $id
