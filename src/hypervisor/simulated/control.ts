@@ -70,9 +70,9 @@ export function takeRequests(stateDir: string, vmId: string, bootId: string): Ar
   return out;
 }
 
-/** Process side: answers a request (response first, then the request is removed). */
+/** Process side: answers a request (the request is removed first, so an answered one never lingers). */
 export function answerRequest(stateDir: string, vmId: string, name: string, response: SimResponse): void {
   const p = vmPaths(stateDir, vmId);
-  writeJsonAtomic(join(p.responses, name), response);
   rmSync(join(p.requests, name), { force: true });
+  writeJsonAtomic(join(p.responses, name), response);
 }

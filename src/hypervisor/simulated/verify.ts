@@ -105,20 +105,27 @@ export async function verifyPatternPrefix(o: { diskPath: string; format: 'VHDX' 
     const misplaced = unit.writeOffset + unit.unitIndex * PATTERN_UNIT !== offset || unit.diskIndex !== o.diskIndex;
     found.set(offset, { unit, misplaced, foreign: unit.vmId !== o.vmId });
   }
-  const prefixSeq = o.atSeq ?? Math.max(0, ...[...found.values()].filter((f) => !f.foreign).map((f) => f.unit.seq));
+  let prefixSeq = o.atSeq ?? 0;
+  if (o.atSeq === undefined) for (const f of found.values()) if (!f.foreign && f.unit.seq > prefixSeq) prefixSeq = f.unit.seq;
   const history: WriteHistory = o.history ?? (o.stateDir !== undefined ? [{ stateDir: o.stateDir }] : []);
   if (history.length === 0) throw new Error('verifyPatternPrefix needs stateDir or history');
-  const expected = new Map<number, Expect[]>();
+  const writes: LoggedWrite[] = [];
   for (const h of history) {
-    for (const w of await readWriteLog(h.stateDir, o.vmId, o.diskIndex)) {
-      if (w.seq > prefixSeq || (h.throughSeq !== undefined && w.seq > h.throughSeq)) continue;
-      const value: Expect = w.kind === 'pattern' ? { seq: w.seq, boot: w.boot } : 'guest';
-      const first = Math.floor(w.offset / PATTERN_UNIT);
-      const last = Math.ceil((w.offset + w.length) / PATTERN_UNIT);
-      for (let u = first; u < last; u++) {
-        const before = expected.get(u * PATTERN_UNIT) ?? [null];
-        expected.set(u * PATTERN_UNIT, w.mayBeTorn ? [...before, value] : [value]);
-      }
+    for (const w of await readWriteLog(h.stateDir, o.vmId, o.diskIndex)) if (h.throughSeq === undefined || w.seq <= h.throughSeq) writes.push(w);
+  }
+  // Guest writes leave no number on the disk: when N is only inferred, those logged right after it
+  // (before the next pattern write) may be there or not, and their units are not judged.
+  let nextPattern = o.atSeq !== undefined ? prefixSeq + 1 : Infinity;
+  if (o.atSeq === undefined) for (const w of writes) if (w.kind === 'pattern' && w.seq > prefixSeq && w.seq < nextPattern) nextPattern = w.seq;
+  const expected = new Map<number, Expect[]>();
+  for (const w of writes) {
+    if (w.seq > prefixSeq && !(w.kind === 'guest' && w.seq < nextPattern)) continue;
+    const value: Expect = w.kind === 'pattern' ? { seq: w.seq, boot: w.boot } : 'guest';
+    const first = Math.floor(w.offset / PATTERN_UNIT);
+    const last = Math.ceil((w.offset + w.length) / PATTERN_UNIT);
+    for (let u = first; u < last; u++) {
+      const before = expected.get(u * PATTERN_UNIT) ?? [null];
+      expected.set(u * PATTERN_UNIT, w.mayBeTorn ? [...before, value] : [value]);
     }
   }
   const mismatches: PrefixReport['mismatches'] = [];

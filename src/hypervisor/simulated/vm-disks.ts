@@ -156,8 +156,9 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
       for (const d of disks) await d.sync();
       await recordStamps();
       if (commit) for (const l of logs) appendChange(l, { t: 'C', v: viewId });
-      await rm(paths.freeze, { force: true });
+      // Overlays before the record of the view: a crash in between leaves a view whose merge is a no-op, never an orphan overlay.
       for (const o of freeze.overlays) await rm(o, { force: true });
+      await rm(paths.freeze, { force: true });
       freeze = null;
       return commit ? record.disks.map((d) => ({ basePath: d.path, rctId: rctIdOf(viewId) })) : [];
     },

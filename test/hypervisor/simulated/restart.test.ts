@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -136,6 +137,7 @@ describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function 
       process.kill(proc!.pid, 'SIGKILL');
       const refs = await releasing;
       expect(refs).to.have.length(2);
+      for (const d of view.disks) expect(existsSync(`${d.readPath}.${view.viewId}.simoverlay`), 'no overlay left behind').to.equal(false);
       // SIGKILL lands asynchronously: the release may have finished first.
       for (let i = 0; i < 200 && (await f.hypervisor.getVm(id))?.state !== 'Off'; i++) await sleep(10);
       expect((await f.hypervisor.getVm(id))?.state).to.equal('Off');
@@ -195,7 +197,7 @@ describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function 
     const all = await readdir(f.stateDir, { recursive: true });
     for (const p of all) {
       for (const part of String(p).split('/')) {
-        expect(part).to.match(/^(host\.json|vms|disks|requests|responses|[0-9a-f-]{36}(-\d+\.(raw|vhdx))?|vm\.json|runtime\.json|process\.log|disk-\d+\.changes\.jsonl)$/);
+        expect(part, String(p)).to.match(/^(host\.json|vms|disks|requests|responses|[0-9a-f-]{36}(-\d+\.(raw|vhdx))?|vm\.json|runtime\.json|process\.log|disk-\d+\.changes\.jsonl|\d{15}-\d{6}-[0-9a-f-]{36}\.json)$/);
       }
     }
     expect(await readdir(join(f.stateDir, '..'))).to.have.members(['host state', 'work']);
