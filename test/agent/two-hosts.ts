@@ -44,6 +44,7 @@ export interface TwoHosts {
   vmId: string;
   diskPath: string;
   replicaPath: string;
+  reverse: ReverseModule | null;
   start(h: HostUnderTest, env?: Record<string, string>, args?: string[]): Promise<void>;
   waitConnected(): Promise<void>;
   kill(h: HostUnderTest, signal: NodeJS.Signals): Promise<number | null>;
@@ -87,6 +88,16 @@ export interface TwoHostOptions {
   blockSize?: number;
   /** Run each agent in its own network namespace (default: when this process may create them). */
   netns?: boolean;
+  /** Also a VM on the second host, module db1 with DefaultPrimary hvb (active-active). */
+  reverseModule?: boolean;
+}
+
+/** The module running the other way (present when reverseModule was asked for). */
+export interface ReverseModule {
+  sim: SimulatedHypervisor;
+  vmId: string;
+  diskPath: string;
+  replicaPath: string;
 }
 
 /** Sets up both hosts (not started). */
@@ -127,6 +138,17 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
     await writeFile(join(h.dir, 'modules', 'web1.json'), JSON.stringify(module, null, 2));
   }
   await createSimulatedHost(join(t.dir, 'hvb', 'sim'), { name: 'hvb' });
+  let reverse: ReverseModule | null = null;
+  if (o.reverseModule === true) {
+    const simB = join(t.dir, 'hvb', 'sim');
+    await mkdir(join(t.dir, 'hvb', 'vms'), { recursive: true });
+    const diskB = join(t.dir, 'hvb', 'vms', 'db1.vhdx');
+    await createVhdx(diskB, { sizeBytes: 4 * 1024 * 1024, subformat: 'dynamic', blockSizeBytes: 1024 * 1024 });
+    const vmIdB = await createSimulatedVm(simB, { name: 'DB1', disks: [{ path: diskB, format: 'VHDX' }] });
+    const db1 = { Name: 'db1', VmName: 'DB1', VmId: vmIdB, Disks: 'auto', DefaultPrimary: b.name, Replication: { Interval: '0 0 * * * *', Compression: 'brotli' } };
+    for (const h of [a, b]) await writeFile(join(h.dir, 'modules', 'db1.json'), JSON.stringify(db1, null, 2));
+    reverse = { sim: createSimulatedHypervisor(simB), vmId: vmIdB, diskPath: diskB, replicaPath: join(a.dataDir, 'replicas', 'db1', 'db1.vhdx') };
+  }
   const sim = createSimulatedHypervisor(simDir);
 
   const start = async (h: HostUnderTest, env: Record<string, string> = {}, extra: string[] = []): Promise<void> => {
@@ -162,6 +184,7 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
     vmId,
     diskPath,
     replicaPath: join(b.dataDir, 'replicas', 'web1', 'web1-os.vhdx'),
+    reverse,
     start,
     status,
     async waitConnected() {
@@ -192,6 +215,7 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
         }
       }
       await crashSimulatedHost(simDir).catch(() => undefined);
+      await crashSimulatedHost(join(t.dir, 'hvb', 'sim')).catch(() => undefined);
       lab?.cleanup();
       if (process.env.VMMIRROR_KEEP_TEST_DIRS === undefined) await t.cleanup();
     },
