@@ -66,7 +66,10 @@ export async function replicateLocal(o: ReplicateOptions): Promise<ReplicateRepo
     if (rehashed.length > 0) await store.rehash(rehashed);
     for (const t of targets) manifests.set(t.name, await store.openManifest(t.name));
     const streamId = randomBytes(16).toString('hex');
-    const changed = o.changedRanges === undefined ? undefined : new Map(targets.map((t) => [t.name, o.changedRanges?.get(t.source) ?? []]));
+    // A rehashed replica was written behind our back: the source's changed ranges say nothing
+    // about those writes, so its file is scanned whole (a name without ranges is scanned).
+    const tracked = targets.filter((t) => !rehashed.includes(t.name));
+    const changed = o.changedRanges === undefined ? undefined : new Map(tracked.map((t) => [t.name, o.changedRanges?.get(t.source) ?? []]));
     const { stream, report } = await createDelta({
       module: LOCAL_MODULE,
       streamId,
