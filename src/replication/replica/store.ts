@@ -158,6 +158,9 @@ export class ReplicaStore {
   /** Opens this replica's manifest of `name` read-only; null when it has none yet. */
   async openManifest(name: string): Promise<ManifestFile | null> {
     if (!this.o.targets.some((t) => t.name === name)) throw new ReplicationError('STREAM_WRONG_TARGET', `no replica file named ${name}`);
+    // A manifest left by a file that is not in this generation (it left the set) describes a
+    // replica file that may be gone: the file counts as holding nothing, as cycleState() says.
+    if (!this.current.Files.some((f) => f.Name === name)) return null;
     try {
       return await ManifestFile.open(this.manifestPath(name), 'r');
     } catch (err) {
