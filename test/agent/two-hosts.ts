@@ -88,6 +88,8 @@ export interface TwoHostOptions {
   blockSize?: number;
   /** Run each agent in its own network namespace (default: when this process may create them). */
   netns?: boolean;
+  /** Replication.Interval of web1 (default hourly: tests drive cycles with sync). */
+  interval?: number | string;
   /** Also a VM on the second host, module db1 with DefaultPrimary hvb (active-active). */
   reverseModule?: boolean;
 }
@@ -132,8 +134,8 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
       VmId: vmId,
       Disks: [{ Path: diskPath }],
       DefaultPrimary: a.name,
-      // Hourly: the tests drive cycles with `vmmirror sync`, so the schedule never races them.
-      Replication: { Interval: '0 0 * * * *', Compression: o.compression ?? 'none', ...(o.blockSize !== undefined ? { BlockSize: o.blockSize } : {}) },
+      // Hourly unless asked: the tests drive cycles with `vmmirror sync`, so the schedule never races them.
+      Replication: { Interval: o.interval ?? '0 0 * * * *', Compression: o.compression ?? 'none', ...(o.blockSize !== undefined ? { BlockSize: o.blockSize } : {}) },
     };
     await writeFile(join(h.dir, 'modules', 'web1.json'), JSON.stringify(module, null, 2));
   }
