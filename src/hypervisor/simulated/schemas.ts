@@ -85,7 +85,7 @@ export const SimRequest = z.object({
   op: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('freeze'), viewId: guid }),
     z.object({ kind: z.literal('release'), viewId: guid, commit: z.boolean() }),
-    z.object({ kind: z.literal('write'), diskIndex: z.number().int().min(0), offset: z.number().int().min(0), length: z.number().int().positive(), pattern: z.number().int().min(0).max(255) }),
+    z.object({ kind: z.literal('write'), diskIndex: z.number().int().min(0), offset: z.number().int().min(0), length: z.number().int().positive().max(64 * 1024 * 1024), pattern: z.number().int().min(0).max(255) }),
     z.object({ kind: z.literal('setWriter'), writer: SimWriter }),
     z.object({ kind: z.literal('shutdown') }),
   ]),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, HypervisorError } from '../../errors';
 import { SimHostConfig, SimVmRecord } from './schemas';
@@ -49,6 +49,17 @@ export function writeJsonAtomic(path: string, value: unknown): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  // The rename itself is durable only once the folder is synced (not possible on Windows: skipped).
+  try {
+    const dfd = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // A folder that cannot be opened for sync: the rename still happened.
+  }
 }
 
 /** Reads and validates a JSON file; null when it does not exist. */
