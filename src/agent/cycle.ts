@@ -91,6 +91,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     const refs = await readReferences(stateDir);
     if (begin.generation === 0) scanReason = 'first cycle';
     else if (refs === null || refs.generation !== begin.generation) scanReason = `no reference point for generation ${begin.generation}`;
+    else if (begin.files.some((f) => refs.manifestDigests[f.name] !== f.manifestDigest)) scanReason = `the replica's manifests differ from what generation ${begin.generation} had`;
     else {
       try {
         const ranges = await deps.hypervisor.changedRanges(vmId, view, refs.references, { timeoutMs: 120_000 });
@@ -149,7 +150,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     // S holds the new generation: only now may the frozen point become the next reference.
     const references = await view.release({ commit: true });
     committed = true;
-    await writeReferences(stateDir, { generation: ack.generation, references });
+    await writeReferences(stateDir, { generation: ack.generation, manifestDigests: Object.fromEntries(ack.files.map((f) => [f.name, f.manifestDigest])), references });
     await deps.hypervisor.pruneReferences(vmId, references).catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'pruning old reference points failed'));
     const finishedAt = new Date();
     return {

@@ -8,6 +8,8 @@ import type { DiskReference } from '../hypervisor/types';
 
 export interface StoredReferences {
   generation: number;
+  /** S's manifest digests at that generation: a replica replaced behind our back (same number, other content) is detected. */
+  manifestDigests: Record<string, string>;
   references: DiskReference[];
 }
 
@@ -19,7 +21,7 @@ function path(stateDir: string): string {
 export async function readReferences(stateDir: string): Promise<StoredReferences | null> {
   try {
     const r = JSON.parse(await readFile(path(stateDir), 'utf8')) as StoredReferences;
-    return Number.isInteger(r.generation) && Array.isArray(r.references) ? r : null;
+    return Number.isInteger(r.generation) && Array.isArray(r.references) && typeof r.manifestDigests === 'object' && r.manifestDigests !== null ? r : null;
   } catch {
     return null;
   }
