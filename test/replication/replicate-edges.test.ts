@@ -67,4 +67,27 @@ describe('replication/replicate (edge cases)', () => {
       await cleanup();
     }
   });
+
+  it('resends a raw replica file that was deleted or resized by hand', async () => {
+    const { rand } = seeded('replicate-edges-raw-replica-gone');
+    const { dir, cleanup } = await tempDir();
+    try {
+      const a = join(dir, 'a.raw');
+      const rep = join(dir, 'replica');
+      const B = 4096;
+      await writeFile(a, randomBuffer(rand, 10 * B + 5));
+      await replicateLocal({ sources: [a], toDir: rep, blockSize: B });
+      await rm(join(rep, 'a.raw'));
+      const r = await replicateLocal({ sources: [a], toDir: rep });
+      expect(r.rehashed).to.deep.equal(['a.raw']);
+      await expectEqual([{ name: 'a.raw', source: a, replica: join(rep, 'a.raw') }], B);
+      const fh = await open(join(rep, 'a.raw'), 'r+');
+      await fh.truncate(3 * B);
+      await fh.close();
+      await replicateLocal({ sources: [a], toDir: rep });
+      await expectEqual([{ name: 'a.raw', source: a, replica: join(rep, 'a.raw') }], B);
+    } finally {
+      await cleanup();
+    }
+  });
 });

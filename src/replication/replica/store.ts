@@ -91,15 +91,21 @@ export class ReplicaStore {
   /**
    * Replica files written by someone else since the last generation: a VHDX whose DataWriteGuid
    * differs from the one recorded (Hyper-V changes it before any visible write), or that no
-   * longer parses. Their manifests cannot be trusted: rehash them before the next cycle.
+   * longer parses, or any file that is gone or has another size than recorded. Their manifests
+   * cannot be trusted: rehash them before the next cycle.
    */
   async changedBehindOurBack(): Promise<string[]> {
     const out: string[] = [];
     for (const f of this.current.Files) {
-      if (f.DataWriteGuid === null) continue;
       const target = this.o.targets.find((t) => t.name === f.Name);
       if (target === undefined) continue;
-      if ((await replicaDataWriteGuid(target.path)) !== f.DataWriteGuid) out.push(f.Name);
+      // Any file (raw ones have no DataWriteGuid): gone or resized means it was touched.
+      const size = await stat(target.path).then(
+        (s) => s.size,
+        () => -1,
+      );
+      if (size !== f.Size) out.push(f.Name);
+      else if (f.DataWriteGuid !== null && (await replicaDataWriteGuid(target.path)) !== f.DataWriteGuid) out.push(f.Name);
     }
     return out;
   }
