@@ -3,7 +3,8 @@
     Ends a frozen view: merge, and with Commit turn it into an RCT reference point.
 .DESCRIPTION
     Commit: ConvertToReferencePoint (merges the .avhdx; returns the RCT ids, matched to disks by identifier, never by order).
-    No commit: DestroySnapshot (merge only; the previous reference stays the baseline). Waits until no .avhdx remains.
+    No commit: DestroySnapshot (merge only; the previous reference stays the baseline); a view already gone is fine.
+    Waits until no .avhdx remains.
     Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
 .PARAMETER InputBase64
     Base64 of UTF-8 JSON: { "VmId": guid, "ViewId": string, "Commit": bool, "TimeoutMs": number }.
@@ -28,7 +29,14 @@ try {
         Write-MirrorResult -Result @{ References = @() }
         return
     }
+    [void](Get-MirrorVmById -Id $id)
     $snap = Get-MirrorSnapshotById -VmId $id -InstanceId $viewId
+    if ($null -eq $snap) {
+        # Already merged (a retry after a crash): nothing to do, unless ids were asked for.
+        if ($in.Commit -eq $true) { throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message "Frozen view $viewId of VM $id no longer exists") }
+        Write-MirrorResult -Result @{ References = @() }
+        return
+    }
     $diskKeys = @{}
     foreach ($sasd in @(Get-CimAssociatedInstance -InputObject $snap -ResultClassName Msvm_StorageAllocationSettingData |
             Where-Object { $_.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual Hard Disk' })) {

@@ -23,13 +23,13 @@ function Get-MirrorCimVm {
 }
 
 function Get-MirrorSnapshotById {
-    # A VM's snapshot (Msvm_VirtualSystemSettingData) by InstanceID, compared in PowerShell, never in WQL.
+    # A VM's snapshot (Msvm_VirtualSystemSettingData) by InstanceID, compared in PowerShell, never in WQL; $null if gone.
     param([Parameter(Mandatory = $true)][guid]$VmId, [Parameter(Mandatory = $true)][string]$InstanceId)
     $filter = "VirtualSystemIdentifier='" + $VmId.ToString() + "'"
     foreach ($s in @(Get-CimInstance -Namespace $script:MirrorNamespace -ClassName Msvm_VirtualSystemSettingData -Filter $filter)) {
         if ([string]$s.InstanceID -eq $InstanceId) { return $s }
     }
-    throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message "Frozen view $InstanceId of VM $VmId no longer exists")
+    $null
 }
 
 function Get-MirrorReferencePoints {

@@ -104,20 +104,7 @@ export class HypervDriver implements Hypervisor {
     const release = async (o: { commit: boolean }): Promise<DiskReference[]> => {
       if (released) throw new HypervisorError('HYPERVISOR_ERROR', `frozen view ${v.ViewId} of VM ${id} was already released`);
       released = true;
-      const r = await this.call('Remove-MirrorFrozenView', { VmId: id, ViewId: v.ViewId, Commit: o.commit }, S.PsReferences, options.timeoutMs);
-      if (!o.commit) return [];
-      const refs = r.References.map((x) => ({ basePath: x.BasePath, rctId: x.RctId }));
-      // Every disk must come back with its id; one missing would silently lose that disk's history.
-      const missing = v.Disks.filter((d) => !refs.some((x) => x.basePath === d.BasePath));
-      if (missing.length > 0) {
-        throw new HypervisorError('RCT_UNAVAILABLE', `no RCT id returned for ${missing.map((d) => d.BasePath).join(', ')}`, {
-          details: { references: refs },
-        });
-      }
-      const ids = this.handedOut.get(id) ?? new Set<string>();
-      for (const x of refs) ids.add(x.rctId);
-      this.handedOut.set(id, ids);
-      return v.Disks.map((d) => refs.find((x) => x.basePath === d.BasePath)!);
+      return this.releaseView(id, v.ViewId, { ...o, timeoutMs: options.timeoutMs, basePaths: v.Disks.map((d) => d.BasePath) });
     };
     return {
       vmId: id,
@@ -126,6 +113,32 @@ export class HypervDriver implements Hypervisor {
       disks: v.Disks.map((d) => ({ basePath: d.BasePath, readPath: d.ReadPath, sizeBytes: d.SizeBytes })),
       release,
     };
+  }
+
+  /**
+   * Releases a view by its id: what `FrozenView.release` does, also usable after a restart when the
+   * caller persisted `viewId` before reading (a crash mid-cycle leaves the checkpoint in place and
+   * blocks the next freeze). Only that checkpoint is touched, never another tool's.
+   */
+  async releaseView(
+    id: VmId,
+    viewId: string,
+    o: { commit: boolean; timeoutMs: number; basePaths?: string[] },
+  ): Promise<DiskReference[]> {
+    checkId(id);
+    const r = await this.call('Remove-MirrorFrozenView', { VmId: id, ViewId: viewId, Commit: o.commit }, S.PsReferences, o.timeoutMs);
+    if (!o.commit) return [];
+    const refs = r.References.map((x) => ({ basePath: x.BasePath, rctId: x.RctId }));
+    const basePaths = o.basePaths ?? ((await this.getVm(id))?.disks.map((d) => d.basePath) ?? []);
+    // Every disk must come back with its id; one missing would silently lose that disk's history.
+    const missing = basePaths.filter((p) => !refs.some((x) => x.basePath === p));
+    if (missing.length > 0) {
+      throw new HypervisorError('RCT_UNAVAILABLE', `no RCT id returned for ${missing.join(', ')}`, { details: { references: refs } });
+    }
+    const ids = this.handedOut.get(id) ?? new Set<string>();
+    for (const x of refs) ids.add(x.rctId);
+    this.handedOut.set(id, ids);
+    return basePaths.map((p) => refs.find((x) => x.basePath === p)!);
   }
 
   async changedRanges(id: VmId, view: FrozenView, since: DiskReference[], options: { timeoutMs: number }): Promise<ChangedRanges[]> {

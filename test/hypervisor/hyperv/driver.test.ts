@@ -32,7 +32,7 @@ describe('src/hypervisor/hyperv/driver', function () {
   this.timeout(120_000);
   let h: MockHost;
   before(async () => {
-    h = await makeMockHost({ switchNames: ['LAN'], hostMemoryBytes: 8 * 1024 * MiB });
+    h = await makeMockHost({ switchNames: ['LAN'], hostMemoryBytes: 64 * 1024 * MiB });
   });
   after(async () => h?.cleanup());
 
@@ -132,6 +132,22 @@ describe('src/hypervisor/hyperv/driver', function () {
       }
     });
 
+    it('releases a view left behind by a crash by its id, after which freezing works again', async () => {
+      const id = await newVm('crashed mid-cycle', { State: 'Running' });
+      const orphan = await h.hypervisor.freeze(id, T);
+      await h.guestWrite(id, 8192, 1024, 0x3c);
+      const restarted = new HypervDriver({ runner: h.runner });
+      const d = await expectCode(restarted.freeze(id, T), 'VM_WRONG_STATE');
+      expect(String((d.scriptDetails as { CheckpointDisk?: string }).CheckpointDisk)).to.match(/\.avhdx$/);
+      expect(await restarted.releaseView(id, orphan.viewId, { commit: false, timeoutMs: 20_000 })).to.deep.equal([]);
+      expect(await restarted.releaseView(id, orphan.viewId, { commit: false, timeoutMs: 20_000 })).to.deep.equal([]);
+      const base = orphan.disks[0]!.basePath;
+      expect((await h.readVirtual(base, 8192, 1024)).equals(Buffer.alloc(1024, 0x3c))).to.equal(true);
+      const refs = await (await restarted.freeze(id, T)).release({ commit: true });
+      expect(refs.map((r) => r.basePath)).to.deep.equal([base]);
+      await expectCode(restarted.releaseView(id, orphan.viewId, { commit: true, timeoutMs: 20_000 }), 'HYPERVISOR_ERROR');
+    });
+
     it('refuses a second release of the same view', async () => {
       const id = await newVm('twice');
       const view = await h.hypervisor.freeze(id, T);
@@ -207,6 +223,13 @@ describe('src/hypervisor/hyperv/driver', function () {
   });
 
   describe('static MAC and host', () => {
+    it('passes Hyper-V\'s refusal to start a VM the host has no memory for through as HYPERVISOR_ERROR', async () => {
+      const id = await newVm('too big', { MemoryBytes: 128 * 1024 * MiB });
+      const d = await expectCode(h.hypervisor.startVm(id, { ...T, waitHeartbeat: false }), 'HYPERVISOR_ERROR');
+      expect(String(d.platformMessage)).to.include('Not enough memory');
+      expect((await h.hypervisor.getVm(id))!.state).to.equal('Off');
+    });
+
     it('refuses to change a running VM\'s MAC (VM_WRONG_STATE) but accepts pinning the MAC it already has', async () => {
       const id = await newVm('running mac', { State: 'Running' });
       await expectCode(h.hypervisor.setStaticMac(id, {}), 'VM_WRONG_STATE');

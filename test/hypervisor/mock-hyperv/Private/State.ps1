@@ -66,7 +66,7 @@ function Get-MockFreeMemory {
     param($State)
     $used = [long]0
     foreach ($vm in @($State.Vms)) { if (@('Off', 'Saved') -notcontains $vm.State) { $used += [long]$vm.MemoryBytes } }
-    [long]$State.Host.TotalMemoryBytes - $used
+    [Math]::Max([long]0, [long]$State.Host.TotalMemoryBytes - $used)
 }
 
 function Find-MockVm {

@@ -92,6 +92,9 @@ function Invoke-MockStartVm {
         if (@('Off', 'Saved') -notcontains $v.State) {
             Throw-MockError "'$($v.Name)' failed to start. The operation cannot be performed while the object is in its current state." 'InvalidState,Microsoft.HyperV.PowerShell.Commands.StartVM'
         }
+        if ([long]$v.MemoryBytes -gt (Get-MockFreeMemory $state)) {
+            Throw-MockError "'$($v.Name)' could not initialize. Not enough memory in the system to start the virtual machine." 'OperationFailed,Microsoft.HyperV.PowerShell.Commands.StartVM'
+        }
         $now = Get-MockNow
         $v.State = 'Starting'
         $v.Transition = @{ To = 'Running'; At = $now + [long]$host_.StartMs }
