@@ -6,6 +6,7 @@ import {
   PATTERN_UNIT, crashSimulatedHost, createSimulatedVm, decodeDiskPattern, decodePatternUnit, readWriteLog, sequenceAtView, verifyPatternPrefix,
 } from '../../../src/hypervisor/simulated';
 import { runOk } from '../../../src/util/exec';
+import { qemuCheck } from '../../helpers/qemu';
 import { seeded } from '../../helpers/seed';
 import { readVirtualQemu } from '../qemu-read';
 import { makeSimFixture, type SimFixture } from './fixture';
@@ -62,7 +63,7 @@ describe('src/hypervisor/simulated/verify', function () {
     expect(Math.max(...log.map((w) => w.seq))).to.be.greaterThan(seq);
   });
 
-  it('decodes the same units as QEMU reads them (the pattern goes through the VHDX mapping)', async () => {
+  it('decodes the same units as QEMU reads them, and QEMU finds the files consistent (the pattern goes through the VHDX mapping)', async () => {
     const { copies } = await snapshot('q');
     for (const c of copies) {
       const ours = await decodeDiskPattern(c, 'VHDX');
@@ -75,6 +76,9 @@ describe('src/hypervisor/simulated/verify', function () {
       expect(theirs.length).to.be.greaterThan(0);
       expect(ours).to.deep.equal(theirs);
       for (const { offset, unit } of ours) expect(unit.writeOffset + unit.unitIndex * PATTERN_UNIT).to.equal(offset);
+      // Written in place (fixed) and through allocation (dynamic), the file stays a valid VHDX for QEMU.
+      const check = await qemuCheck(c);
+      expect(check.ok, check.output).to.equal(true);
     }
   });
 
