@@ -183,6 +183,12 @@ export class ReplicaStore {
 
   /** Receives one delta stream: journal, verify, commit, apply. On any error the replica stays on its generation. */
   async receive(source: AsyncIterable<Uint8Array>, options: { expectedStreamId?: string } = {}): Promise<ApplyReport> {
+    // A generation committed by an earlier receive whose apply failed is completed first: its
+    // journal is the only way back to a whole replica and must not be overwritten.
+    if ((await readCommitRecord(commitPath(this.o))) !== null) {
+      await recover(this.o);
+      this.current = (await readState(statePath(this.o))) ?? this.current;
+    }
     const manifests = new Map<string, ManifestFile | null>();
     let record: CommitRecord;
     try {

@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LOCAL_MODULE, ReplicaStore, STATE_FOLDER, replicateLocal, verifyFiles } from '../../../src/replication';
+import { seeded } from '../../helpers/seed';
+import { tempDir } from '../../helpers/tmp';
+import { asChunks, validStream } from '../stream-tools';
+
+function randomBuffer(rand: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
+  return b;
+}
+
+async function refusal(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code ?? (err as Error).message;
+  }
+  return undefined;
+}
+
+describe('replication/replica/store', () => {
+  it('keeps a committed journal whose apply failed until it is applied, even when the open store receives again', async () => {
+    const { rand } = seeded('store-failed-apply-then-receive');
+    const { dir, cleanup } = await tempDir();
+    try {
+      const B = 4096;
+      const a = join(dir, 'a.raw');
+      const b = join(dir, 'b.raw');
+      const rep = join(dir, 'replica');
+      await writeFile(a, randomBuffer(rand, 12 * B));
+      await writeFile(b, randomBuffer(rand, 5 * B));
+      await replicateLocal({ sources: [a, b], toDir: rep, blockSize: B });
+      // Next generation: a shrinks (its replica loses its tail when applying starts), b changes.
+      await writeFile(a, randomBuffer(rand, 7 * B + 10));
+      await writeFile(b, randomBuffer(rand, 5 * B));
+      const sources = [
+        { name: 'a.raw', path: a },
+        { name: 'b.raw', path: b },
+      ];
+      // b's replica path cannot be opened (it is a folder), so applying fails after a was resized.
+      await mkdir(join(dir, 'folder'));
+      const broken = await ReplicaStore.open({
+        stateDir: join(rep, STATE_FOLDER),
+        module: LOCAL_MODULE,
+        targets: [
+          { name: 'a.raw', path: join(rep, 'a.raw'), maxBytes: 1 << 20 },
+          { name: 'b.raw', path: join(dir, 'folder'), maxBytes: 1 << 20 },
+        ],
+      });
+      try {
+        const s1 = await validStream(broken, sources);
+        expect(await refusal(broken.receive(asChunks(s1.bytes, 1000), { expectedStreamId: s1.streamId }))).to.not.equal(undefined);
+        // The same open store is handed another stream, which it refuses: the committed journal must survive.
+        const s2 = await validStream(broken, sources);
+        expect(await refusal(broken.receive(asChunks(s2.bytes, 1000), { expectedStreamId: 'f'.repeat(32) }))).to.not.equal(undefined);
+      } finally {
+        await broken.close();
+      }
+      // With the configuration repaired, opening completes the committed generation.
+      const store = await ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: sources.map((s) => ({ name: s.name, path: join(rep, s.name), maxBytes: 1 << 20 })) });
+      const generation = store.state().Generation;
+      await store.close();
+      expect(generation).to.equal(2);
+      const v = await verifyFiles(sources.map((s) => ({ name: s.name, source: s.path, replica: join(rep, s.name) })), { blockSize: B, mode: 'raw' });
+      expect(v.files.map((f) => `${f.name}: ${f.reason}`)).to.deep.equal(['a.raw: equal', 'b.raw: equal']);
+    } finally {
+      await cleanup();
+    }
+  });
+});
