@@ -4,7 +4,7 @@ import { ReplicationError, fromNodeError } from '../../errors';
 import { incrementalHash } from '../hash';
 import type { CommitRecord } from '../journal/commit-record';
 import { ManifestFile } from '../manifest/manifest-file';
-import { keepBelow } from '../manifest/manifest-merge';
+import { resizeManifest } from '../manifest/manifest-merge';
 import { decodeFrames } from '../stream/decoder';
 import { crashpoint } from '../util/crashpoint';
 import type { ReplicaTarget } from './receive';
@@ -17,7 +17,10 @@ import type { ReplicaTarget } from './receive';
 export async function verifyJournal(journalPath: string, record: CommitRecord): Promise<void> {
   const h = incrementalHash();
   let total = 0;
-  const trailerStart = await findTrailerStart(journalPath, record);
+  // A journal that is gone or no longer decodes is as damaged as one that fails its hash.
+  const trailerStart = await findTrailerStart(journalPath, record).catch((err: unknown) => {
+    throw new ReplicationError('REPLICA_INVALID', `${journalPath}: committed journal is damaged or missing; its replica files must be resynchronised`, { cause: err });
+  });
   const rs = createReadStream(journalPath, { start: 0, end: trailerStart - 1, highWaterMark: 1 << 20 });
   for await (const chunk of rs) {
     h.update(chunk as Buffer);
@@ -60,15 +63,19 @@ export async function applyJournal(journalPath: string, record: CommitRecord, ta
       }
       const fh = await openTarget(target.path);
       handles.push(fh);
-      await fh.truncate(f.ToSize).catch((e: unknown) => {
+      // Cut to the smaller size first, so the part a file grows by reads as zeros, as the
+      // manifest rule says (a replay after a crash cuts and extends again: same result).
+      try {
+        await fh.truncate(Math.min(f.FromSize, f.ToSize));
+        await fh.truncate(f.ToSize);
+      } catch (e) {
         throw fromNodeError(e, target.path);
-      });
+      }
       const mpath = manifestPath(f.Name);
       const m = await ManifestFile.open(mpath).catch(() => ManifestFile.create(mpath, record.BlockSize));
       manifests.push(m);
       if (m.blockSize !== record.BlockSize) throw new ReplicationError('REPLICA_INVALID', `${mpath}: block size differs from the journal's`);
-      await m.setFileSize(f.ToSize);
-      await m.invalidate(keepBelow(f.FromSize, f.ToSize, record.BlockSize), m.entryCount);
+      await resizeManifest(m, f.FromSize, f.ToSize, record.BlockSize);
     }
     crashpoint('apply-resized');
     let run: { file: number; start: number; hashes: Buffer[] } | null = null;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LOCAL_MODULE, ReplicaStore, STATE_FOLDER, replicateLocal, verifyFiles } from '../../../src/replication';
 import { seeded } from '../../helpers/seed';
@@ -70,4 +70,37 @@ describe('replication/replica/store', () => {
       await cleanup();
     }
   });
+
+  for (const damage of ['flipped', 'truncated', 'missing'] as const) {
+    it(`refuses to open with REPLICA_INVALID when the committed journal is ${damage}`, async () => {
+      const { rand } = seeded(`store-damaged-journal-${damage}`);
+      const { dir, cleanup } = await tempDir();
+      try {
+        const B = 4096;
+        const a = join(dir, 'a.raw');
+        const rep = join(dir, 'replica');
+        await writeFile(a, randomBuffer(rand, 6 * B));
+        await replicateLocal({ sources: [a], toDir: rep, blockSize: B });
+        await writeFile(a, randomBuffer(rand, 6 * B));
+        // Applying fails (the replica path is a folder), so the committed journal stays behind.
+        await mkdir(join(dir, 'folder'));
+        const targets = (path: string): Array<{ name: string; path: string; maxBytes: number }> => [{ name: 'a.raw', path, maxBytes: 1 << 20 }];
+        const broken = await ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: targets(join(dir, 'folder')) });
+        try {
+          const s1 = await validStream(broken, [{ name: 'a.raw', path: a }]);
+          expect(await refusal(broken.receive(asChunks(s1.bytes), { expectedStreamId: s1.streamId }))).to.not.equal(undefined);
+        } finally {
+          await broken.close();
+        }
+        const journal = join(rep, STATE_FOLDER, 'journal.data');
+        const bytes = await readFile(journal);
+        if (damage === 'flipped') bytes[bytes.length >> 1] ^= 0xff;
+        if (damage === 'missing') await rm(journal);
+        else await writeFile(journal, damage === 'truncated' ? bytes.subarray(0, bytes.length >> 1) : bytes);
+        expect(await refusal(ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: targets(join(rep, 'a.raw')) }))).to.equal('REPLICA_INVALID');
+      } finally {
+        await cleanup();
+      }
+    });
+  }
 });
