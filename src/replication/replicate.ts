@@ -62,7 +62,14 @@ export async function replicateLocal(o: ReplicateOptions): Promise<ReplicateRepo
   });
   const manifests = new Map<string, ManifestFile | null>();
   try {
-    const rehashed = o.rehash === true ? targets.map((t) => t.name) : await store.changedBehindOurBack();
+    // A replica file that is there before vmmirror ever wrote it (copied by hand, e.g. over USB to
+    // seed a remote host) is adopted: hashed, so only what differs from the source is sent.
+    const known = new Set(store.state().Files.map((f) => f.Name));
+    const adopted: string[] = [];
+    for (const t of targets) {
+      if (!known.has(t.name) && ((await stat(t.path).catch(() => null))?.size ?? 0) > 0) adopted.push(t.name);
+    }
+    const rehashed = o.rehash === true ? targets.map((t) => t.name) : [...adopted, ...(await store.changedBehindOurBack())];
     if (rehashed.length > 0) await store.rehash(rehashed);
     for (const t of targets) manifests.set(t.name, await store.openManifest(t.name));
     const streamId = randomBytes(16).toString('hex');

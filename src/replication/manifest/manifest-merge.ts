@@ -1,4 +1,4 @@
-import { HASH_BYTES, incrementalHash, type IncrementalHash } from '../hash';
+import { HASH_BYTES, UNKNOWN_HASH, hashBlock, incrementalHash, type IncrementalHash } from '../hash';
 import { entryCountFor, type ManifestFile } from './manifest-file';
 import { ManifestWindow } from './manifest-window';
 
@@ -8,13 +8,44 @@ import { ManifestWindow } from './manifest-window';
 // and nothing is applied (DESIGN I2).
 //
 // Resulting entry i (i < newCount): the hash sent for block i; else the old entry if i is below
-// `keepBelow`; else unknown. When the size changes, the old and new partial tail blocks (and
-// everything after) become unknown, because their bytes changed with the size.
+// `keepBelow`; else `entryAfterResize`: when a file grows, the blocks lying wholly in the grown part
+// are known zeros (the replica file is extended with zeros); the old and new partial tail blocks
+// are unknown, because their bytes changed with the size.
 
 /** First entry index that a size change makes unknown (entries below keep their old hash). */
 export function keepBelow(oldSize: number, newSize: number, blockSize: number): number {
   if (oldSize === newSize) return entryCountFor(oldSize, blockSize);
   return Math.floor(Math.min(oldSize, newSize) / blockSize);
+}
+
+const zeroHashes = new Map<number, Buffer>();
+
+/** BLAKE3 of `length` zero bytes (cached per length). */
+export function zeroBlockHash(length: number): Buffer {
+  let h = zeroHashes.get(length);
+  if (h === undefined) {
+    h = hashBlock(Buffer.alloc(length));
+    zeroHashes.set(length, h);
+  }
+  return h;
+}
+
+/** What a resize from `oldSize` to `newSize` leaves at entry i (for i >= keepBelow). */
+export function entryAfterResize(i: number, oldSize: number, newSize: number, blockSize: number): Buffer {
+  if (newSize > oldSize && i * blockSize >= oldSize) return zeroBlockHash(Math.min(blockSize, newSize - i * blockSize));
+  return UNKNOWN_HASH;
+}
+
+/** Resizes a manifest the way applying a generation resizes the file (same rule as the merger). */
+export async function resizeManifest(m: ManifestFile, oldSize: number, newSize: number, blockSize: number): Promise<void> {
+  await m.setFileSize(newSize);
+  const count = m.entryCount;
+  for (let start = keepBelow(oldSize, newSize, blockSize); start < count; start += FILL_BATCH) {
+    const end = Math.min(count, start + FILL_BATCH);
+    const batch = Buffer.alloc((end - start) * HASH_BYTES);
+    for (let i = start; i < end; i++) entryAfterResize(i, oldSize, newSize, blockSize).copy(batch, (i - start) * HASH_BYTES);
+    await m.writeEntries(start, batch);
+  }
 }
 
 const DIGEST_DOMAIN = Buffer.from('vmmirror-manifest-1\0', 'ascii');
@@ -34,6 +65,8 @@ export function startManifestDigest(blockSize: number, fileSize: number): Increm
 export class ManifestMerger {
   private next = 0;
   private readonly window: ManifestWindow;
+  /** A second window for lookups ahead of the digest's position. */
+  private readonly lookup: ManifestWindow;
   private readonly digest: IncrementalHash;
   private readonly content: IncrementalHash;
   private readonly indexBuf = Buffer.alloc(8);
@@ -42,18 +75,33 @@ export class ManifestMerger {
   readonly newCount: number;
 
   /** `isLive(i)` selects the blocks that make up the content digest (all blocks when omitted). */
+  private readonly oldSize: number;
+
   constructor(
     old: ManifestFile | null,
-    blockSize: number,
-    newSize: number,
+    private readonly blockSize: number,
+    private readonly newSize: number,
     private readonly isLive: (index: number) => boolean = () => true,
   ) {
     this.window = new ManifestWindow(old);
-    this.keep = Math.min(keepBelow(old?.fileSize ?? 0, newSize, blockSize), this.window.entryCount);
+    this.lookup = new ManifestWindow(old);
+    this.oldSize = old?.fileSize ?? 0;
+    this.keep = Math.min(keepBelow(this.oldSize, newSize, blockSize), this.window.entryCount);
     this.newCount = entryCountFor(newSize, blockSize);
     this.digest = startManifestDigest(blockSize, newSize);
     this.content = incrementalHash();
     this.content.update(DIGEST_DOMAIN);
+  }
+
+  /** The entry block i holds before this cycle's blocks are applied (old entry, or what the resize leaves). */
+  async baseEntries(start: number, count: number): Promise<Uint8Array> {
+    const out = await this.lookup.entries(start, count);
+    for (let i = Math.max(start, this.keep); i < start + count; i++) this.afterResize(i).copy(out, (i - start) * HASH_BYTES);
+    return out;
+  }
+
+  private afterResize(i: number): Buffer {
+    return entryAfterResize(i, this.oldSize, this.newSize, this.blockSize);
   }
 
   /** Digest of the live blocks' resulting hashes (with their indexes); valid after finish(). */
@@ -96,6 +144,7 @@ export class ManifestMerger {
       const keepEnd = Math.max(this.next, Math.min(end, this.keep));
       const entries = Buffer.alloc((end - this.next) * HASH_BYTES);
       if (keepEnd > this.next) (await this.window.slice(this.next, keepEnd - this.next)).copy(entries, 0);
+      for (let i = keepEnd; i < end; i++) this.afterResize(i).copy(entries, (i - this.next) * HASH_BYTES);
       this.digest.update(entries);
       const live = Buffer.allocUnsafe((end - this.next) * CONTENT_RECORD);
       let used = 0;

@@ -137,7 +137,8 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
           if (digest !== tf.ManifestDigest) {
             fail('MANIFEST_MISMATCH', `sender's view of replica ${f.Name} differs from the replica's own manifest; the sender must refresh it`, { file: f.Name });
           }
-          const fromSize = ctx.state.Files.find((s) => s.Name === f.Name)?.Size ?? 0;
+          // The size the merger started from: the manifest's (what apply will cut the file to first).
+          const fromSize = ctx.manifests.get(f.Name)?.fileSize ?? 0;
           files.push({ Name: f.Name, FromSize: fromSize, ToSize: f.Size, Blocks: tf.Blocks, Bytes: tf.Bytes, ManifestDigest: digest, ContentDigest: tf.ContentDigest, DataWriteGuid: f.DataWriteGuid ?? null });
         }
         await append(frame.raw);

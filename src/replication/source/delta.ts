@@ -3,7 +3,6 @@ import { ReplicationError } from '../../errors';
 import { HASH_BYTES, incrementalHash } from '../hash';
 import type { ManifestFile } from '../manifest/manifest-file';
 import { ManifestMerger } from '../manifest/manifest-merge';
-import { ManifestWindow } from '../manifest/manifest-window';
 import { blockPrefix, FORMAT_VERSION, jsonFrame, type StreamHeader, type StreamTrailer } from '../stream/format';
 import { crashpoint } from '../util/crashpoint';
 import { extentsToRuns, mergeRuns, type BlockRun, type FileLayout } from './file-layout';
@@ -123,7 +122,6 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
       const layout = layouts[fi];
       const old = o.replica.manifests.get(src.name) ?? null;
       const merger = new ManifestMerger(old, B, layout.size, (i) => layout.isReferenced(i, B));
-      const lookup = new ManifestWindow(old);
       const stats: DeltaFileReport = { name: src.name, mode: layout.mode, size: layout.size, bytesScanned: 0, blocksChanged: 0, bytesChanged: 0, manifestDigest: '', contentDigest: '' };
       const runs = await candidateRuns(layout, B, merger, o.changedRanges?.get(src.name));
       const inFlight: Array<{ start: number; offset: number; length: number; result: ReturnType<HashPool['hash']> }> = [];
@@ -133,9 +131,8 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
         while (next.done !== true && inFlight.length < pool.size * 2) {
           const c = next.value;
           const count = c.end - c.start;
-          const oldEntries = await lookup.entries(c.start, count);
-          // Blocks the resize invalidates must be sent whatever they held.
-          for (let i = Math.max(c.start, merger.keep); i < c.end; i++) oldEntries.fill(0, (i - c.start) * HASH_BYTES, (i - c.start + 1) * HASH_BYTES);
+          // What S holds for these blocks once the resize is applied (a block past a grown end is zeros).
+          const oldEntries = await merger.baseEntries(c.start, count);
           const offset = c.start * B;
           const length = Math.min(c.end * B, layout.size) - offset;
           inFlight.push({ start: c.start, offset, length, result: pool.hash({ path: src.path, offset, length, blockSize: B, old: Buffer.from(oldEntries.buffer), wantData: true }) });

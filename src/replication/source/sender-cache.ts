@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { ManifestFile } from '../manifest/manifest-file';
-import { digestManifestFile, keepBelow } from '../manifest/manifest-merge';
+import { digestManifestFile, resizeManifest } from '../manifest/manifest-merge';
 import { removeIfExists } from '../util/durable-file';
 import { readSentLog } from './sent-log';
 
@@ -88,10 +88,7 @@ export class SenderCache {
       for (const f of files) {
         const path = this.copyPath(f.name);
         const m = await ManifestFile.open(path, 'r+').catch(() => (f.fromSize === 0 ? ManifestFile.create(path, f.blockSize) : null));
-        if (m !== null) {
-          await m.setFileSize(f.toSize);
-          await m.invalidate(keepBelow(f.fromSize, f.toSize, f.blockSize), m.entryCount);
-        }
+        if (m !== null) await resizeManifest(m, m.fileSize, f.toSize, f.blockSize);
         copies.push(m);
       }
       for await (const r of readSentLog(this.sentLogPath)) {
