@@ -1,5 +1,5 @@
 import type { LoadedConfig } from '../config';
-import { UsageError, VmmirrorError } from '../errors';
+import { PeerError, UsageError, VmmirrorError } from '../errors';
 import { componentLogger } from '../log';
 import { readToken } from './control/auth';
 import { StatusDocument, SyncReport } from './control/documents';
@@ -77,7 +77,10 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
 
   await replicas.openKnown();
   await refreshAcknowledged();
-  const listening = await link.server.listen();
+  const listening = await link.server.listen().catch(async (err: unknown) => {
+    await replicas.close();
+    throw err instanceof VmmirrorError ? err : new PeerError('PEER_UNREACHABLE', `cannot listen on ${config.self.Address}:${config.self.Port}: ${(err as Error).message}`, { cause: err });
+  });
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
     control = await startControlServer(

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { stat } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { createSimulatedHost } from '../../src/hypervisor/simulated';
 import { makeConfig, moduleBody } from '../config/fixture';
 import { tempDir } from '../helpers/tmp';
 import { vmmirror } from './vmmirror-process';
@@ -18,7 +19,7 @@ function portOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
-describe('src/cli/commands/agent (refusing a bad config)', function () {
+describe('src/cli/commands/agent (refusing to start)', function () {
   this.timeout(60_000);
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -53,5 +54,26 @@ describe('src/cli/commands/agent (refusing a bad config)', function () {
     const doc = JSON.parse(r.stdout) as { Error: { Code: string; Details: { Problems: Array<{ File: string; Path: string }> } } };
     expect(doc.Error.Code).to.equal('CONFIG_INVALID');
     expect(doc.Error.Details.Problems).to.deep.equal([{ File: 'modules/web1.json', Path: 'DefaultPrimary', Message: 'names "hv3", which is not a host in cluster.json' }]);
+  });
+
+  it('exits with a peer error naming the address when its peer port is taken, and leaves the control port closed', async () => {
+    const f = await makeConfig(dir);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.2', () => resolve()));
+    const taken = (blocker.address() as { port: number }).port;
+    const controlPort = await freePort('127.0.0.1');
+    try {
+      f.cluster.Hosts[0].Port = taken;
+      f.cluster.Agent = { ControlPort: controlPort };
+      f.cluster.DataDirectory = join(dir, 'data');
+      await f.writeCluster(f.cluster);
+      await createSimulatedHost(join(dir, 'data', 'simulated'));
+      const r = await vmmirror(['agent', '--dir', dir, '--json']);
+      expect(r.exitCode, r.stdout).to.equal(7);
+      expect(JSON.parse(r.stdout)).to.have.nested.property('Error.Message').that.includes(`127.0.0.2:${taken}`);
+      expect(await portOpen('127.0.0.1', controlPort)).to.equal(false);
+    } finally {
+      blocker.close();
+    }
   });
 });
