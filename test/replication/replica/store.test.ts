@@ -103,4 +103,33 @@ describe('replication/replica/store', () => {
       }
     });
   }
+
+  it('keeps the block size of a committed first generation when it is reopened without one', async () => {
+    const { rand } = seeded('store-first-commit-block-size');
+    const { dir, cleanup } = await tempDir();
+    try {
+      const a = join(dir, 'a.raw');
+      const rep = join(dir, 'replica');
+      await writeFile(a, randomBuffer(rand, 40 * 4096 + 3));
+      // The first seed, in 4 KiB blocks, is committed but not applied (the replica path is a folder).
+      await mkdir(join(dir, 'folder'));
+      const broken = await ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: [{ name: 'a.raw', path: join(dir, 'folder'), maxBytes: 1 << 20 }], blockSize: 4096 });
+      try {
+        const s1 = await validStream(broken, [{ name: 'a.raw', path: a }]);
+        expect(await refusal(broken.receive(asChunks(s1.bytes), { expectedStreamId: s1.streamId }))).to.not.equal(undefined);
+      } finally {
+        await broken.close();
+      }
+      // Later runs name no block size: the replica goes on in the 4 KiB blocks it was committed with.
+      await writeFile(a, randomBuffer(rand, 40 * 4096 + 3));
+      const r = await replicateLocal({ sources: [a], toDir: rep });
+      expect([r.recovery.action, r.generation, r.blockSize]).to.deep.equal(['reapplied-journal', 2, 4096]);
+      const again = await replicateLocal({ sources: [a], toDir: rep });
+      expect([again.generation, again.blocksChanged]).to.deep.equal([3, 0]);
+      const v = await verifyFiles([{ name: 'a.raw', source: a, replica: join(rep, 'a.raw') }], { blockSize: 4096, mode: 'raw' });
+      expect(v.equal).to.equal(true);
+    } finally {
+      await cleanup();
+    }
+  });
 });
