@@ -76,13 +76,18 @@ export async function createDelta(o: CreateDeltaOptions): Promise<{ stream: Read
   const gen = produce(o, layouts);
   const stream = Readable.from(
     (async function* () {
+      let settled = false;
       try {
         const r = yield* gen;
+        settled = true;
         settle.resolve(r);
       } catch (err) {
+        settled = true;
         settle.reject(err);
         throw err;
       } finally {
+        // Destroyed without an error (a consumer that gave up): the report must not hang.
+        if (!settled) settle.reject(new ReplicationError('CANCELLED', 'delta stream was closed before it was complete'));
         for (const l of layouts) await l.close().catch(() => undefined);
       }
     })(),
