@@ -135,4 +135,26 @@ describe('replication/replicate (judged by QEMU)', () => {
       await cleanup();
     }
   });
+
+  it('adopts a replica copied by hand before the first cycle and sends only what differs', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const { copyFile, mkdir } = await import('node:fs/promises');
+      const src = join(dir, 'usb.vhdx');
+      const rep = join(dir, 'replica');
+      await createVhdx(src, { sizeBytes: 64 * MiB, subformat: 'dynamic', blockSizeBytes: MiB });
+      await qemuWrites(src, [{ offset: 0, length: 16 * MiB, pattern: 0x21 }]);
+      await mkdir(rep);
+      await copyFile(src, join(rep, 'usb.vhdx')); // the admin's USB copy
+      await qemuWrites(src, [{ offset: 4 * MiB, length: 65536, pattern: 0x22 }]);
+
+      const r = await replicateLocal({ sources: [src], toDir: rep });
+
+      expect(r.rehashed).to.deep.equal(['usb.vhdx']);
+      expect(r.files[0].bytesChanged, 'the copied 16 MiB are not sent again').to.be.below(MiB);
+      await judge(src, join(rep, 'usb.vhdx'));
+    } finally {
+      await cleanup();
+    }
+  });
 });
