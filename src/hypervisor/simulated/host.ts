@@ -8,7 +8,7 @@ import { readVhdxLayout } from '../../replication/vhdx';
 import type { VmId } from '../types';
 import { SimHostConfig, SimRuntime, type SimVmRecord, type SimWriter } from './schemas';
 import { hostPaths, isVmId, listVmIds, readJson, readVmRecord, vmPaths, writeJsonAtomic, writeVmRecord } from './store';
-import { isVmProcessAlive, killVmProcess } from './vm-launch';
+import { isVmProcessAlive, killVmProcess, vmProcessesOf } from './vm-launch';
 
 // Making simulated hosts and VMs (what an administrator does with Hyper-V Manager), and
 // crashing a host. Used by tests, end-to-end tests and `vmmirror demo`.
@@ -105,26 +105,24 @@ export async function createSimulatedVm(stateDir: string, spec: SimVmSpec): Prom
   return id;
 }
 
-/** Simulates a host crash: SIGKILLs every VM process of the host and waits until they are gone. Returns the pids killed. */
+/** Simulates a host crash: SIGKILLs every VM process of the host (starting ones too) and waits until they are gone. Returns the pids killed. */
 export async function crashSimulatedHost(stateDir: string, timeoutMs = 10_000): Promise<number[]> {
-  const killed: Array<{ pid: number; id: string }> = [];
-  for (const id of await listVmIds(stateDir)) {
-    const rt = readJson(vmPaths(stateDir, id).runtime, SimRuntime);
-    if (rt !== null && isVmProcessAlive(rt.pid, id)) {
-      killVmProcess(rt.pid, id);
-      killed.push({ pid: rt.pid, id });
-    }
-  }
+  // A new epoch first: a VM process caught between spawn and exec sees it and stops by itself.
+  writeJsonAtomic(hostPaths(stateDir).epochFile, { epoch: randomUUID() });
+  const killed = await simulatedVmPids(stateDir);
+  for (const k of killed) killVmProcess(k.pid, k.vmId);
   const deadline = Date.now() + timeoutMs;
-  while (killed.some((k) => isVmProcessAlive(k.pid, k.id))) {
+  while (killed.some((k) => isVmProcessAlive(k.pid, k.vmId))) {
     if (Date.now() > deadline) throw new Error(`VM processes survived SIGKILL for ${timeoutMs} ms`);
     await sleep(10);
   }
   return killed.map((k) => k.pid);
 }
 
-/** Pids of the host's live VM processes (for tests that check a crash really killed them). */
+/** Pids of the host's live VM processes (by command line on Linux, else from runtime.json files). */
 export async function simulatedVmPids(stateDir: string): Promise<Array<{ vmId: VmId; pid: number }>> {
+  const scanned = vmProcessesOf(stateDir);
+  if (scanned !== null) return scanned.sort((a, b) => a.vmId.localeCompare(b.vmId));
   const out: Array<{ vmId: VmId; pid: number }> = [];
   for (const id of await listVmIds(stateDir)) {
     const rt = readJson(vmPaths(stateDir, id).runtime, SimRuntime);

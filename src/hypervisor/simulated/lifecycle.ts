@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HypervisorError } from '../../errors';
 import type { StopMode } from '../types';
 import { sendRequest } from './control';
-import { readHostConfig, vmPaths, writeVmRecord } from './store';
+import { readHostConfig, readHostEpoch, vmPaths, writeVmRecord } from './store';
 import { hostInfo, observeVm, type Observed } from './vm-info';
 import { isVmProcessAlive, killVmProcess, launchVmProcess } from './vm-launch';
 
@@ -34,7 +34,7 @@ export async function startVmProcess(stateDir: string, o: Observed, timeoutMs: n
   }
   const bootId = randomUUID();
   await writeVmRecord(stateDir, { ...o.record, state: 'Running' });
-  const pid = launchVmProcess(stateDir, id, bootId);
+  const pid = launchVmProcess(stateDir, id, bootId, readHostEpoch(stateDir));
   try {
     await waitFor(() => {
       const now = observeVm(stateDir, id);

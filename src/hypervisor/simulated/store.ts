@@ -17,8 +17,18 @@ export function isVmId(id: string): boolean {
 }
 
 /** Paths of one host's state folder. */
-export function hostPaths(stateDir: string): { hostFile: string; vmsDir: string; disksDir: string } {
-  return { hostFile: join(stateDir, 'host.json'), vmsDir: join(stateDir, 'vms'), disksDir: join(stateDir, 'disks') };
+export function hostPaths(stateDir: string): { hostFile: string; epochFile: string; vmsDir: string; disksDir: string } {
+  return { hostFile: join(stateDir, 'host.json'), epochFile: join(stateDir, 'host-epoch.json'), vmsDir: join(stateDir, 'vms'), disksDir: join(stateDir, 'disks') };
+}
+
+/** The host's power-on epoch: a crash starts a new one, and a VM process of an older epoch stops at once. */
+export function readHostEpoch(stateDir: string): string {
+  try {
+    const v = JSON.parse(readFileSync(hostPaths(stateDir).epochFile, 'utf8')) as { epoch?: unknown };
+    return typeof v.epoch === 'string' ? v.epoch : '';
+  } catch {
+    return '';
+  }
 }
 
 /** Paths of one VM's folder; throws VM_NOT_FOUND for anything that is not a GUID. */

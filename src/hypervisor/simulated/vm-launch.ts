@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { vmProcessCommand } from './vm-script';
 
 // Starting and judging VM processes. A VM process is detached (its own process group) so it
 // outlives the driver that started it, as a VM outlives the agent (vm-script.ts picks the script).
 
 /** Spawns a detached VM process; returns its pid. */
-export function launchVmProcess(stateDir: string, vmId: string, bootId: string): number {
+export function launchVmProcess(stateDir: string, vmId: string, bootId: string, hostEpoch: string): number {
   const cmd = vmProcessCommand();
-  const child = spawn(cmd.file, [...cmd.args, stateDir, vmId, bootId], {
+  const child = spawn(cmd.file, [...cmd.args, resolve(stateDir), vmId, bootId, hostEpoch], {
     detached: true,
     stdio: 'ignore',
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' },
@@ -45,4 +46,28 @@ export function killVmProcess(pid: number, vmId: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
+}
+
+/**
+ * Every live VM process of the host in `stateDir`, found by its command line (Linux), so a VM that
+ * is still starting (no runtime.json yet) is found too. Null where /proc is not available.
+ */
+export function vmProcessesOf(stateDir: string): Array<{ pid: number; vmId: string }> | null {
+  if (process.platform !== 'linux') return null;
+  const dir = resolve(stateDir);
+  const out: Array<{ pid: number; vmId: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const at = argv.findIndex((a) => /^vm-process\.(js|ts)$/.test(basename(a)));
+    if (at < 0 || argv[at + 1] !== dir || argv[at + 2] === undefined) continue;
+    const pid = Number(name);
+    if (isVmProcessAlive(pid, argv[at + 2]!)) out.push({ pid, vmId: argv[at + 2]! });
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerRequest, takeRequests } from './control';
 import type { SimOp, SimWriter } from './schemas';
-import { readVmRecord, vmPaths, writeJsonAtomic } from './store';
+import { readHostEpoch, readVmRecord, vmPaths, writeJsonAtomic } from './store';
 import { openVmDisks, type VmDisks } from './vm-disks';
 
 // A simulated VM: a detached process (argv: stateDir vmId bootId) that owns the VM's disks while
@@ -12,6 +12,7 @@ import { openVmDisks, type VmDisks } from './vm-disks';
 
 const POLL_MS = 10;
 const MAX_BURST = 20;
+const EPOCH_CHECK_MS = 100;
 
 function logLine(stateDir: string, vmId: string, msg: string): void {
   try {
@@ -39,8 +40,11 @@ async function handle(disks: VmDisks, op: SimOp, state: { writer: SimWriter; sto
 }
 
 async function main(): Promise<void> {
-  const [stateDir, vmId, bootId] = process.argv.slice(2);
-  if (stateDir === undefined || vmId === undefined || bootId === undefined) throw new Error('usage: vm-process <stateDir> <vmId> <bootId>');
+  const [stateDir, vmId, bootId, hostEpoch = ''] = process.argv.slice(2);
+  if (stateDir === undefined || vmId === undefined || bootId === undefined) throw new Error('usage: vm-process <stateDir> <vmId> <bootId> [hostEpoch]');
+  // The host "lost power" since this process was asked for: vanish as if killed.
+  const crashed = (): boolean => readHostEpoch(stateDir) !== hostEpoch;
+  if (crashed()) process.exit(137);
   const record = readVmRecord(stateDir, vmId);
   if (record === null) throw new Error(`no VM ${vmId} in ${stateDir}`);
   const disks = await openVmDisks(stateDir, record, bootId);
@@ -50,10 +54,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (crashed()) process.exit(137);
   writeJsonAtomic(vmPaths(stateDir, vmId).runtime, { pid: process.pid, bootId, ready: true, startedAt: new Date().toISOString() });
   logLine(stateDir, vmId, `up, boot ${bootId}`);
   let nextWriteAt = Date.now();
+  let epochCheckedAt = Date.now();
   while (!state.stop) {
+    if (Date.now() - epochCheckedAt >= EPOCH_CHECK_MS) {
+      epochCheckedAt = Date.now();
+      if (crashed()) process.exit(137);
+    }
     for (const r of takeRequests(stateDir, vmId, bootId)) {
       try {
         const result = await handle(disks, r.op, state);

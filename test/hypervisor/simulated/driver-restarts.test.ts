@@ -197,7 +197,7 @@ describe('src/hypervisor/simulated/driver (restarts, crashes, names)', function 
     const all = await readdir(f.stateDir, { recursive: true });
     for (const p of all) {
       for (const part of String(p).split('/')) {
-        expect(part, String(p)).to.match(/^(host\.json|vms|disks|requests|responses|[0-9a-f-]{36}(-\d+\.(raw|vhdx))?|vm\.json|runtime\.json|process\.log|disk-\d+\.changes\.jsonl|\d{15}-\d{6}-[0-9a-f-]{36}\.json)$/);
+        expect(part, String(p)).to.match(/^(host\.json|host-epoch\.json|vms|disks|requests|responses|[0-9a-f-]{36}(-\d+\.(raw|vhdx))?|vm\.json|runtime\.json|process\.log|disk-\d+\.changes\.jsonl|\d{15}-\d{6}-[0-9a-f-]{36}\.json)$/);
       }
     }
     expect(await readdir(join(f.stateDir, '..'))).to.have.members(['host state', 'work']);

@@ -74,6 +74,21 @@ describe('src/hypervisor/simulated/host', function () {
     expect(report.prefixSeq).to.equal(Math.max(...seqs));
   });
 
+  it('takes down a VM caught in the middle of starting when the host crashes', async () => {
+    const { int, seed } = seeded('sim-crash-while-starting');
+    const id = await createSimulatedVm(f.stateDir, { name: 'starting', disks: [{ sizeBytes: 1 * MiB, subformat: 'raw' }], writer: { ratePerSecond: 100, unitsPerWrite: 1, seed } });
+    const starting = f.hypervisor.startVm(id, { ...T, waitHeartbeat: true }).then(() => 'started', (err: unknown) => (err as { code?: string }).code);
+    await sleep(int(0, 60));
+    await crashSimulatedHost(f.stateDir);
+    await starting;
+    // Whatever point the start had reached, nothing of this host runs a moment later.
+    await sleep(300);
+    expect(await simulatedVmPids(f.stateDir)).to.deep.equal([]);
+    expect((await f.hypervisor.getVm(id))?.state).to.equal('Off');
+    expect((await f.hypervisor.startVm(id, { ...T, waitHeartbeat: true })).state, 'the next start works').to.equal('Running');
+    await f.hypervisor.stopVm(id, 'TurnOff', T);
+  });
+
   it('refuses to start a VM when the host lacks the memory, and says so', async () => {
     const big = await createSimulatedVm(f.stateDir, { name: 'too big', memoryBytes: 9 * 1024 * MiB, disks: [] });
     try {
