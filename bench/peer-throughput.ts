@@ -52,7 +52,8 @@ function rssSampler(): { stop: () => number } {
   };
 }
 
-async function plainTls(bytes: number, a: ReturnType<typeof createHostIdentity>, b: ReturnType<typeof createHostIdentity>): Promise<number> {
+/** A plain node TLS 1.3 socket on loopback pushing `bytes` (the ceiling); returns bytes per second. */
+export async function plainTls(bytes: number, a: ReturnType<typeof createHostIdentity>, b: ReturnType<typeof createHostIdentity>): Promise<number> {
   const tlsBase = { minVersion: 'TLSv1.3' as const, maxVersion: 'TLSv1.3' as const, rejectUnauthorized: false };
   let received = 0;
   let done!: () => void;

@@ -2,6 +2,7 @@ import { mkdir, writeFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { benchEngine } from './engine';
 import { benchPeerThroughput } from './peer-throughput';
+import { benchAgentCycle, type AgentCycleResult } from './agent-cycle';
 
 // `npm run bench`: every benchmark side by side with its anchor, printed as a table of ratios and
 // saved as JSON in bench/results/. BENCH_SIZE_GIB sets the engine file size (default 8).
@@ -24,6 +25,14 @@ async function main(): Promise<void> {
     log(`peer benchmark failed: ${(err as Error).message}`);
   }
 
+  let cycle: AgentCycleResult | undefined;
+  try {
+    log('agent-to-agent delta cycle (10% of blocks changed)');
+    cycle = await benchAgentCycle({ diskBytes: Number(process.env.BENCH_CYCLE_MIB ?? '512') * 2 ** 20, fraction: 0.1, seed });
+  } catch (err) {
+    log(`agent cycle benchmark failed: ${(err as Error).message}`);
+  }
+
   const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
   const rows: Array<[string, string, string]> = [
     ['raw read (cat > /dev/null)', `${engine.rawReadMs.toFixed(0)} ms`, '1.00x (anchor)'],
@@ -34,13 +43,23 @@ async function main(): Promise<void> {
     ['peak RSS (scan / change tracking)', `${mb(engine.scan.peakRssBytes)} / ${mb(engine.changeTracking.peakRssBytes)} MiB`, 'target < 200 MiB'],
     ['seed (first replication)', `${engine.seedMs.toFixed(0)} ms`, `${(engine.fileBytes / 2 ** 20 / (engine.seedMs / 1000)).toFixed(0)} MiB/s`],
   ];
-  if (peer) rows.push(['peer link vs plain TLS (loopback)', JSON.stringify(peer), '']);
+  if (peer) {
+    const p = peer as { linkBytesPerSec: number; plainTlsBytesPerSec: number; ratio: number };
+    rows.push(['peer link stream vs plain TLS', `${mb(p.linkBytesPerSec)} vs ${mb(p.plainTlsBytesPerSec)} MiB/s`, `${p.ratio.toFixed(2)} of the ceiling`]);
+  }
+  if (cycle) {
+    rows.push([
+      'agent delta cycle vs plain TLS',
+      `${mb(cycle.cycleBytesPerSec)} vs ${mb(cycle.plainTlsBytesPerSec)} MiB/s (${mb(cycle.streamBytes)} MiB in ${cycle.cycleMs} ms)`,
+      `${cycle.ratio.toFixed(2)} of the ceiling (target >= 0.70)`,
+    ]);
+  }
   const w = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(`\nvmmirror benchmark (${sizeGiB} GiB file, ${engine.changedBlocks} x 64 KiB blocks changed = 1%)\n`);
   for (const [a, b, c] of rows) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(36)}  ${c}\n`);
   await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
   const out = join(ROOT, 'bench', 'results', 'latest.json');
-  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer, cycle }, null, 2)}\n`);
   process.stdout.write(`saved ${out}\n`);
 }
 
