@@ -67,9 +67,11 @@ export class ReplicaStore {
     const unlock = await acquireLock(join(options.stateDir, 'lock'));
     try {
       const before = await readState(join(options.stateDir, 'state.json'));
-      // A committed but unapplied first generation already fixed the block size of the manifests.
-      const pending = before !== null && before.Generation > 0 ? null : await readCommitRecord(join(options.stateDir, 'journal.commit'));
-      const blockSize = before !== null && before.Generation > 0 ? before.BlockSize : (pending?.BlockSize ?? options.blockSize ?? DEFAULT_BLOCK_SIZE);
+      // Manifests fix the block size: a generation, manifests built by adopting (rehashing) replica
+      // files before the first one, or a committed but unapplied first generation.
+      const fixed = before !== null && (before.Generation > 0 || before.Files.length > 0);
+      const pending = fixed ? null : await readCommitRecord(join(options.stateDir, 'journal.commit'));
+      const blockSize = fixed ? before.BlockSize : (pending?.BlockSize ?? options.blockSize ?? DEFAULT_BLOCK_SIZE);
       if (options.blockSize !== undefined && options.blockSize !== blockSize) {
         throw new ReplicationError('REPLICA_INVALID', `replica uses ${blockSize}-byte blocks, asked for ${options.blockSize}`);
       }

@@ -132,4 +132,27 @@ describe('replication/replica/store', () => {
       await cleanup();
     }
   });
+
+  it('keeps the block size of manifests built by adopting a replica before its first generation', async () => {
+    const { rand } = seeded('store-adopted-block-size');
+    const { dir, cleanup } = await tempDir();
+    try {
+      const a = join(dir, 'a.raw');
+      const rep = join(dir, 'replica');
+      const content = randomBuffer(rand, 40 * 4096 + 3);
+      await writeFile(a, content);
+      await mkdir(rep);
+      await writeFile(join(rep, 'a.raw'), content.subarray(0, 30 * 4096));
+      // The copy is adopted (hashed in 4 KiB blocks), then the cycle fails: the source is no VHDX.
+      expect(await refusal(replicateLocal({ sources: [a], toDir: rep, blockSize: 4096, mode: 'vhdx' }))).to.not.equal(undefined);
+      const r = await replicateLocal({ sources: [a], toDir: rep });
+      expect([r.generation, r.blockSize]).to.deep.equal([1, 4096]);
+      const again = await replicateLocal({ sources: [a], toDir: rep });
+      expect([again.generation, again.blocksChanged]).to.deep.equal([2, 0]);
+      const v = await verifyFiles([{ name: 'a.raw', source: a, replica: join(rep, 'a.raw') }], { blockSize: 4096, mode: 'raw' });
+      expect(v.equal).to.equal(true);
+    } finally {
+      await cleanup();
+    }
+  });
 });
