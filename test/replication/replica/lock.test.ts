@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasCode } from '../../../src/errors';
 import { ReplicaStore } from '../../../src/replication';
@@ -49,6 +51,39 @@ describe('replication/replica/lock', () => {
       await writeFile(join(dir, 'lock'), String(process.pid));
       const again = await acquireLock(join(dir, 'lock'));
       await again();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('never lets two processes hold the lock at once', async function () {
+    this.timeout(60_000);
+    const { dir, cleanup } = await tempDir();
+    try {
+      const lock = join(dir, 'lock');
+      const child = join(__dirname, '..', 'fixtures', 'lock-child.ts');
+      await Promise.all(
+        [1, 2, 3, 4, 5, 6].map(
+          () =>
+            new Promise<void>((res, rej) => {
+              const p = spawn(process.execPath, ['-r', 'ts-node/register', child, lock, '30'], { env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' }, stdio: 'inherit' });
+              p.on('error', rej);
+              p.on('close', (code) => (code === 0 ? res() : rej(new Error(`lock child exited ${code}`))));
+            }),
+        ),
+      );
+      let holder: string | null = null;
+      let overlaps = 0;
+      let holds = 0;
+      for (const line of (await readFile(`${lock}.log`, 'utf8')).split('\n').filter(Boolean)) {
+        if (line.startsWith('+')) {
+          holds += 1;
+          if (holder !== null) overlaps += 1;
+          holder = line.slice(1);
+        } else holder = null;
+      }
+      expect(holds, 'the lock was taken at all').to.be.greaterThan(6);
+      expect(overlaps).to.equal(0);
     } finally {
       await cleanup();
     }
