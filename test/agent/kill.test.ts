@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { qemuCheck, qemuCompare } from '../helpers/qemu';
+import { qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
 import { twoHosts, type HostUnderTest, type TwoHosts } from './two-hosts';
 
@@ -21,6 +21,8 @@ describe('src/agent (SIGKILL during a cycle)', function () {
   let t: TwoHosts;
   before(async () => {
     t = await twoHosts({ bandwidth: LIMIT, diskBytes: 8 * 1024 * 1024 });
+    // 6 MiB of content for the first (scan) cycle, written before the VM runs.
+    await qemuWrites(t.diskPath, Array.from({ length: 6 }, (_, i) => ({ offset: i * 1024 * 1024, length: 1024 * 1024, pattern: 0x21 + i })));
     await t.start(t.a);
     await t.start(t.b);
     await t.waitConnected();
@@ -45,13 +47,14 @@ describe('src/agent (SIGKILL during a cycle)', function () {
   for (const [i, c] of cases.entries()) {
     it(`keeps the replica on N or N+1 when the ${c.victim} is killed at a seeded point (case ${i + 1}), and the next cycle converges`, async () => {
       const rnd = seeded(`agent kill ${i}`);
+      if ((await generationOnB()) === 0) await t.sync(t.a);
       const n = await generationOnB();
       // About 3 MiB of guest writes: at 2 MiB/s the stream lasts over a second.
       for (let w = 0; w < 12; w++) await t.sim.guestWrite(t.vmId, { offset: rnd.int(0, 1791) * 4096, length: 64 * 4096, pattern: (i * 16 + w + 1) & 0xff });
       const prev = await readFile(t.replicaPath);
       const next = await readFile(t.diskPath);
       const victim: HostUnderTest = c.victim === 'sender' ? t.a : t.b;
-      const delayMs = rnd.int(100, 2200);
+      const delayMs = rnd.int(100, 1500);
       const started = Date.now();
       const sync = t.sync(t.a).then(
         (r) => `completed at generation ${r.ToGeneration}`,
