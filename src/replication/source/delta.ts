@@ -140,7 +140,11 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
           const oldEntries = await merger.baseEntries(c.start, count);
           const offset = c.start * B;
           const length = Math.min(c.end * B, layout.size) - offset;
-          inFlight.push({ start: c.start, offset, length, result: pool.hash({ path: src.path, offset, length, blockSize: B, old: Buffer.from(oldEntries.buffer), wantData: true }) });
+          const result = pool.hash({ path: src.path, offset, length, blockSize: B, old: Buffer.from(oldEntries.buffer), wantData: true });
+          // A chunk may fail before it is awaited (an earlier one is still being read); its error
+          // surfaces when its turn comes, never as an unhandled rejection that kills the process.
+          result.catch(() => undefined);
+          inFlight.push({ start: c.start, offset, length, result });
           next = chunks.next();
         }
       };

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { writeFile } from 'node:fs/promises';
+import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDelta } from '../../../src/replication';
 import { tempDir } from '../../helpers/tmp';
@@ -34,6 +34,40 @@ describe('replication/source/delta', () => {
       ]);
       expect(outcome).to.match(/^rejected /);
     } finally {
+      await cleanup();
+    }
+  });
+
+  it('leaves no unhandled rejection when a later chunk fails while an earlier one is awaited', async () => {
+    const { dir, cleanup } = await tempDir();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const file = join(dir, 'shrinks.raw');
+      await writeFile(file, Buffer.alloc(24 << 20, 0x33));
+      const { stream } = await createDelta({
+        module: 'm',
+        streamId: 'a'.repeat(32),
+        blockSize: 64 << 10,
+        sources: [{ name: 'shrinks.raw', path: file, mode: 'raw' }],
+        replica: { generation: 0, manifests: new Map() },
+      });
+      // The file shrinks under the scan: the first 4 MiB chunk reads fine, every later one fails.
+      await truncate(file, 4 << 20);
+      let failed: unknown;
+      try {
+        for await (const _ of stream) void _;
+      } catch (err) {
+        failed = err;
+      }
+      expect((failed as { code?: string } | undefined)?.code).to.equal('IO_ERROR');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(unhandled.map(String)).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
       await cleanup();
     }
   });
