@@ -86,6 +86,13 @@ export async function crossCheck(c: CrossInput): Promise<LoadedConfig | undefine
   if (cluster.Hosts[0].CertificateFingerprint === cluster.Hosts[1].CertificateFingerprint) {
     problems.push({ File: CLUSTER_FILE, Path: 'Hosts[1].CertificateFingerprint', Message: 'is the same as Hosts[0]: each host has its own certificate (paste the peer\'s fingerprint)' });
   }
+  const [h0, h1] = cluster.Hosts;
+  if (h0.Address.toLowerCase() === h1.Address.toLowerCase() && h0.Port === h1.Port) {
+    problems.push({ File: CLUSTER_FILE, Path: 'Hosts[1].Port', Message: `is the same address and port as Hosts[0] (${h0.Address}:${h0.Port}); each host listens on its own` });
+  }
+  if (cluster.Witness?.Kind === 'Agent' && cluster.Hosts.some((h) => h.CertificateFingerprint === (cluster.Witness as { CertificateFingerprint: string }).CertificateFingerprint)) {
+    problems.push({ File: CLUSTER_FILE, Path: 'Witness.CertificateFingerprint', Message: "is a host's fingerprint; the witness has its own certificate" });
+  }
   const keyPath = fromConfigDir(c.dir, host.KeyPath);
   const certificatePath = fromConfigDir(c.dir, host.CertificatePath);
   const tokenPath = fromConfigDir(c.dir, host.TokenPath);

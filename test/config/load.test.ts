@@ -77,6 +77,15 @@ describe('src/config/load', () => {
     expect(lines(await problems())[0]).to.match(/^cluster\.json: Hosts\[1\]\.CertificateFingerprint is the same as Hosts\[0\]/);
   });
 
+  it('refuses two hosts on one address and port, and a witness pinned to a host certificate', async () => {
+    const [h0, h1] = f.cluster.Hosts;
+    await f.writeCluster({ ...f.cluster, Hosts: [h0, { ...h1, Address: h0.Address, Port: h0.Port }], Witness: { Kind: 'Agent', Address: '10.0.0.9', CertificateFingerprint: h1.CertificateFingerprint } });
+    expect(lines(await problems())).to.deep.equal([
+      'cluster.json: Hosts[1].Port is the same address and port as Hosts[0] (127.0.0.2:7420); each host listens on its own',
+      "cluster.json: Witness.CertificateFingerprint is a host's fingerprint; the witness has its own certificate",
+    ]);
+  });
+
   it('checks that DefaultPrimary and Pin name hosts of the cluster', async () => {
     await f.writeModule('web1.json', { ...moduleBody('web1', 'hv9'), Pin: 'hv7' });
     const out = lines(await problems());
