@@ -105,6 +105,14 @@ export class ReplicaSide {
     }
     if (this.busy.has(m.name)) throw new ReplicationError('REPLICA_LOCKED', `module ${m.name}: a cycle is already being received`);
     const store = await this.storeFor(m, replicaTargets(this.config, m, body.disks));
+    // A replica written behind our back (its VM started by hand, a file edited or resized) no longer
+    // matches its manifest: rebuild the manifest from the files. Its digest changes, so the primary
+    // refetches it and scans instead of trusting change tracking (DESIGN I2).
+    const touched = await store.changedBehindOurBack();
+    if (touched.length > 0) {
+      log.warn({ module: m.name, files: touched }, 'replica was written outside vmmirror; rehashing it');
+      await store.rehash(touched);
+    }
     for (const [id, e] of this.expected) if (e.module === m.name) this.expected.delete(id);
     const streamId = conn.issueStreamId();
     this.expected.set(streamId, { module: m.name, conn });

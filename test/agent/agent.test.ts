@@ -120,6 +120,19 @@ describe('src/agent (two agents, real processes, two network namespaces when pos
     expect(hasCode(unknown, 'MODULE_NOT_FOUND')).to.equal(true);
   });
 
+  it('repairs a replica that was written on the secondary (its VM started by hand): rehash there, scan here', async () => {
+    // QEMU changes the replica's DataWriteGuid on its first write, as Hyper-V does.
+    await qemuWrites(t.replicaPath, [{ offset: 3 * 1024 * 1024, length: 8192, pattern: 0x99 }]);
+    expect(await sha(t.replicaPath)).to.not.equal(await sha(t.diskPath));
+
+    const r = await t.sync(t.a);
+
+    expect(r.ChangeDetection, 'change tracking knows nothing of writes on the replica').to.equal('Scan');
+    expect(r.BytesChanged).to.be.greaterThan(0);
+    expect(await sha(t.replicaPath)).to.equal(await sha(t.diskPath));
+    expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
+  });
+
   it('stops on SIGTERM with exit 0, after which status says the agent is unreachable', async () => {
     if ((await t.sim.getVm(t.vmId))?.state === 'Running') await t.sim.stopVm(t.vmId, 'TurnOff', T);
     expect(await t.kill(t.b, 'SIGTERM')).to.equal(0);
