@@ -9,7 +9,7 @@ import { snapshotTree } from '../helpers/files';
 import { createVhdx, qemuWrites } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
-import { asChunks, editFirstBlock, editHeader, openLocalStore, validStream } from './stream-tools';
+import { asChunks, editFirstBlock, editHeader, openLocalStore, splitFrames, validStream } from './stream-tools';
 
 const MiB = 1 << 20;
 
@@ -64,6 +64,12 @@ describe('replication/replica/store (bad input)', () => {
         throw new Error(`cut at ${cut} (seed ${seed}): ${e.message}`);
       });
     }
+  });
+
+  it('refuses data after the trailer (the stream is read to its end)', async () => {
+    const { bytes } = await validStream(store, sources());
+    await refuses(Buffer.concat([bytes, splitFrames(bytes)[0].bytes]), 'STREAM_INVALID');
+    await refuses(Buffer.concat([bytes, bytes.subarray(0, 5)]), 'STREAM_TRUNCATED');
   });
 
   it('refuses a block whose bytes were flipped in transit', async () => {

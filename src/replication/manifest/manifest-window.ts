@@ -45,8 +45,9 @@ export class ManifestWindow {
     const out = new Uint8Array(count * HASH_BYTES);
     const known = Math.max(0, Math.min(count, this.entryCount - start));
     if (known > 0 && this.manifest !== null) {
-      const view = Buffer.from(out.buffer, 0, known * HASH_BYTES);
-      await this.manifest.readEntries(start, known, view);
+      // Served from the window: one file read per WINDOW_ENTRIES blocks, not one per chunk.
+      const from = await this.slice(start, known);
+      out.set(from, 0);
     }
     return out;
   }

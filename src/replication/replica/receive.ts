@@ -93,7 +93,10 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
     const counts: Array<{ blocks: number; bytes: number }> = [];
     let last = { file: -1, offset: -1 };
     let blockCount = 0;
+    let record: CommitRecord | undefined;
     for await (const frame of decodeFrames(source, ctx.blockSize)) {
+      // The stream is read to its end: anything after the trailer is refused, not ignored.
+      if (record !== undefined) fail('STREAM_INVALID', 'delta stream has data after its trailer');
       if (frame.type === 'header') {
         if (header !== undefined) fail('STREAM_INVALID', 'delta stream has a second header');
         checkHeader(ctx, frame.header);
@@ -144,7 +147,7 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
         await append(frame.raw);
         await flush();
         await journal.sync();
-        return {
+        record = {
           Version: 1,
           Module: header.Module,
           StreamId: header.StreamId,
@@ -156,10 +159,12 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
           StreamHash: t.StreamHash,
           Files: files,
         };
+        continue;
       }
       await append(frame.raw);
       for (const p of frame.raw) streamHash.update(p);
     }
+    if (record !== undefined) return record;
     return fail('STREAM_TRUNCATED', header === undefined ? 'delta stream is empty' : 'delta stream ended before its trailer');
   } finally {
     await journal.close();
