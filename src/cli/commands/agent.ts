@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { loadConfig } from '../../config';
-import { startAgent } from '../../agent/agent';
 import { UsageError } from '../../errors';
 import type { CommandRegistrar } from '../command';
 import { emit } from '../output';
@@ -22,6 +21,9 @@ export const registerAgent: CommandRegistrar = (program, run) => {
         if (!Number.isInteger(graceMs) || graceMs < 0) throw new UsageError(`--grace must be a whole number of milliseconds, got ${JSON.stringify(opts.grace)}`);
         const config = await loadConfig(opts.dir);
         const startedAt = new Date();
+        // Loaded here, not at the top: the agent pulls in TLS, cron and the drivers, which every
+        // other command (run often by scheduled tasks and PowerShell) would otherwise pay for.
+        const { startAgent } = require('../../agent/agent') as typeof import('../../agent/agent');
         const agent = await startAgent(config);
         let signal: string | null = null;
         const onSignal = (s: NodeJS.Signals): void => {
