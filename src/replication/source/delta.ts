@@ -154,10 +154,11 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
         const r = await chunk.result;
         await launch();
         stats.bytesScanned += chunk.length;
-        for (const j of r.changed) {
+        for (const [k, j] of r.changed.entries()) {
           const index = chunk.start + j;
           const hash = r.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
-          const data = (r.data as Buffer).subarray(j * B, Math.min((j + 1) * B, layout.size - chunk.offset));
+          const at = r.compact === true ? k * B : j * B;
+          const data = (r.data as Buffer).subarray(at, at + Math.min(B, layout.size - chunk.offset - j * B));
           await merger.put(index, hash);
           await sentLog?.add(fi, index, hash);
           stats.blocksChanged += 1;

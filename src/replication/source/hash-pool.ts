@@ -41,8 +41,17 @@ parentPort.on('message', (m) => {
       h.copy(hashes, i * 32);
       if (old && !h.equals(old.subarray(i * 32, i * 32 + 32))) changed.push(i);
     }
-    if (changed.length > 0 && m.wantData) {
-      parentPort.postMessage({ id: m.id, hashes, changed, data: buf.subarray(0, m.length) }, [buf.buffer, hashes.buffer]);
+    if (changed.length > 0 && m.wantData && changed.length * 2 <= count) {
+      // A few blocks changed: copy just those (the chunk buffer stays for the next read, so no
+      // fresh pages are faulted in per chunk).
+      const last = changed[changed.length - 1];
+      const size = (changed.length - 1) * m.blockSize + Math.min(m.blockSize, m.length - last * m.blockSize);
+      const data = Buffer.allocUnsafeSlow(size);
+      changed.forEach((j, k) => buf.copy(data, k * m.blockSize, j * m.blockSize, Math.min((j + 1) * m.blockSize, m.length)));
+      spare = buf;
+      parentPort.postMessage({ id: m.id, hashes, changed, data, compact: true }, [data.buffer, hashes.buffer]);
+    } else if (changed.length > 0 && m.wantData) {
+      parentPort.postMessage({ id: m.id, hashes, changed, data: buf.subarray(0, m.length), compact: false }, [buf.buffer, hashes.buffer]);
     } else {
       spare = buf;
       parentPort.postMessage({ id: m.id, hashes, changed }, [hashes.buffer]);
@@ -69,8 +78,12 @@ export interface HashResult {
   hashes: Buffer;
   /** Indexes (within the chunk) of blocks whose hash differs from `old`. */
   changed: number[];
-  /** The chunk's bytes, when requested and something changed. */
+  /**
+   * When requested and something changed: the chunk's bytes (`compact: false`, block j at j * blockSize),
+   * or only the changed blocks back to back (`compact: true`, the k-th changed block at k * blockSize).
+   */
   data?: Buffer;
+  compact?: boolean;
 }
 
 interface Pending {
@@ -89,7 +102,7 @@ export class HashPool {
     const blakePath = require.resolve('@napi-rs/blake-hash');
     for (let i = 0; i < size; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { blakePath } });
-      w.on('message', (m: { id: number; error?: string; code?: string; hashes: Uint8Array; changed: number[]; data?: Uint8Array }) => this.settle(m));
+      w.on('message', (m: { id: number; error?: string; code?: string; hashes: Uint8Array; changed: number[]; data?: Uint8Array; compact?: boolean }) => this.settle(m));
       w.on('error', (err) => this.failAll(err));
       this.workers.push(w);
     }
@@ -114,7 +127,7 @@ export class HashPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private settle(m: { id: number; error?: string; hashes: Uint8Array; changed: number[]; data?: Uint8Array }): void {
+  private settle(m: { id: number; error?: string; hashes: Uint8Array; changed: number[]; data?: Uint8Array; compact?: boolean }): void {
     const p = this.pending.get(m.id);
     if (p === undefined) return;
     this.pending.delete(m.id);
@@ -123,7 +136,7 @@ export class HashPool {
       return;
     }
     const toBuf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-    p.resolve({ hashes: toBuf(m.hashes), changed: m.changed, ...(m.data ? { data: toBuf(m.data) } : {}) });
+    p.resolve({ hashes: toBuf(m.hashes), changed: m.changed, ...(m.data ? { data: toBuf(m.data), compact: m.compact === true } : {}) });
   }
 
   private failAll(err: Error): void {
