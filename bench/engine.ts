@@ -7,6 +7,8 @@ import { prng } from '../test/helpers/seed';
 // Engine benchmark (issue 2): one file, 1% of its 64 KiB blocks rewritten at random, then
 // side by side in one run: raw read (cat), vmmirror scan mode, rsync --inplace --no-whole-file,
 // and vmmirror change-tracking mode; peak RSS of vmmirror. Ratios are the result, not seconds.
+// vmmirror times are the whole command (start-up, scan, journal, apply, fsync) as an admin runs it;
+// `produceMs` is the part that finds and streams the changes.
 
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'bin', 'vmmirror.js');
@@ -19,9 +21,9 @@ export interface EngineBenchResult {
   seed: number;
   rawReadMs: number;
   seedMs: number;
-  scan: { ms: number; bytesSent: number; bytesScanned: number; peakRssBytes: number };
+  scan: { ms: number; produceMs: number; bytesSent: number; bytesScanned: number; peakRssBytes: number };
   rsync: { ms: number; bytesSent: number; literalBytes: number };
-  changeTracking: { ms: number; bytesSent: number; bytesScanned: number; peakRssBytes: number };
+  changeTracking: { ms: number; produceMs: number; bytesSent: number; bytesScanned: number; peakRssBytes: number };
   ratios: { rsyncOverScan: number; scanOverRawRead: number; scanSentOverRsyncSent: number; ctOverScan: number };
 }
 
@@ -98,7 +100,7 @@ export async function benchEngine(o: { workDir: string; sizeBytes: number; seed:
   const raw = await timed('sh', ['-c', `cat '${src}' > /dev/null`]);
   o.log('vmmirror scan mode');
   const scan = await timed(process.execPath, [CLI, 'replicate', src, '--to', rep, '--json']);
-  const scanJson = JSON.parse(scan.stdout) as { BytesSent: number; BytesScanned: number; BlocksChanged: number };
+  const scanJson = JSON.parse(scan.stdout) as { BytesSent: number; BytesScanned: number; BlocksChanged: number; DurationMs: number };
   o.log('rsync --inplace --no-whole-file');
   const rs = await timed('rsync', ['--inplace', '--no-whole-file', '--stats', src, rsyncTarget]);
   const literal = Number(/Literal data: ([\d,]+)/.exec(rs.stdout)?.[1].replace(/,/g, '') ?? NaN);
@@ -109,7 +111,7 @@ export async function benchEngine(o: { workDir: string; sizeBytes: number; seed:
   await writeFile(rangesFile, JSON.stringify([{ Path: src, Ranges: changes2.map((r) => ({ Offset: r.offset, Length: r.length })) }]));
   o.log('vmmirror change-tracking mode');
   const ct = await timed(process.execPath, [CLI, 'replicate', src, '--to', rep, '--changed-ranges', rangesFile, '--json']);
-  const ctJson = JSON.parse(ct.stdout) as { BytesSent: number; BytesScanned: number };
+  const ctJson = JSON.parse(ct.stdout) as { BytesSent: number; BytesScanned: number; DurationMs: number };
   const verify = await timed(process.execPath, [CLI, 'verify', src, '--replica', rep, '--json']);
   if (!(JSON.parse(verify.stdout) as { Equal: boolean }).Equal) throw new Error('benchmark replica does not verify');
 
@@ -120,9 +122,9 @@ export async function benchEngine(o: { workDir: string; sizeBytes: number; seed:
     seed: o.seed,
     rawReadMs: raw.ms,
     seedMs: seedRun.ms,
-    scan: { ms: scan.ms, bytesSent: scanJson.BytesSent, bytesScanned: scanJson.BytesScanned, peakRssBytes: scan.peakRssBytes },
+    scan: { ms: scan.ms, produceMs: scanJson.DurationMs, bytesSent: scanJson.BytesSent, bytesScanned: scanJson.BytesScanned, peakRssBytes: scan.peakRssBytes },
     rsync: { ms: rs.ms, bytesSent: rsyncSent, literalBytes: literal },
-    changeTracking: { ms: ct.ms, bytesSent: ctJson.BytesSent, bytesScanned: ctJson.BytesScanned, peakRssBytes: ct.peakRssBytes },
+    changeTracking: { ms: ct.ms, produceMs: ctJson.DurationMs, bytesSent: ctJson.BytesSent, bytesScanned: ctJson.BytesScanned, peakRssBytes: ct.peakRssBytes },
     ratios: {
       rsyncOverScan: rs.ms / scan.ms,
       scanOverRawRead: scan.ms / raw.ms,
