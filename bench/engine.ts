@@ -20,6 +20,8 @@ export interface EngineBenchResult {
   changedBytes: number;
   seed: number;
   rawReadMs: number;
+  /** dd bs=4M of=/dev/null: every byte copied into user memory (cat may splice to /dev/null without copying). */
+  ddReadMs: number;
   seedMs: number;
   scan: { ms: number; produceMs: number; bytesSent: number; bytesScanned: number; peakRssBytes: number };
   rsync: { ms: number; bytesSent: number; literalBytes: number };
@@ -98,6 +100,7 @@ export async function benchEngine(o: { workDir: string; sizeBytes: number; seed:
   o.log(`changed ${changes1.length} blocks; raw read (warm cache)`);
   await timed('sh', ['-c', `cat '${src}' > /dev/null`]);
   const raw = await timed('sh', ['-c', `cat '${src}' > /dev/null`]);
+  const dd = await timed('dd', [`if=${src}`, 'of=/dev/null', 'bs=4M', 'status=none']);
   o.log('vmmirror scan mode');
   const scan = await timed(process.execPath, [CLI, 'replicate', src, '--to', rep, '--json']);
   const scanJson = JSON.parse(scan.stdout) as { BytesSent: number; BytesScanned: number; BlocksChanged: number; DurationMs: number };
@@ -121,6 +124,7 @@ export async function benchEngine(o: { workDir: string; sizeBytes: number; seed:
     changedBytes: changes1.length * BLOCK,
     seed: o.seed,
     rawReadMs: raw.ms,
+    ddReadMs: dd.ms,
     seedMs: seedRun.ms,
     scan: { ms: scan.ms, produceMs: scanJson.DurationMs, bytesSent: scanJson.BytesSent, bytesScanned: scanJson.BytesScanned, peakRssBytes: scan.peakRssBytes },
     rsync: { ms: rs.ms, bytesSent: rsyncSent, literalBytes: literal },

@@ -36,8 +36,9 @@ async function main(): Promise<void> {
   const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
   const rows: Array<[string, string, string]> = [
     ['raw read (cat > /dev/null)', `${engine.rawReadMs.toFixed(0)} ms`, '1.00x (anchor)'],
+    ['raw read into memory (dd bs=4M)', `${engine.ddReadMs.toFixed(0)} ms`, `${(engine.ddReadMs / engine.rawReadMs).toFixed(2)}x cat`],
     ['vmmirror scan mode (whole command)', `${engine.scan.ms.toFixed(0)} ms, sent ${mb(engine.scan.bytesSent)} MiB`, `${engine.ratios.scanOverRawRead.toFixed(2)}x raw read (target <= 1.5)`],
-    ['  of which scanning + streaming', `${engine.scan.produceMs} ms`, `${(engine.scan.produceMs / engine.rawReadMs).toFixed(2)}x raw read`],
+    ['  of which scanning + streaming', `${engine.scan.produceMs} ms`, `${(engine.scan.produceMs / engine.rawReadMs).toFixed(2)}x cat, ${(engine.scan.produceMs / engine.ddReadMs).toFixed(2)}x dd`],
     ['rsync --inplace --no-whole-file', `${engine.rsync.ms.toFixed(0)} ms, sent ${mb(engine.rsync.bytesSent)} MiB`, `${engine.ratios.rsyncOverScan.toFixed(2)}x slower than scan (target >= 5)`],
     ['bytes sent: scan / rsync', '', `${engine.ratios.scanSentOverRsyncSent.toFixed(3)} (target <= 1)`],
     ['vmmirror change-tracking mode', `${engine.changeTracking.ms.toFixed(0)} ms, scanned ${mb(engine.changeTracking.bytesScanned)} MiB`, `${(engine.ratios.ctOverScan * 100).toFixed(1)}% of scan (target < 5%)`],
