@@ -133,9 +133,10 @@ export async function scanBat(layout: VhdxLayout, file: VhdxFile, visit: (entry:
   const view = layoutView(layout, file);
   const chunk = chunkSize(options);
   const total = layout.batEntryCount * 8;
+  const reused = Buffer.alloc(Math.min(chunk, total));
   for (let start = 0; start < total; start += chunk) {
     const len = Math.min(chunk, total - start);
-    const buf = await readExact(view, ctx, layout.bat.offset + start, len, 'bat');
+    const buf = await readExact(view, ctx, layout.bat.offset + start, len, 'bat', reused);
     for (let p = 0; p < len; p += 8) visit(decodeBatEntry(layout, ctx, (start + p) / 8, buf, p));
   }
 }

@@ -46,9 +46,9 @@ export async function readAt(file: VhdxFile, ctx: VhdxContext, buf: Uint8Array, 
   return done;
 }
 
-/** Reads exactly `length` bytes at `position`; a short read means the file is truncated. */
-export async function readExact(file: VhdxFile, ctx: VhdxContext, position: number, length: number, field: string): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
+/** Reads exactly `length` bytes at `position` (into `into` when given, reused by chunked scans); a short read means the file is truncated. */
+export async function readExact(file: VhdxFile, ctx: VhdxContext, position: number, length: number, field: string, into?: Buffer): Promise<Buffer> {
+  const buf = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.alloc(length);
   const got = await readAt(file, ctx, buf, position);
   if (got !== length) {
     throw vhdxInvalid(ctx, field, `file is truncated: ${field} needs ${length} bytes at offset ${position}, only ${got} present`, {
