@@ -157,4 +157,31 @@ describe('replication/replicate (judged by QEMU)', () => {
       await cleanup();
     }
   });
+
+  it('sends exactly the scattered blocks change tracking names, many to a worker chunk', async () => {
+    const { seed, rand } = seeded('replicate-scattered-ct');
+    const { dir, cleanup } = await tempDir();
+    try {
+      const { writeFile, open: openFile } = await import('node:fs/promises');
+      const src = join(dir, 'scattered.raw');
+      const rep = join(dir, 'replica');
+      const B = 4096;
+      await writeFile(src, Buffer.alloc(2048 * B + 777, 0x5e)); // a partial last block too
+      await replicateLocal({ sources: [src], toDir: rep, blockSize: B });
+      const picked = new Set<number>([2048]);
+      while (picked.size < 300) picked.add(Math.floor(rand() * 2048));
+      const fh = await openFile(src, 'r+');
+      for (const b of picked) await fh.write(Buffer.alloc(b === 2048 ? 777 : B, 1 + (b % 250)), 0, b === 2048 ? 777 : B, b * B);
+      await fh.close();
+      const ranges = [...picked].map((b) => ({ offset: b * B, length: b === 2048 ? 777 : B }));
+
+      const r = await replicateLocal({ sources: [src], toDir: rep, changedRanges: new Map([[src, ranges]]) });
+
+      expect(r.blocksChanged, `seed ${seed}`).to.equal(300);
+      expect(r.bytesScanned).to.equal(299 * B + 777);
+      expect(await sameBytes(src, join(rep, 'scattered.raw'))).to.equal(true);
+    } finally {
+      await cleanup();
+    }
+  });
 });

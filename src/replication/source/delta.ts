@@ -129,22 +129,23 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
       const merger = new ManifestMerger(old, B, layout.size, (i) => layout.isReferenced(i, B));
       const stats: DeltaFileReport = { name: src.name, mode: layout.mode, size: layout.size, bytesScanned: 0, blocksChanged: 0, bytesChanged: 0, manifestDigest: '', contentDigest: '' };
       const runs = await candidateRuns(layout, B, merger, o.changedRanges?.get(src.name));
-      const inFlight: Array<{ start: number; offset: number; length: number; result: ReturnType<HashPool['hash']> }> = [];
+      const inFlight: Array<{ indices: number[]; length: number; result: ReturnType<HashPool['hash']> }> = [];
       const chunks = chunkRuns(runs, B, layout.size);
       let next = chunks.next();
       const launch = async (): Promise<void> => {
         while (next.done !== true && inFlight.length < pool.size * 2) {
           const c = next.value;
-          const count = c.end - c.start;
           // What S holds for these blocks once the resize is applied (a block past a grown end is zeros).
-          const oldEntries = await merger.baseEntries(c.start, count);
-          const offset = c.start * B;
-          const length = Math.min(c.end * B, layout.size) - offset;
-          const result = pool.hash({ path: src.path, offset, length, blockSize: B, old: Buffer.from(oldEntries.buffer), wantData: true });
+          const parts = await Promise.all(c.runs.map(([s, e]) => merger.baseEntries(s, e - s)));
+          const oldEntries = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+          const extents = c.runs.map(([s, e]): [number, number] => [s * B, Math.min(e * B, layout.size) - s * B]);
+          const length = extents.reduce((n, x) => n + x[1], 0);
+          const indices = c.runs.flatMap(([s, e]) => Array.from({ length: e - s }, (_, i) => s + i));
+          const result = pool.hash({ path: src.path, offset: extents[0][0], length, extents, blockSize: B, old: Buffer.from(oldEntries.buffer, oldEntries.byteOffset, oldEntries.byteLength), wantData: true });
           // A chunk may fail before it is awaited (an earlier one is still being read); its error
           // surfaces when its turn comes, never as an unhandled rejection that kills the process.
           result.catch(() => undefined);
-          inFlight.push({ start: c.start, offset, length, result });
+          inFlight.push({ indices, length, result });
           next = chunks.next();
         }
       };
@@ -155,10 +156,10 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
         await launch();
         stats.bytesScanned += chunk.length;
         for (const [k, j] of r.changed.entries()) {
-          const index = chunk.start + j;
+          const index = chunk.indices[j];
           const hash = r.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
           const at = r.compact === true ? k * B : j * B;
-          const data = (r.data as Buffer).subarray(at, at + Math.min(B, layout.size - chunk.offset - j * B));
+          const data = (r.data as Buffer).subarray(at, at + Math.min(B, layout.size - index * B));
           await merger.put(index, hash);
           await sentLog?.add(fi, index, hash);
           stats.blocksChanged += 1;
@@ -213,15 +214,30 @@ async function candidateRuns(layout: FileLayout, B: number, merger: ManifestMerg
 }
 
 interface Chunk {
-  start: number;
-  end: number;
+  /** Block runs [start, end) read back to back as one chunk, ascending. */
+  runs: BlockRun[];
 }
 
-// Splits block runs into chunks of at most CHUNK_BYTES, never past the end of the file (lazily).
+// Groups block runs into chunks of at most CHUNK_BYTES (lazily), never past the end of the file.
+// Long runs are split; short ones (change tracking: scattered blocks) share a chunk, so each
+// worker message carries many blocks.
 function* chunkRuns(runs: BlockRun[], B: number, size: number): Generator<Chunk, void> {
   const per = Math.max(1, Math.floor(CHUNK_BYTES / B));
   const last = Math.ceil(size / B);
+  let current: BlockRun[] = [];
+  let blocks = 0;
   for (const [s, e] of runs) {
-    for (let start = s; start < Math.min(e, last); start += per) yield { start, end: Math.min(start + per, e, last) };
+    for (let start = s; start < Math.min(e, last); ) {
+      const end = Math.min(start + (per - blocks), e, last);
+      current.push([start, end]);
+      blocks += end - start;
+      start = end;
+      if (blocks === per) {
+        yield { runs: current };
+        current = [];
+        blocks = 0;
+      }
+    }
   }
+  if (current.length > 0) yield { runs: current };
 }

@@ -25,11 +25,17 @@ parentPort.on('message', (m) => {
     const fd = fdFor(m.path);
     let buf = spare && spare.length >= m.length ? spare : Buffer.allocUnsafeSlow(Math.max(m.length, 1));
     spare = null;
-    let got = 0;
-    while (got < m.length) {
-      const n = fs.readSync(fd, buf, got, m.length - got, m.offset + got);
-      if (n === 0) throw new Error('file shrank while scanning (read ' + got + ' of ' + m.length + ' bytes at ' + m.offset + ')');
-      got += n;
+    // The chunk is one extent, or several (change tracking: scattered blocks) read back to back.
+    const extents = m.extents || [[m.offset, m.length]];
+    let pos = 0;
+    for (const [offset, length] of extents) {
+      let got = 0;
+      while (got < length) {
+        const n = fs.readSync(fd, buf, pos + got, length - got, offset + got);
+        if (n === 0) throw new Error('file shrank while scanning (read ' + got + ' of ' + length + ' bytes at ' + offset + ')');
+        got += n;
+      }
+      pos += length;
     }
     const count = Math.ceil(m.length / m.blockSize);
     const hashes = Buffer.allocUnsafeSlow(Math.max(count * 32, 1));
@@ -65,7 +71,10 @@ parentPort.on('message', (m) => {
 export interface HashRequest {
   path: string;
   offset: number;
+  /** Total bytes of the chunk (the sum of `extents` when given). */
   length: number;
+  /** Several [offset, length] extents read back to back as one chunk (all but the last whole blocks). */
+  extents?: Array<[number, number]>;
   blockSize: number;
   /** Manifest entries to compare with (32 bytes per block), or null to only hash. */
   old: Buffer | null;
