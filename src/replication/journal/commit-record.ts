@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { ReplicationError, fromNodeError } from '../../errors';
 import { writeFileDurable } from '../util/durable-file';
+import { readOwnJson } from '../util/json-file';
 
 // The commit record makes a fully received and verified journal "committed" in one atomic step.
 // Present: the journal must be applied (again, if a crash interrupted it). Absent: discard it.
@@ -38,22 +37,7 @@ export type CommitRecord = z.infer<typeof CommitRecord>;
 
 /** Reads the commit record; null when absent. A damaged one is REPLICA_INVALID (never guessed at). */
 export async function readCommitRecord(path: string): Promise<CommitRecord | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromNodeError(err, path);
-  }
-  const r = CommitRecord.safeParse((() => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return undefined;
-    }
-  })());
-  if (!r.success) throw new ReplicationError('REPLICA_INVALID', `${path}: commit record is damaged`);
-  return r.data;
+  return readOwnJson(path, CommitRecord, 'commit record');
 }
 
 /** Writes the commit record durably (temp + fsync + rename + folder fsync). */

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { ReplicationError, fromNodeError } from '../../errors';
 import { writeFileDurable } from '../util/durable-file';
+import { readOwnJson } from '../util/json-file';
 
 // What a replica holds: its generation and, per file, size and digests. Written atomically after
 // a generation is fully applied, so it never names a generation the files do not hold.
@@ -38,22 +37,7 @@ export function initialState(module: string, blockSize: number): ReplicaState {
 
 /** Reads state.json; null when absent; REPLICA_INVALID when damaged. */
 export async function readState(path: string): Promise<ReplicaState | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromNodeError(err, path);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ReplicationError('REPLICA_INVALID', `${path}: replica state is not valid JSON`);
-  }
-  const r = ReplicaState.safeParse(json);
-  if (!r.success) throw new ReplicationError('REPLICA_INVALID', `${path}: replica state is invalid: ${r.error.issues[0].message}`);
-  return r.data;
+  return readOwnJson(path, ReplicaState, 'replica state');
 }
 
 /** Writes state.json atomically. */
