@@ -1,5 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { z } from 'zod';
 import { fileName, type LoadedConfig, type ResolvedModule } from '../config';
 import { HypervisorError, ReplicationError, VmmirrorError, hasCode } from '../errors';
 import type { FrozenView, Hypervisor, VmId } from '../hypervisor/types';
@@ -60,19 +61,30 @@ function sourcesFor(m: ResolvedModule, view: FrozenView): Array<DeltaSource & { 
 /** Runs one cycle for a module this host is primary of; throws a typed error on failure (the replica stays on its generation). */
 export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: AbortSignal): Promise<CycleReport> {
   const startedAt = new Date();
+  // Per-phase durations (debug log at the end) show where a cycle's time goes.
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    phases[name] = Math.round(now - mark);
+    mark = now;
+  };
   const timeoutMs = deps.config.agent.CycleTimeoutSeconds * 1000;
   const stateDir = senderStateDir(deps.config, m.name);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const conn = await deps.connection();
   const vmId = await resolveVm(deps.hypervisor, m);
   signal.throwIfAborted();
+  lap('resolve');
   const view = await deps.hypervisor.freeze(vmId, { timeoutMs: 120_000 });
+  lap('freeze');
   let committed = false;
   let closeManifests: () => Promise<void> = async () => undefined;
   try {
     const sources = sourcesFor(m, view);
     const disks = await Promise.all(sources.map(async (s) => ({ name: s.name, sizeBytes: (await stat(s.path)).size })));
     const begin = await conn.request(CycleBegin, { module: m.name, disks, blockSize: m.replication.blockSize }, { timeoutMs: 60_000 });
+    lap('begin');
     signal.throwIfAborted();
     if (begin.files.map((f) => f.name).join('\n') !== sources.map((s) => s.name).join('\n')) {
       throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name}: the secondary holds [${begin.files.map((f) => f.name).join(', ')}], this host sends [${sources.map((s) => s.name).join(', ')}]`);
@@ -83,6 +95,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     closeManifests = async () => {
       for (const mf of manifests.values()) await mf?.close();
     };
+    lap('reconcile');
 
     let detection: ChangeDetection = 'Scan';
     let scanReason: string | null = null;
@@ -113,6 +126,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       }
     }
 
+    lap('detect');
     const delta = await createDelta({
       module: m.name,
       streamId: begin.streamId,
@@ -123,6 +137,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       ...(changedRanges !== undefined ? { changedRanges } : {}),
       takenAt: view.takenAt,
     });
+    lap('deltaOpen');
     const onAbort = (): void => void delta.stream.destroy(new VmmirrorError('CANCELLED', 'cycle aborted (agent stopping)'));
     signal.addEventListener('abort', onAbort, { once: true });
     let sent: { bytes: number; wireBytes?: number };
@@ -131,9 +146,29 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+    lap('stream');
     const report = await delta.report;
     signal.throwIfAborted();
-    const ack = await conn.request(CycleResult, { module: m.name, streamId: begin.streamId }, { timeoutMs });
+    // While S journals, fsyncs and applies (hundreds of ms for a large delta), bring P's copy of S's
+    // manifests up to the generation the delta produces, so the next cycle needs no fetch. Safe
+    // before the acknowledgement: reconcile uses a copy only when its digest equals the one S
+    // reports at the next cycle.begin, so if S does not reach this generation the copy is refetched.
+    await closeManifests();
+    closeManifests = async () => undefined;
+    const advancing = cache
+      .advance(begin.files.map((f) => {
+        const produced = report.files.find((x) => x.name === f.name)!;
+        return { name: f.name, fromSize: f.size, toSize: produced.size, blockSize: m.replication.blockSize, manifestDigest: produced.manifestDigest };
+      }))
+      .catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'manifest cache not advanced; it will be fetched next cycle'));
+    let ack: z.output<typeof CycleResult.reply>;
+    try {
+      ack = await conn.request(CycleResult, { module: m.name, streamId: begin.streamId }, { timeoutMs });
+    } finally {
+      // Never leave the cache being written when the cycle ends (the next one reads it).
+      await advancing;
+    }
+    lap('ack');
     if (ack.generation !== begin.generation + 1) {
       throw new ReplicationError('STREAM_WRONG_GENERATION', `module ${m.name}: secondary applied generation ${ack.generation}, expected ${begin.generation + 1}`);
     }
@@ -141,18 +176,15 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       const a = ack.files.find((x) => x.name === f.name);
       if (a?.manifestDigest !== f.manifestDigest) throw new ReplicationError('MANIFEST_MISMATCH', `module ${m.name}: secondary's manifest of ${f.name} differs from what was sent`);
     }
-    // Bring P's copy of S's manifests up to the acknowledged generation (no fetch next cycle).
-    await closeManifests();
-    closeManifests = async () => undefined;
-    await cache
-      .advance(begin.files.map((f) => ({ name: f.name, fromSize: f.size, toSize: report.files.find((x) => x.name === f.name)!.size, blockSize: m.replication.blockSize, manifestDigest: ack.files.find((x) => x.name === f.name)!.manifestDigest })))
-      .catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'manifest cache not advanced; it will be fetched next cycle'));
     // S holds the new generation: only now may the frozen point become the next reference.
     const references = await view.release({ commit: true });
     committed = true;
+    lap('release');
     await writeReferences(stateDir, { generation: ack.generation, manifestDigests: Object.fromEntries(ack.files.map((f) => [f.name, f.manifestDigest])), references });
     await deps.hypervisor.pruneReferences(vmId, references).catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'pruning old reference points failed'));
+    lap('references');
     const finishedAt = new Date();
+    deps.log.debug({ module: m.name, phases }, 'cycle phases (ms)');
     return {
       module: m.name,
       startedAt,

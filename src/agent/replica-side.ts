@@ -141,7 +141,13 @@ export class ReplicaSide {
     const feed = new PassThrough({ highWaterMark: 1 << 20 });
     readable.pipe(feed);
     readable.once('error', (err) => feed.destroy(err));
+    const t0 = performance.now();
+    let firstByte = 0;
+    let lastByte = 0;
+    readable.once('data', () => (firstByte = performance.now()));
+    feed.once('end', () => (lastByte = performance.now()));
     const result = open.store.receive(feed, { expectedStreamId: streamId }).finally(() => this.busy.delete(module));
+    void result.then(() => log.debug({ module, streamId, firstByteMs: Math.round(firstByte - t0), streamEndMs: Math.round(lastByte - t0), receiveMs: Math.round(performance.now() - t0) }, 'delta received and applied'), () => undefined);
     result.then(
       () => {
         readable.unpipe(feed);
