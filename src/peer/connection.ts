@@ -126,12 +126,13 @@ export class PeerConnection extends EventEmitter implements Wire {
     if (payload.length > this.options.maxFramePayload) {
       throw new PeerError('PEER_PROTOCOL', `control message ${message.kind} of ${payload.length} bytes exceeds the frame limit`, { details: { reason: 'oversize', side: 'local' } });
     }
-    this.write({ type: 'control', channel: 0, payload });
+    this.write('control', 0, [payload]);
   }
 
-  sendData(channel: number, payload: Buffer): Promise<void> {
+  /** One data frame; its payload may be given in pieces (written back to back, never concatenated here). */
+  sendData(channel: number, payload: Buffer | Buffer[]): Promise<void> {
     if (this.closed) return Promise.reject(new PeerError('PEER_UNREACHABLE', `connection to peer ${this.peerName} is closed`));
-    if (this.write({ type: 'data', channel, payload })) return Promise.resolve();
+    if (this.write('data', channel, Buffer.isBuffer(payload) ? [payload] : payload)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         this.socket.off('drain', done);
@@ -155,10 +156,13 @@ export class PeerConnection extends EventEmitter implements Wire {
     this.close(reason === 'hello-timeout' ? 'hello-timeout' : 'protocol-error');
   }
 
-  private write(frame: Frame): boolean {
+  private write(type: Frame['type'], channel: number, pieces: Buffer[]): boolean {
+    let length = 0;
+    for (const b of pieces) length += b.length;
     this.socket.cork();
-    this.socket.write(encodeHeader(frame.type, frame.channel, frame.payload.length));
-    const ok = this.socket.write(frame.payload);
+    this.socket.write(encodeHeader(type, channel, length));
+    let ok = true;
+    for (const b of pieces) ok = this.socket.write(b);
     this.socket.uncork();
     // Data is bounded by credit; what else piles up here is replies and heartbeats to a peer that
     // does not read its socket. Past the bound the peer is dropped rather than memory growing.

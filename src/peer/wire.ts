@@ -11,7 +11,7 @@ export interface Wire {
   /** Queues one control message (small; never waits for drain). */
   sendControl(message: ControlMessage): void;
   /** Writes one data frame; resolves when the socket can take more (after 'drain' if it was full). */
-  sendData(channel: number, payload: Buffer): Promise<void>;
+  sendData(channel: number, payload: Buffer | Buffer[]): Promise<void>;
   /** Fails the whole connection: logs the reason, tells the peer, closes. */
   fail(error: PeerError): void;
   /** True once the connection is closed. */
