@@ -91,14 +91,22 @@ describe('src/agent (SIGKILL during a cycle)', function () {
       await t.waitConnected();
       if ((await generationOnB()) === 0) await t.sync(t.a);
       const n = await generationOnB();
-      for (let w = 0; w < 12; w++) await t.sim.guestWrite(t.vmId, { offset: rnd.int(0, 1791) * 4096, length: 64 * 4096, pattern: (0xa0 + w) & 0xff });
+      // 12 distinct 256 KiB slots: exactly 3 MiB changed, so at 2 MiB/s the stream lasts over a second.
+      const slots = Array.from({ length: 28 }, (_, k) => k);
+      for (let k = slots.length - 1; k > 0; k--) {
+        const j = rnd.int(0, k);
+        [slots[k], slots[j]] = [slots[j], slots[k]];
+      }
+      for (let w = 0; w < 12; w++) await t.sim.guestWrite(t.vmId, { offset: slots[w] * 64 * 4096, length: 64 * 4096, pattern: (0xa0 + w) & 0xff });
       const prev = await readFile(t.replicaPath);
       const next = await readFile(t.diskPath);
       const sync = t.sync(t.a).then(
         (r) => r.ToGeneration,
         () => null,
       );
-      await sleep(600);
+      // SIGTERM while the cycle is in flight (not a fixed delay: a fast machine finishes sooner).
+      for (let k = 0; k < 200 && !(await t.status(t.a)).Modules.some((m) => m.CycleRunning); k++) await sleep(10);
+      await sleep(200);
       expect(await t.kill(t.a, 'SIGTERM'), 'graceful exit code').to.equal(0);
       const finished = await sync;
       await sleep(300);
