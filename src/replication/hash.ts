@@ -8,9 +8,13 @@ export const HASH_BYTES = 32;
 /** The manifest's "unknown" entry: the replica's content of that block is not known. */
 export const UNKNOWN_HASH: Buffer = Buffer.alloc(HASH_BYTES);
 
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /** BLAKE3-256 of one block. */
 export function hashBlock(data: Uint8Array): Buffer {
-  const h = blake3(data);
+  const h = blake3(asBuffer(data));
   // A real block hashing to all zeros would read as "unknown" and simply be sent again: harmless.
   return h;
 }
@@ -25,7 +29,7 @@ export function incrementalHash(): IncrementalHash {
   const hasher = new Blake3Hasher();
   return {
     update(data: Uint8Array): void {
-      hasher.update(data);
+      hasher.update(asBuffer(data));
     },
     digestHex(): string {
       return hasher.digest('hex');
