@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ReplicationError, fromNodeError } from '../../errors';
 
@@ -21,8 +21,10 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The pid a lock file names; NaN when it is gone (or names nothing). */
 async function ownerOf(path: string): Promise<number> {
-  return Number((await readFile(path, 'utf8').catch(() => '')).trim());
+  const text = (await readFile(path, 'utf8').catch(() => '')).trim();
+  return text === '' ? Number.NaN : Number(text);
 }
 
 function isLive(owner: number): boolean {
@@ -43,29 +45,17 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
     await writeFile(tmp, String(process.pid), { mode: 0o600 }).catch((e: unknown) => {
       throw fromNodeError(e, tmp);
     });
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await link(tmp, path);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (await linked(tmp, path)) {
         return async () => {
           await unlink(path).catch(() => undefined);
           heldHere.delete(key);
         };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromNodeError(err, path);
       }
       const owner = await ownerOf(path);
+      if (Number.isNaN(owner)) continue; // released meanwhile: try again
       if (isLive(owner)) throw locked(path, owner);
-      // Move the stale lock aside and look again: another taker may have replaced it meanwhile,
-      // and a live owner's lock must go back rather than be deleted.
-      const aside = `${tmp}.stale`;
-      if (!(await rename(path, aside).then(() => true, () => false))) continue;
-      const moved = await ownerOf(aside);
-      if (isLive(moved)) {
-        await link(aside, path).catch(() => undefined);
-        await unlink(aside).catch(() => undefined);
-        throw locked(path, moved);
-      }
-      await unlink(aside).catch(() => undefined);
+      await removeStale(path, tmp, owner);
     }
     throw new ReplicationError('REPLICA_LOCKED', `could not take the replica lock ${path}`);
   } catch (err) {
@@ -73,5 +63,34 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
     throw err;
   } finally {
     await unlink(tmp).catch(() => undefined);
+  }
+}
+
+async function linked(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromNodeError(err, to);
+    return false;
+  }
+}
+
+// Removes a lock left by dead process `dead`. Removers take turns through a second lock, so a lock
+// is only ever removed by the one remover that saw it still name `dead`: nothing can replace it in
+// between (its owner is dead, takers need it gone, other removers wait), and no lock is moved back.
+async function removeStale(path: string, tmp: string, dead: number): Promise<void> {
+  const turn = `${path}.takeover`;
+  if (!(await linked(tmp, turn))) {
+    const remover = await ownerOf(turn);
+    // A remover that died in its few lines leaves its turn behind; clear it for the next attempt.
+    if (!Number.isNaN(remover) && !isLive(remover) && remover !== process.pid) await unlink(turn).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 1));
+    return;
+  }
+  try {
+    if ((await ownerOf(path)) === dead) await unlink(path).catch(() => undefined);
+  } finally {
+    await unlink(turn).catch(() => undefined);
   }
 }
