@@ -39,7 +39,7 @@ describe('src/agent/control', () => {
   });
 
   it('serves a Unix socket instead of a port when configured', async function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') this.skip(); // Windows serves a named pipe instead (not testable here)
     const t = await tempDir();
     const socketPath = join(t.dir, 'control.sock');
     const srv = await startControlServer({ socketPath }, token, { status: async () => ({ Via: 'socket' }), sync: async () => ({}) });

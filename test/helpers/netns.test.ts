@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { createNetnsLab, netnsAvailable, removeStaleLabs } from './netns';
+import { createNetnsLab, netnsAvailable, requireNetnsOrSkip, removeStaleLabs } from './netns';
 
 // The lab helper itself: real namespaces, real reachability, nothing left behind.
 const probe = (port: number, host: string): string[] => [
@@ -18,7 +18,8 @@ function namespaces(): string[] {
 describe('test/helpers/netns', function () {
   this.timeout(20_000);
   before(function () {
-    if (!netnsAvailable()) this.skip();
+    // Namespaces need root and iproute2: CI has both, so there a missing one is a failure.
+    if (!netnsAvailable()) requireNetnsOrSkip(this);
   });
 
   it('makes hosts that reach each other, cuts and heals one, and removes everything at cleanup', () => {

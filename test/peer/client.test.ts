@@ -8,7 +8,7 @@ import { PeerServer } from '../../src/peer/server';
 import type { PeerConnection } from '../../src/peer/connection';
 import { followEvents } from '../helpers/harness-process';
 import { logSink } from '../helpers/log-sink';
-import { createNetnsLab, netnsAvailable, type NetnsLab } from '../helpers/netns';
+import { createNetnsLab, netnsAvailable, requireNetnsOrSkip, type NetnsLab } from '../helpers/netns';
 import { identities } from '../helpers/peer-pair';
 import { tempDir } from '../helpers/tmp';
 import type { HarnessConfig } from './fixtures/peer-harness';
@@ -114,7 +114,8 @@ describe('src/peer/client', function () {
   describe('across network namespaces', function () {
     let lab: NetnsLab | undefined;
     before(function () {
-      if (!netnsAvailable()) this.skip();
+      // Namespaces need root and iproute2: CI has both, so there a missing one is a failure.
+      if (!netnsAvailable()) requireNetnsOrSkip(this);
     });
     afterEach(() => lab?.cleanup());
 
