@@ -32,7 +32,9 @@ export const ErrorCodes = {
   STREAM_REPLAYED: 'INPUT',
   MANIFEST_MISMATCH: 'INPUT',
   REPLICA_INVALID: 'INPUT',
+  SOURCE_CHANGED: 'INPUT', // a source file changed while it was being read (no frozen view)
   REPLICA_LOCKED: 'IO',
+  REPLICA_UNSAFE_PATH: 'IO', // a symlink, hard link, reparse point or non-regular file where vmmirror writes
   FILE_NOT_FOUND: 'IO',
   DISK_FULL: 'IO',
   IO_ERROR: 'IO',
@@ -46,6 +48,9 @@ export const ErrorCodes = {
   PS_TIMEOUT: 'HYPERVISOR',
   PS_SESSION_DIED: 'HYPERVISOR',
   RCT_UNAVAILABLE: 'HYPERVISOR',
+  HOOK_FAILED: 'HYPERVISOR',
+  EXECUTION_POLICY: 'HYPERVISOR', // a Group Policy execution policy refuses vmmirror's unsigned ps/ scripts
+  VM_ALREADY_REGISTERED: 'HYPERVISOR', // a VM with the replica's id exists on the host and is not the module's copy
   PEER_UNREACHABLE: 'PEER',
   PEER_REFUSED: 'PEER',
   PEER_PROTOCOL: 'PEER',
@@ -54,6 +59,7 @@ export const ErrorCodes = {
   AGENT_UNAUTHORIZED: 'PEER',
   MODULE_NOT_FOUND: 'USAGE',
   MODULE_NOT_PRIMARY: 'USAGE',
+  STALE_EPOCH: 'PEER', // a stream, command or acknowledgement from an older ownership epoch
   CANCELLED: 'INTERNAL',
   INTERNAL: 'INTERNAL',
 } as const satisfies Record<string, ExitCodeName>;
