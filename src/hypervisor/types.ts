@@ -164,6 +164,13 @@ export interface Hypervisor {
   /** Takes a frozen read view of all of the VM's disks (recovery checkpoint, or none if Off). */
   freeze(id: VmId, options: { timeoutMs: number }): Promise<FrozenView>;
   /**
+   * Releases every frozen view of this VM that vmmirror left behind (a crash between freeze and
+   * release, a release that failed, a freeze that timed out after the platform made its
+   * checkpoint), without committing a reference. Called at agent start and before a freeze that
+   * finds a leftover; a no-op when there is none. Returns the ids of the views released.
+   */
+  releaseLeftoverViews(id: VmId, options: { timeoutMs: number }): Promise<{ released: string[] }>;
+  /**
    * Ranges written since each reference (RCT). Throws RCT_UNAVAILABLE when tracking cannot answer
    * (dead id, config version < 6.2, any platform failure): the caller then falls back to a scan,
    * never to "nothing changed".
