@@ -18,11 +18,11 @@ $ProgressPreference = 'SilentlyContinue'
 try {
     . (Join-Path $PSScriptRoot 'Private/MirrorCommon.ps1')
     $in = ConvertFrom-MirrorInput -InputBase64 $InputBase64
-    $vmHost = Get-VMHost
+    $vmHost = Hyper-V\Get-VMHost
     $os = @(Get-CimInstance -ClassName Win32_OperatingSystem)[0]
-    $switches = @(Get-VMSwitch | ForEach-Object { [string]$_.Name })
+    $switches = @(Hyper-V\Get-VMSwitch | ForEach-Object { [string]$_.Name })
     $max = $null
-    foreach ($v in @(Get-VMHostSupportedVersion)) {
+    foreach ($v in @(Hyper-V\Get-VMHostSupportedVersion)) {
         if ($null -eq $max -or [version]$v.Version -gt $max) { $max = [version]$v.Version }
     }
     $maxText = ''

@@ -23,17 +23,17 @@ try {
     if ($null -ne $in.Id) {
         $id = ConvertTo-MirrorGuid -Value $in.Id
         $lookupErrors = $null
-        $vms = @(Get-VM -Id $id -ErrorAction SilentlyContinue -ErrorVariable lookupErrors)
-        if ($vms.Count -eq 0) { $vms = @(Get-VM | Where-Object { $_.Id -eq $id }) }
+        $vms = @(Hyper-V\Get-VM -Id $id -ErrorAction SilentlyContinue -ErrorVariable lookupErrors)
+        if ($vms.Count -eq 0) { $vms = @(Hyper-V\Get-VM | Where-Object { $_.Id -eq $id }) }
     } elseif ($null -ne $in.Name) {
         $name = [string]$in.Name
-        $vms = @(Get-VM | Where-Object { [string]$_.Name -ceq $name })
+        $vms = @(Hyper-V\Get-VM | Where-Object { [string]$_.Name -ceq $name })
         if ($in.Single -eq $true -and $vms.Count -gt 1) {
             throw (New-MirrorException -Code 'VM_AMBIGUOUS' -Message "$($vms.Count) VMs have this name" -Details @{ Ids = @($vms | ForEach-Object { $_.Id.ToString() }) })
         }
         if ($in.Single -eq $true -and $vms.Count -eq 0) { throw (New-MirrorException -Code 'VM_NOT_FOUND' -Message 'No VM has this name') }
     } else {
-        $vms = @(Get-VM)
+        $vms = @(Hyper-V\Get-VM)
     }
     $out = New-Object System.Collections.ArrayList
     foreach ($vm in $vms) { [void]$out.Add((ConvertTo-MirrorVmInfo -Vm $vm)) }

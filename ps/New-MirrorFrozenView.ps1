@@ -51,7 +51,7 @@ $cimVm = Get-MirrorCimVm -Id $id
         $read = $null
         foreach ($p in $parents) { if ($p -eq $d.BasePath) { $read = $p } }
         if ($null -eq $read) { throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message "Snapshot does not cover disk $($d.BasePath)") }
-        $vhd = Get-VHD -Path $read
+        $vhd = Hyper-V\Get-VHD -Path $read
         [void]$disks.Add(@{ BasePath = $d.BasePath; ReadPath = $read; SizeBytes = [uint64]$vhd.Size })
     }
     Write-MirrorResult -Result @{ ViewId = [string]$snap.InstanceID; TakenAt = $takenAt; Disks = @($disks.ToArray()) }

@@ -23,20 +23,20 @@ try {
     $deadline = Get-MirrorDeadline -TimeoutMs $in.TimeoutMs
     $vmcx = Get-MirrorVmcxPath -ConfigDir ([string]$in.ConfigDir)
     $diskPaths = @($in.DiskPaths | ForEach-Object { [string]$_ })
-    $report = Compare-VM -Path $vmcx -Register
+    $report = Hyper-V\Compare-VM -Path $vmcx -Register
     $drives = @(Get-MirrorVmDrives -Vm $report.VM)
     if ($drives.Count -ne $diskPaths.Count) {
         throw (New-MirrorException -Code 'VM_INCOMPATIBLE' -Message "The exported VM has $($drives.Count) disks, $($diskPaths.Count) replica paths given" -Details @{ Issues = @(@{ Kind = 'Other'; Message = 'disk count differs' }) })
     }
-    for ($i = 0; $i -lt $drives.Count; $i++) { Set-VMHardDiskDrive -VMHardDiskDrive $drives[$i] -Path $diskPaths[$i] }
-    $report = Compare-VM -CompatibilityReport $report
+    for ($i = 0; $i -lt $drives.Count; $i++) { Hyper-V\Set-VMHardDiskDrive -VMHardDiskDrive $drives[$i] -Path $diskPaths[$i] }
+    $report = Hyper-V\Compare-VM -CompatibilityReport $report
     $issues = New-Object System.Collections.ArrayList
     foreach ($inc in @($report.Incompatibilities)) { [void]$issues.Add((ConvertTo-MirrorIssue -Incompatibility $inc)) }
     if ($issues.Count -gt 0) {
         $kinds = @($issues | ForEach-Object { $_.Kind }) -join ', '
         throw (New-MirrorException -Code 'VM_INCOMPATIBLE' -Message "The replica VM cannot be registered here: $kinds" -Details @{ Issues = @($issues.ToArray()) })
     }
-    $imported = Import-VM -CompatibilityReport $report
+    $imported = Hyper-V\Import-VM -CompatibilityReport $report
     $vm = Wait-MirrorVmState -Id $imported.Id -States @('Off') -Deadline $deadline
     Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $vm)
 } catch {

@@ -42,7 +42,7 @@ try {
             Where-Object { $_.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual Hard Disk' })) {
         $parent = [string]@($sasd.HostResource)[0]
         $diskKeys[([string]$sasd.InstanceID).ToUpperInvariant()] = $parent
-        $ident = [string](Get-VHD -Path $parent).DiskIdentifier
+        $ident = [string](Hyper-V\Get-VHD -Path $parent).DiskIdentifier
         if ($ident) { $diskKeys[$ident.Trim('{', '}').ToUpperInvariant()] = $parent }
     }
     $svc = Get-MirrorCimService -ClassName Msvm_VirtualSystemSnapshotService

@@ -21,7 +21,7 @@ try {
     $in = ConvertFrom-MirrorInput -InputBase64 $InputBase64
     $id = ConvertTo-MirrorGuid -Value $in.VmId
     $vm = Get-MirrorVmById -Id $id
-    $adapters = @(Get-VMNetworkAdapter -VM $vm)
+    $adapters = @(Hyper-V\Get-VMNetworkAdapter -VM $vm)
     if ($null -ne $in.AdapterName) {
         $want = [string]$in.AdapterName
         $adapters = @($adapters | Where-Object { [string]$_.Name -ceq $want })
@@ -44,7 +44,7 @@ try {
     if ($changes.Count -gt 0 -and $vm.State.ToString() -ne 'Off') {
         throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id is $($vm.State.ToString()); a MAC address can only be changed while it is Off" -Details @{ State = $vm.State.ToString() })
     }
-    foreach ($c in $changes) { Set-VMNetworkAdapter -VMNetworkAdapter $c.Adapter -StaticMacAddress $c.Mac }
+    foreach ($c in $changes) { Hyper-V\Set-VMNetworkAdapter -VMNetworkAdapter $c.Adapter -StaticMacAddress $c.Mac }
     Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm (Get-MirrorVmById -Id $id))
 } catch {
     Write-MirrorError -ErrorRecord $_

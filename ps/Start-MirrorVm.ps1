@@ -26,7 +26,7 @@ try {
     if (@('Off', 'Saved') -notcontains $state) {
         throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id is $state; only an Off or Saved VM can be started" -Details @{ State = $state })
     }
-    $job = Start-VM -VM $vm -AsJob
+    $job = Hyper-V\Start-VM -VM $vm -AsJob
     $vm = Wait-MirrorVmState -Id $id -States @('Running') -Deadline $deadline -Heartbeat:($in.WaitHeartbeat -eq $true) -Job $job
     Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $vm)
 } catch {

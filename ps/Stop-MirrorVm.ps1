@@ -30,12 +30,12 @@ try {
     }
     $target = 'Off'
     if ($mode -eq 'Save') {
-        $job = Stop-VM -VM $vm -Save -Confirm:$false -AsJob
+        $job = Hyper-V\Stop-VM -VM $vm -Save -Confirm:$false -AsJob
         $target = 'Saved'
     } elseif ($mode -eq 'TurnOff') {
-        $job = Stop-VM -VM $vm -TurnOff -Force -Confirm:$false -AsJob
+        $job = Hyper-V\Stop-VM -VM $vm -TurnOff -Force -Confirm:$false -AsJob
     } else {
-        $job = Stop-VM -VM $vm -Force -Confirm:$false -AsJob
+        $job = Hyper-V\Stop-VM -VM $vm -Force -Confirm:$false -AsJob
     }
     $vm = Wait-MirrorVmState -Id $id -States @($target) -Deadline $deadline -Job $job
     Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $vm)

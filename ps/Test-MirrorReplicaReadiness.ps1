@@ -25,18 +25,18 @@ try {
     $vmId = [System.IO.Path]::GetFileNameWithoutExtension($vmcx)
     $existing = $null
     $g = [guid]::Empty
-    if ([guid]::TryParse($vmId, [ref]$g)) { $existing = @(Get-VM | Where-Object { $_.Id -eq $g }) }
+    if ([guid]::TryParse($vmId, [ref]$g)) { $existing = @(Hyper-V\Get-VM | Where-Object { $_.Id -eq $g }) }
     $version = ''
     if ($null -ne $existing -and $existing.Count -gt 0) {
         $version = [string]$existing[0].Version
-        $switches = @(Get-VMSwitch | ForEach-Object { [string]$_.Name })
-        foreach ($a in @(Get-VMNetworkAdapter -VM $existing[0])) {
+        $switches = @(Hyper-V\Get-VMSwitch | ForEach-Object { [string]$_.Name })
+        foreach ($a in @(Hyper-V\Get-VMNetworkAdapter -VM $existing[0])) {
             if ($a.SwitchName -and $switches -notcontains [string]$a.SwitchName) {
                 [void]$issues.Add(@{ Kind = 'MissingSwitch'; Message = "Could not find Ethernet switch '$($a.SwitchName)'."; MessageId = 33012 })
             }
         }
     } else {
-        $report = Compare-VM -Path $vmcx -Register
+        $report = Hyper-V\Compare-VM -Path $vmcx -Register
         $version = [string]$report.VM.Version
         foreach ($i in @($report.Incompatibilities)) { [void]$issues.Add((ConvertTo-MirrorIssue -Incompatibility $i)) }
     }

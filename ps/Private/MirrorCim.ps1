@@ -45,7 +45,7 @@ function Wait-MirrorNoDifferencingDisk {
     param([Parameter(Mandatory = $true)][guid]$VmId, [Parameter(Mandatory = $true)][datetime]$Deadline)
     while ($true) {
         $vm = Get-MirrorVmById -Id $VmId
-        $pending = @(Get-VMHardDiskDrive -VM $vm | Where-Object { ([string]$_.Path) -like '*.avhdx' })
+        $pending = @(Hyper-V\Get-VMHardDiskDrive -VM $vm | Where-Object { ([string]$_.Path) -like '*.avhdx' })
         if ($pending.Count -eq 0) { return }
         if ([DateTime]::UtcNow -ge $Deadline) { throw (New-MirrorException -Code 'VM_TIMEOUT' -Message "Merge of VM $VmId did not finish in time") }
         Start-Sleep -Milliseconds 100

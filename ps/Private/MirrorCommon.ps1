@@ -68,9 +68,9 @@ function Get-MirrorVmById {
     # One VM by GUID, or a VM_NOT_FOUND error. A failed lookup is told apart from other errors by listing.
     param([Parameter(Mandatory = $true)][guid]$Id)
     $lookupErrors = $null
-    $vm = Get-VM -Id $Id -ErrorAction SilentlyContinue -ErrorVariable lookupErrors
+    $vm = Hyper-V\Get-VM -Id $Id -ErrorAction SilentlyContinue -ErrorVariable lookupErrors
     if ($null -ne $vm) { return $vm }
-    $found = @(Get-VM | Where-Object { $_.Id -eq $Id })
+    $found = @(Hyper-V\Get-VM | Where-Object { $_.Id -eq $Id })
     if ($found.Count -gt 0) { return $found[0] }
     throw (New-MirrorException -Code 'VM_NOT_FOUND' -Message "No VM with id $Id")
 }
@@ -86,7 +86,7 @@ function ConvertTo-MirrorMac {
 function Get-MirrorVmDrives {
     # A VM's drives in the one order vmmirror uses everywhere (export, register, VmInfo.disks).
     param([Parameter(Mandatory = $true)]$Vm)
-    @(Get-VMHardDiskDrive -VM $Vm | Sort-Object -Property @{ Expression = { $_.ControllerType.ToString() } }, ControllerNumber, ControllerLocation)
+    @(Hyper-V\Get-VMHardDiskDrive -VM $Vm | Sort-Object -Property @{ Expression = { $_.ControllerType.ToString() } }, ControllerNumber, ControllerLocation)
 }
 
 function ConvertTo-MirrorVmInfo {
@@ -96,10 +96,10 @@ function ConvertTo-MirrorVmInfo {
     $disks = New-Object System.Collections.ArrayList
     foreach ($d in @(Get-MirrorVmDrives -Vm $Vm)) {
         if (-not $d.Path) { continue }
-        $vhd = Get-VHD -Path $d.Path
+        $vhd = Hyper-V\Get-VHD -Path $d.Path
         $base = $vhd
         $guard = 0
-        while ($base.ParentPath -and $guard -lt 64) { $base = Get-VHD -Path $base.ParentPath; $guard++ }
+        while ($base.ParentPath -and $guard -lt 64) { $base = Hyper-V\Get-VHD -Path $base.ParentPath; $guard++ }
         [void]$disks.Add(@{
             Path = [string]$d.Path; BasePath = [string]$base.Path
             Format = $vhd.VhdFormat.ToString(); Type = $vhd.VhdType.ToString()
@@ -109,7 +109,7 @@ function ConvertTo-MirrorVmInfo {
         })
     }
     $adapters = New-Object System.Collections.ArrayList
-    foreach ($a in @(Get-VMNetworkAdapter -VM $Vm)) {
+    foreach ($a in @(Hyper-V\Get-VMNetworkAdapter -VM $Vm)) {
         $switch = $null
         if ($a.SwitchName) { $switch = [string]$a.SwitchName }
         [void]$adapters.Add(@{ Name = [string]$a.Name; MacAddress = (ConvertTo-MirrorMac $a.MacAddress)

@@ -19,6 +19,6 @@ function ConvertTo-MirrorIssue {
 
 function Test-MirrorVersionSupported {
     param([string]$Version)
-    foreach ($v in @(Get-VMHostSupportedVersion)) { if (([version]$v.Version).ToString(2) -eq ([version]$Version).ToString(2)) { return $true } }
+    foreach ($v in @(Hyper-V\Get-VMHostSupportedVersion)) { if (([version]$v.Version).ToString(2) -eq ([version]$Version).ToString(2)) { return $true } }
     $false
 }

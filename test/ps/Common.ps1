@@ -1,7 +1,7 @@
 # Shared setup for the Pester tests of ps/: the mock module is loaded WITHOUT a state folder, so
 # every Hyper-V cmdlet a test does not Mock throws (as do the stubs for cmdlets it never mocks).
 Remove-Item Env:MOCK_HYPERV_STATE -ErrorAction SilentlyContinue
-Import-Module (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/MockHyperV.psm1') -DisableNameChecking -Force
+Import-Module (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/Hyper-V.psd1') -DisableNameChecking -Force
 $script:PsDir = Join-Path $PSScriptRoot '../../ps'
 
 function Get-TestVmGuid {

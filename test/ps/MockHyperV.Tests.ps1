@@ -1,5 +1,5 @@
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/MockHyperV.psm1') -DisableNameChecking -Force
+    Import-Module (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/Hyper-V.psd1') -DisableNameChecking -Force
     $global:MockTestDir = Join-Path ([IO.Path]::GetTempPath()) ('mockhv-' + [guid]::NewGuid())
     Set-MockHyperVState -Path $global:MockTestDir
     Set-MockHost -Settings @{ StartMs = 150; StopMs = 150; RctChunkBytes = 65536 }

@@ -25,7 +25,7 @@ export interface MockHost extends DriverFixture {
 }
 
 /** A mock Hyper-V host shaped like the driver contract's fixture. */
-export async function makeMockHost(o: FixtureOptions, extra: { env?: Record<string, string>; scriptDirs?: string[] } = {}): Promise<MockHost> {
+export async function makeMockHost(o: FixtureOptions, extra: { env?: Record<string, string>; scriptDirs?: string[]; importModules?: string[] } = {}): Promise<MockHost> {
   const tmp = await tempDir('vmmirror-hyperv-');
   const stateDir = join(tmp.dir, 'state');
   const workDir = join(tmp.dir, 'work');
@@ -33,7 +33,7 @@ export async function makeMockHost(o: FixtureOptions, extra: { env?: Record<stri
   await mkdir(workDir, { recursive: true });
   const runner = new PsRunner({
     executable: pwshPath(),
-    importModules: [mockModule],
+    importModules: [mockModule, ...(extra.importModules ?? [])],
     scriptDirs: [psDir, mockScriptDir, ...(extra.scriptDirs ?? [])],
     env: { MOCK_HYPERV_STATE: stateDir, ...extra.env },
   });

@@ -7,8 +7,8 @@ const root = resolve(__dirname, '..', '..', '..');
 
 /** The repository root. */
 export const repoRoot: string = root;
-/** The mock Hyper-V module. */
-export const mockModule: string = join(root, 'test', 'hypervisor', 'mock-hyperv', 'MockHyperV.psm1');
+/** The mock Hyper-V module (its manifest names it Hyper-V, so Hyper-V\Get-VM resolves to it). */
+export const mockModule: string = join(root, 'test', 'hypervisor', 'mock-hyperv', 'Hyper-V.psd1');
 /** The mock's test-side scripts (Invoke-MockHyperV). */
 export const mockScriptDir: string = join(root, 'test', 'hypervisor', 'mock-hyperv', 'scripts');
 /** The driver scripts. */
