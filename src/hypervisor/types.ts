@@ -51,6 +51,11 @@ export interface VmDisk {
   sizeBytes: number;
   /** Bytes the file occupies now. */
   fileSizeBytes: number;
+  /**
+   * Set when the drive cannot be replicated (Hyper-V: a pass-through disk, a missing VHDX, one
+   * in use elsewhere): why, in words. Such a drive's sizes are 0 and its paths may be empty.
+   */
+  problem?: string;
 }
 
 export interface VmNetworkAdapter {
@@ -96,6 +101,12 @@ export interface FrozenView {
   viewId: string;
   takenAt: Date;
   disks: Array<{ basePath: string; readPath: string; sizeBytes: number }>;
+  /**
+   * What the read paths hold: `Application` when the guest quiesced (VSS / fs freeze) for the
+   * view, `Crash` otherwise (the state a power cut would leave: the guest could not quiesce, or
+   * it was not running). Hyper-V asks for application consistency first and falls back.
+   */
+  consistency: 'Application' | 'Crash';
   /**
    * Ends the view. `commit: true` (the peer holds this generation) turns it into a reference
    * point and returns the RCT ids to use as `since` in the next cycle. `commit: false` only

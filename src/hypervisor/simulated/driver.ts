@@ -150,6 +150,8 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
         viewId,
         takenAt: new Date(),
         disks: o.record.disks.map((d, i) => ({ basePath: d.path, readPath: d.path, sizeBytes: sizes[i]! })),
+        // Its guests are processes that never quiesce: what a view holds is what a power cut leaves.
+        consistency: 'Crash',
         async release({ commit }) {
           if (released) throw new HypervisorError('VM_WRONG_STATE', `frozen view ${viewId} of VM ${id} was already released`, { details: { vmId: id, viewId } });
           const refs = await releaseView(id, viewId, commit, options.timeoutMs);
