@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { rawLayout, type FileLayout } from './file-layout';
 import { vhdxLayout } from './vhdx-layout';
@@ -8,8 +9,13 @@ import { vhdxLayout } from './vhdx-layout';
 export type SourceMode = 'vhdx' | 'raw' | 'auto';
 
 const VHDX_SIGNATURE = Buffer.from('vhdxfile', 'ascii');
+const VHDX_NAME = /\.a?vhdx$/i;
 
-/** Opens a source file's layout; `auto` treats files starting with `vhdxfile` as VHDX. */
+/**
+ * Opens a source file's layout; `auto` treats files starting with `vhdxfile` as VHDX. A file NAMED
+ * .vhdx/.avhdx without that signature is refused in `auto` mode: it is a damaged disk, and copying
+ * it raw would hand the peer a replica no hypervisor can open. `raw` copies it anyway, on purpose.
+ */
 export async function openLayout(path: string, mode: SourceMode): Promise<FileLayout> {
   const fh = await open(path, 'r').catch((e: unknown) => {
     throw fromNodeError(e, path);
@@ -19,8 +25,14 @@ export async function openLayout(path: string, mode: SourceMode): Promise<FileLa
     let actual = mode;
     if (mode === 'auto') {
       const head = Buffer.alloc(8);
-      await fh.read(head, 0, 8, 0);
-      actual = size >= 8 && head.equals(VHDX_SIGNATURE) ? 'vhdx' : 'raw';
+      const { bytesRead } = await fh.read(head, 0, 8, 0);
+      actual = bytesRead === 8 && head.equals(VHDX_SIGNATURE) ? 'vhdx' : 'raw';
+      if (actual === 'raw' && VHDX_NAME.test(path)) {
+        const what = size === 0 ? 'is empty' : `does not start with the VHDX signature "vhdxfile" (${size} bytes)`;
+        throw new ReplicationError('VHDX_INVALID', `${basename(path)}: named like a VHDX but ${what}; not replicated (use --mode raw to copy it byte for byte anyway)`, {
+          details: { path, field: 'fileIdentifier', size },
+        });
+      }
     }
     if (actual === 'vhdx') {
       return await vhdxLayout(fh, path, size);
