@@ -6,7 +6,7 @@ import { appendChange, changesBetween, readChanges } from './change-log';
 import { sendRequest } from './control';
 import { compareVm, diskIssues, memoryIssue, readExport, registerRecord, writeExport } from './replica';
 import { SimFreeze, type SimOp, type SimWriter } from './schemas';
-import { listVmIds, readHostConfig, readJson, vmPaths, writeVmRecord } from './store';
+import { listVmIds, readHostConfig, readJson, vmPaths, writeJsonAtomic, writeVmRecord } from './store';
 import { hostInfo, observeVm, toVmInfo, type Observed } from './vm-info';
 import { describeDisk } from './virtual-disk';
 import { isVmProcessAlive } from './vm-launch';
@@ -27,6 +27,8 @@ export interface SimulatedHypervisor extends Hypervisor {
   guestWrite(id: VmId, w: { diskIndex?: number; offset: number; length: number; pattern: number }, options?: { timeoutMs?: number }): Promise<void>;
   /** Changes the guest's autonomous pattern writer (applies at once when the VM runs). */
   setWriter(id: VmId, writer: Partial<SimWriter>): Promise<void>;
+  /** Makes the next `release` releases of this VM's views fail (HYPERVISOR_ERROR) before merging; a file, so it reaches another process's driver too. */
+  injectFault(id: VmId, faults: { release: number }): Promise<void>;
 }
 
 function notFound(id: string): HypervisorError {
@@ -79,9 +81,14 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
 
   async function releaseView(id: string, viewId: string, commit: boolean, timeoutMs: number): Promise<DiskReference[]> {
     return locked(id, async () => {
-      const refs = await onDisks(id, { kind: 'release', viewId, commit }, (d) => d.release(viewId, commit), timeoutMs);
-      liveViews.delete(viewId);
-      return refs as DiskReference[];
+      try {
+        return (await onDisks(id, { kind: 'release', viewId, commit }, (d) => d.release(viewId, commit), timeoutMs)) as DiskReference[];
+      } finally {
+        // Failed or not, nobody holds the view any more: if it is still open it is a leftover, which
+        // releaseLeftoverViews or the next freeze merges. Keeping it "live" would refuse every later
+        // freeze of this VM until the driver is recreated.
+        liveViews.delete(viewId);
+      }
     });
   }
 
@@ -159,6 +166,21 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
           return refs;
         },
       } satisfies FrozenView;
+    },
+
+    releaseLeftoverViews(id, options) {
+      return locked(id, async () => {
+        const old = readJson(vmPaths(stateDir, observe(id).record.id).freeze, SimFreeze);
+        // A view a caller of this driver still holds is in use, not left behind.
+        if (old === null || liveViews.has(old.viewId)) return { released: [] };
+        log.warn({ vmId: id, viewId: old.viewId }, 'releasing a leftover frozen view');
+        await onDisks(id, { kind: 'release', viewId: old.viewId, commit: false }, (d) => d.release(old.viewId, false), options.timeoutMs);
+        return { released: [old.viewId] };
+      });
+    },
+
+    async injectFault(id, faults) {
+      writeJsonAtomic(vmPaths(stateDir, observe(id).record.id).faults, { release: faults.release });
     },
 
     async changedRanges(id, view, since) {

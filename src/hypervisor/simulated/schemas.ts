@@ -79,6 +79,10 @@ export const SimFreeze = z.object({
 });
 export type SimFreeze = z.infer<typeof SimFreeze>;
 
+/** Faults a test asked for (`vms/<id>/faults.json`): the next `release` operations that fail before merging. */
+export const SimFaults = z.object({ release: z.number().int().nonnegative() });
+export type SimFaults = z.infer<typeof SimFaults>;
+
 /** A request from the driver to a running VM process: `vms/<id>/requests/<n>.json`. */
 export const SimRequest = z.object({
   bootId: guid,

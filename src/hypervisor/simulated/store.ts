@@ -33,7 +33,7 @@ export function readHostEpoch(stateDir: string): string {
 
 /** Paths of one VM's folder; throws VM_NOT_FOUND for anything that is not a GUID. */
 export function vmPaths(stateDir: string, id: string): {
-  dir: string; record: string; runtime: string; freeze: string; requests: string; responses: string; changeLog: (disk: number) => string;
+  dir: string; record: string; runtime: string; freeze: string; faults: string; requests: string; responses: string; changeLog: (disk: number) => string;
 } {
   if (!isVmId(id)) throw new HypervisorError('VM_NOT_FOUND', `not a VM id: ${JSON.stringify(id)}`, { details: { vmId: id } });
   const dir = join(hostPaths(stateDir).vmsDir, id);
@@ -42,6 +42,7 @@ export function vmPaths(stateDir: string, id: string): {
     record: join(dir, 'vm.json'),
     runtime: join(dir, 'runtime.json'),
     freeze: join(dir, 'freeze.json'),
+    faults: join(dir, 'faults.json'),
     requests: join(dir, 'requests'),
     responses: join(dir, 'responses'),
     changeLog: (disk: number) => join(dir, `disk-${disk}.changes.jsonl`),

@@ -6,7 +6,7 @@ import { appendChange, lastSequence, lastStamp, rctIdOf, readChanges } from './c
 import { appendOverlay, repairOverlay, replayOverlay } from './overlay';
 import { PATTERN_UNIT, decodePatternUnit, encodePatternWrite, writeChoice } from './pattern';
 import type { SimFreeze, SimVmRecord, SimWriter } from './schemas';
-import { SimFreeze as SimFreezeSchema } from './schemas';
+import { SimFaults, SimFreeze as SimFreezeSchema } from './schemas';
 import { readJson, vmPaths, writeJsonAtomic } from './store';
 import { openVirtualDisk, type VirtualDisk } from './virtual-disk';
 
@@ -92,6 +92,21 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
     for (const [i, d] of disks.entries()) appendChange(logs[i]!, { t: 'S', g: await d.writeStamp() });
   }
 
+  // A view recorded on disk that this owner did not open (another driver object froze the disks
+  // just before this process opened them): adopt it, so it can be merged like any other.
+  function adoptRecordedView(): void {
+    if (freeze !== null) return;
+    freeze = readJson(paths.freeze, SimFreezeSchema);
+  }
+
+  // A test's injected failure (SimulatedHypervisor.injectFault): consumed one at a time, before any merge.
+  function injectedReleaseFault(viewId: string): void {
+    const faults = readJson(paths.faults, SimFaults);
+    if (faults === null || faults.release === 0) return;
+    writeJsonAtomic(paths.faults, { release: faults.release - 1 });
+    throw new HypervisorError('HYPERVISOR_ERROR', `injected fault: release of view ${viewId} of VM ${record.id} failed`, { details: { vmId: record.id, viewId, injected: true } });
+  }
+
   function disk(i: number): VirtualDisk {
     const d = disks[i];
     if (d === undefined) throw new HypervisorError('HYPERVISOR_ERROR', `VM ${record.id} has no disk ${i}`, { details: { vmId: record.id, diskIndex: i } });
@@ -132,6 +147,7 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
     async freeze(viewId) {
       // Retried after the process died having frozen but before answering: the same view.
       if (freeze !== null && freeze.viewId === viewId) return freeze;
+      adoptRecordedView();
       if (freeze !== null) throw new HypervisorError('VM_WRONG_STATE', `VM ${record.id} already has an open frozen view ${freeze.viewId}`, { details: { vmId: record.id, viewId: freeze.viewId } });
       for (const d of disks) {
         await d.sync();
@@ -146,6 +162,8 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
       return next;
     },
     async release(viewId, commit) {
+      adoptRecordedView();
+      if (freeze !== null && freeze.viewId === viewId) injectedReleaseFault(viewId);
       if (freeze === null || freeze.viewId !== viewId) {
         // Retried after the process died having merged and committed but before answering.
         if (commit && (await committedEverywhere(logs, viewId))) return record.disks.map((d) => ({ basePath: d.path, rctId: rctIdOf(viewId) }));
