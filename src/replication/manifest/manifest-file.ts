@@ -1,6 +1,8 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { HASH_BYTES } from '../hash';
+import { createFresh, openExisting } from '../util/safe-open';
+import { writeAll } from '../util/write-all';
 
 // On-disk manifest of one replica file: one BLAKE3 hash per block of what the REPLICA holds
 // (all zeros = unknown). S owns it (DESIGN I2: S is the authority on what it holds); P reads it,
@@ -36,21 +38,23 @@ export class ManifestFile implements ManifestInfo {
     return entryCountFor(this.fileSize, this.blockSize);
   }
 
-  /** Creates (or replaces) an empty manifest describing a 0-byte file. */
+  /** Creates (or replaces) an empty manifest describing a 0-byte file; never through a link. */
   static async create(path: string, blockSize: number): Promise<ManifestFile> {
-    const fh = await open(path, 'w+', 0o600).catch((e: unknown) => {
-      throw fromNodeError(e, path);
-    });
+    const fh = await createFresh(path, 0o600, 'w+');
     const m = new ManifestFile(path, fh, blockSize, 0);
-    await m.writeHeader();
+    try {
+      await m.writeHeader();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
     return m;
   }
 
   /** Opens an existing manifest; refuses a damaged one (REPLICA_INVALID). */
   static async open(path: string, mode: 'r' | 'r+' = 'r+'): Promise<ManifestFile> {
-    const fh = await open(path, mode).catch((e: unknown) => {
-      throw fromNodeError(e, path);
-    });
+    // No-follow, one link (FILE_NOT_FOUND when absent; REPLICA_UNSAFE_PATH for a link).
+    const fh = await openExisting(path, mode);
     try {
       const head = Buffer.alloc(MANIFEST_HEADER_BYTES);
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
@@ -89,13 +93,15 @@ export class ManifestFile implements ManifestInfo {
 
   /** Writes entries starting at `start` (hashes back to back). */
   async writeEntries(start: number, hashes: Buffer): Promise<void> {
-    await this.fh.write(hashes, 0, hashes.length, MANIFEST_HEADER_BYTES + start * HASH_BYTES);
+    await writeAll(this.fh, hashes, MANIFEST_HEADER_BYTES + start * HASH_BYTES, this.path);
   }
 
   /** Resizes to describe a file of `fileSize` bytes; new entries read as unknown (zeros). */
   async setFileSize(fileSize: number): Promise<void> {
     this.fileSize = fileSize;
-    await this.fh.truncate(MANIFEST_HEADER_BYTES + this.entryCount * HASH_BYTES);
+    await this.fh.truncate(MANIFEST_HEADER_BYTES + this.entryCount * HASH_BYTES).catch((e: unknown) => {
+      throw fromNodeError(e, this.path);
+    });
     await this.writeHeader();
   }
 
@@ -110,7 +116,9 @@ export class ManifestFile implements ManifestInfo {
   }
 
   async sync(): Promise<void> {
-    await this.fh.sync();
+    await this.fh.sync().catch((e: unknown) => {
+      throw fromNodeError(e, this.path);
+    });
   }
 
   async close(): Promise<void> {
@@ -124,6 +132,6 @@ export class ManifestFile implements ManifestInfo {
     head.writeUInt32LE(this.blockSize, 12);
     head.writeBigUInt64LE(BigInt(this.fileSize), 16);
     head.writeBigUInt64LE(BigInt(this.entryCount), 24);
-    await this.fh.write(head, 0, head.length, 0);
+    await writeAll(this.fh, head, 0, this.path);
   }
 }

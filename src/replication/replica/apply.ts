@@ -1,12 +1,15 @@
-import { createReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { ReplicationError, fromNodeError } from '../../errors';
+import type { ReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { ReplicationError, fromNodeError, hasCode } from '../../errors';
 import { incrementalHash } from '../hash';
 import type { CommitRecord } from '../journal/commit-record';
 import { ManifestFile } from '../manifest/manifest-file';
 import { resizeManifest } from '../manifest/manifest-merge';
 import { decodeFrames } from '../stream/decoder';
 import { crashpoint } from '../util/crashpoint';
+import { RESET_HINT } from '../util/json-file';
+import { openExisting, openOrCreate } from '../util/safe-open';
+import { writevAll } from '../util/write-all';
 import type { ReplicaTarget } from './receive';
 
 // Applies a committed journal to the replica files and their manifests, in place. Idempotent:
@@ -19,35 +22,43 @@ export async function verifyJournal(journalPath: string, record: CommitRecord): 
   let total = 0;
   // A journal that is gone or no longer decodes is as damaged as one that fails its hash.
   const trailerStart = await findTrailerStart(journalPath, record).catch((err: unknown) => {
-    throw new ReplicationError('REPLICA_INVALID', `${journalPath}: committed journal is damaged or missing; its replica files must be resynchronised`, { cause: err });
+    if (hasCode(err, 'REPLICA_UNSAFE_PATH')) throw err;
+    throw new ReplicationError('REPLICA_INVALID', `${journalPath}: committed journal is damaged or missing; ${RESET_HINT}`, { cause: err });
   });
-  const rs = createReadStream(journalPath, { start: 0, end: trailerStart - 1, highWaterMark: 1 << 20 });
+  const rs = await readJournal(journalPath, { start: 0, end: trailerStart - 1 });
   for await (const chunk of rs) {
     h.update(chunk as Buffer);
     total += (chunk as Buffer).length;
   }
   if (total !== trailerStart || h.digestHex() !== record.StreamHash) {
-    throw new ReplicationError('REPLICA_INVALID', `${journalPath}: committed journal is damaged; its replica files must be resynchronised`);
+    throw new ReplicationError('REPLICA_INVALID', `${journalPath}: committed journal is damaged; ${RESET_HINT}`);
   }
 }
 
 async function findTrailerStart(journalPath: string, record: CommitRecord): Promise<number> {
   let pos = 0;
-  for await (const f of decodeFrames(createReadStream(journalPath, { highWaterMark: 1 << 20 }), record.BlockSize)) {
+  for await (const f of decodeFrames(await readJournal(journalPath), record.BlockSize)) {
     if (f.type === 'trailer') return pos;
     pos += f.raw.reduce((n, b) => n + b.length, 0);
   }
   throw new ReplicationError('REPLICA_INVALID', `${journalPath}: committed journal has no trailer`);
 }
 
-async function openTarget(path: string): Promise<FileHandle> {
+// The journal is read through a no-follow handle: a link at its name is refused, not read.
+async function readJournal(path: string, range: { start?: number; end?: number } = {}): Promise<ReadStream> {
+  const fh = await openExisting(path, 'r');
+  return fh.createReadStream({ ...range, highWaterMark: 1 << 20 });
+}
+
+/** A manifest to apply into: only one that does not exist yet may be created empty. */
+async function openManifestForApply(path: string, blockSize: number): Promise<ManifestFile> {
   try {
-    return await open(path, 'r+');
+    return await ManifestFile.open(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(err, path);
-    return open(path, 'w+', 0o600).catch((e: unknown) => {
-      throw fromNodeError(e, path);
-    });
+    // Anything else (damaged, a link, unreadable) is an error: an empty manifest would claim the
+    // replica holds nothing and hide the damage.
+    if (!hasCode(err, 'FILE_NOT_FOUND')) throw err;
+    return ManifestFile.create(path, blockSize);
   }
 }
 
@@ -61,7 +72,8 @@ export async function applyJournal(journalPath: string, record: CommitRecord, ta
       if (target === undefined || target.name !== f.Name || f.ToSize > target.maxBytes) {
         throw new ReplicationError('STREAM_WRONG_TARGET', `committed journal does not match the replica's files (${f.Name})`);
       }
-      const fh = await openTarget(target.path);
+      // No-follow, one link: a link at the replica's path must not send our writes elsewhere.
+      const fh = await openOrCreate(target.path, 0o600);
       handles.push(fh);
       // Cut to the smaller size first, so the part a file grows by reads as zeros, as the
       // manifest rule says (a replay after a crash cuts and extends again: same result).
@@ -72,7 +84,7 @@ export async function applyJournal(journalPath: string, record: CommitRecord, ta
         throw fromNodeError(e, target.path);
       }
       const mpath = manifestPath(f.Name);
-      const m = await ManifestFile.open(mpath).catch(() => ManifestFile.create(mpath, record.BlockSize));
+      const m = await openManifestForApply(mpath, record.BlockSize);
       manifests.push(m);
       if (m.blockSize !== record.BlockSize) throw new ReplicationError('REPLICA_INVALID', `${mpath}: block size differs from the journal's`);
       await resizeManifest(m, f.FromSize, f.ToSize, record.BlockSize);
@@ -90,11 +102,9 @@ export async function applyJournal(journalPath: string, record: CommitRecord, ta
       if (data === null) return;
       const d = data;
       data = null;
-      await handles[d.file].writev(d.parts, d.offset).catch((e: unknown) => {
-        throw fromNodeError(e, targets[d.file].path);
-      });
+      await writevAll(handles[d.file], d.parts, d.offset, targets[d.file].path);
     };
-    for await (const frame of decodeFrames(createReadStream(journalPath, { highWaterMark: 1 << 20 }), record.BlockSize)) {
+    for await (const frame of decodeFrames(await readJournal(journalPath), record.BlockSize)) {
       if (frame.type !== 'block') continue;
       const b = frame.block;
       if (handles[b.fileIndex] === undefined || b.offset + b.data.length > record.Files[b.fileIndex].ToSize) {
@@ -120,7 +130,11 @@ export async function applyJournal(journalPath: string, record: CommitRecord, ta
     }
     await writeData();
     await flush();
-    for (const fh of handles) await fh.sync();
+    for (const [i, fh] of handles.entries()) {
+      await fh.sync().catch((e: unknown) => {
+        throw fromNodeError(e, targets[i].path);
+      });
+    }
     for (const m of manifests) await m.sync();
     crashpoint('apply-synced');
   } finally {

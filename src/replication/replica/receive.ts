@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { hashBlock, incrementalHash } from '../hash';
 import type { CommitFile, CommitRecord } from '../journal/commit-record';
@@ -7,6 +6,8 @@ import type { ManifestFile } from '../manifest/manifest-file';
 import { decodeFrames } from '../stream/decoder';
 import type { StreamHeader } from '../stream/format';
 import { crashpoint } from '../util/crashpoint';
+import { createFresh } from '../util/safe-open';
+import { writevAll } from '../util/write-all';
 import type { ReplicaState } from './state';
 
 // Receiving side of a cycle, up to (not including) the commit: every frame is checked against the
@@ -61,9 +62,8 @@ function checkHeader(ctx: ReceiveContext, h: StreamHeader): void {
 
 /** Receives one stream into the journal and returns the commit record to write (not yet written). */
 export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncIterable<Uint8Array>): Promise<CommitRecord> {
-  const journal = await open(ctx.journalPath, 'w', 0o600).catch((e: unknown) => {
-    throw fromNodeError(e, ctx.journalPath);
-  });
+  // Created fresh, never through a link planted at its name (REPLICA_UNSAFE_PATH).
+  const journal = await createFresh(ctx.journalPath, 0o600);
   // Frames are gathered and written with one writev per MiB: a 64 KiB block is three pieces.
   let journalBytes = 0;
   let pending: Buffer[] = [];
@@ -72,9 +72,8 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
     if (pending.length === 0) return;
     const parts = pending;
     pending = [];
-    await journal.writev(parts, journalBytes - pendingBytes).catch((e: unknown) => {
-      throw fromNodeError(e, ctx.journalPath);
-    });
+    // Complete or an error: a short write on a nearly full disk must never leave a hole.
+    await writevAll(journal, parts, journalBytes - pendingBytes, ctx.journalPath);
     pendingBytes = 0;
   };
   const append = async (parts: Buffer[]): Promise<void> => {
@@ -146,7 +145,9 @@ export async function receiveIntoJournal(ctx: ReceiveContext, source: AsyncItera
         }
         await append(frame.raw);
         await flush();
-        await journal.sync();
+        await journal.sync().catch((e: unknown) => {
+          throw fromNodeError(e, ctx.journalPath);
+        });
         record = {
           Version: 1,
           Module: header.Module,

@@ -1,10 +1,11 @@
-import { rename, stat } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { HASH_BYTES } from '../hash';
 import { ManifestFile } from '../manifest/manifest-file';
 import { HashPool } from '../source/hash-pool';
 import { readVhdxLayout } from '../vhdx';
 import { syncDir } from '../util/durable-file';
+import { checkPlainFile } from '../util/safe-open';
 import { dirname } from 'node:path';
 
 // When a replica was written behind vmmirror's back (the replica VM was started by hand, someone
@@ -16,13 +17,9 @@ const CHUNK_BLOCKS = 64;
 
 /** Rebuilds the manifest of one replica file by hashing it; returns the file's size. */
 export async function rehashFile(replicaPath: string, manifestPath: string, blockSize: number, pool: HashPool): Promise<number> {
-  const size = await stat(replicaPath).then(
-    (s) => s.size,
-    (e: unknown) => {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw fromNodeError(e, replicaPath);
-    },
-  );
+  // A link at the replica's path is refused here, before anything is hashed or reported as
+  // rehashed (applying would refuse it too: it never writes through links).
+  const size = (await checkPlainFile(replicaPath))?.size ?? 0;
   const tmp = `${manifestPath}.rehash`;
   const m = await ManifestFile.create(tmp, blockSize);
   try {
@@ -40,7 +37,9 @@ export async function rehashFile(replicaPath: string, manifestPath: string, bloc
   } finally {
     await m.close();
   }
-  await rename(tmp, manifestPath);
+  await rename(tmp, manifestPath).catch((e: unknown) => {
+    throw fromNodeError(e, manifestPath);
+  });
   await syncDir(dirname(manifestPath));
   return size;
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, stat, statfs } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ReplicationError, fromNodeError, hasCode } from '../../errors';
 import { componentLogger } from '../../log';
@@ -9,12 +9,15 @@ import { ManifestFile } from '../manifest/manifest-file';
 import { digestManifestFile } from '../manifest/manifest-merge';
 import { DEFAULT_BLOCK_SIZE } from '../stream/format';
 import { crashpoint } from '../util/crashpoint';
-import { removeIfExists, syncDir } from '../util/durable-file';
-import { applyJournal, verifyJournal } from './apply';
+import { removeIfExists } from '../util/durable-file';
+import { RESET_HINT } from '../util/json-file';
+import { checkRealFolder } from '../util/safe-open';
 import { acquireLock } from './lock';
 import { rehashFile, replicaDataWriteGuid } from './rehash';
 import { HashPool } from '../source/hash-pool';
 import { receiveIntoJournal, type ReplicaTarget } from './receive';
+import { LOCK_FILE, MANIFEST_FOLDER, commitPath, completeCommitted, journalPath, manifestPathFor, reconcileDigests, recover, statePath } from './recovery';
+import { ensureSpace } from './space';
 import { initialState, readState, writeState, type ReplicaState } from './state';
 
 const log = componentLogger('replica');
@@ -58,33 +61,49 @@ export class ReplicaStore {
 
   /** Opens (creating if needed) and recovers a replica. Holds its lock until close(). */
   static async open(options: ReplicaStoreOptions): Promise<ReplicaStore> {
-    if (new Set(options.targets.map((t) => t.name)).size !== options.targets.length) {
-      throw new ReplicationError('CONFIG_INVALID', 'replica file names must be unique');
-    }
-    await mkdir(join(options.stateDir, 'manifests'), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
-      throw fromNodeError(e, options.stateDir);
-    });
-    const unlock = await acquireLock(join(options.stateDir, 'lock'));
+    const unlock = await ReplicaStore.lockFolder(options);
     try {
-      const before = await readState(join(options.stateDir, 'state.json'));
-      // Manifests fix the block size: a generation, manifests built by adopting (rehashing) replica
-      // files before the first one, or a committed but unapplied first generation.
-      const fixed = before !== null && (before.Generation > 0 || before.Files.length > 0);
-      const pending = fixed ? null : await readCommitRecord(join(options.stateDir, 'journal.commit'));
-      const blockSize = fixed ? before.BlockSize : (pending?.BlockSize ?? options.blockSize ?? DEFAULT_BLOCK_SIZE);
-      if (options.blockSize !== undefined && options.blockSize !== blockSize) {
-        throw new ReplicationError('REPLICA_INVALID', `replica uses ${blockSize}-byte blocks, asked for ${options.blockSize}`);
-      }
-      const o: ResolvedOptions = { ...options, blockSize };
-      const recovery = await recover(o);
-      let state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
-      if (state.Module !== o.module) throw new ReplicationError('REPLICA_INVALID', `replica belongs to module '${state.Module}', not '${o.module}'`);
-      state = await reconcileDigests(o, state);
-      return new ReplicaStore(o, state, unlock, { ...recovery, generation: state.Generation });
+      return await ReplicaStore.openLocked(options, unlock);
     } catch (err) {
       await unlock();
       throw err;
     }
+  }
+
+  /**
+   * Creates the state folder if needed, refuses one that is (or holds) a link instead of a real
+   * folder, and takes its lock. Returns the release function. (open() and resetReplica() use it.)
+   */
+  static async lockFolder(options: Pick<ReplicaStoreOptions, 'stateDir' | 'targets'>): Promise<() => Promise<void>> {
+    if (new Set(options.targets.map((t) => t.name)).size !== options.targets.length) {
+      throw new ReplicationError('CONFIG_INVALID', 'replica file names must be unique');
+    }
+    await mkdir(join(options.stateDir, MANIFEST_FOLDER), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+      throw fromNodeError(e, options.stateDir);
+    });
+    // mkdir -p goes through a symlinked folder: check both, so nothing of ours lands elsewhere.
+    await checkRealFolder(options.stateDir);
+    await checkRealFolder(join(options.stateDir, MANIFEST_FOLDER));
+    return acquireLock(join(options.stateDir, LOCK_FILE));
+  }
+
+  /** open() for a caller that already holds the folder's lock (from lockFolder); close() releases it. */
+  static async openLocked(options: ReplicaStoreOptions, unlock: () => Promise<void>): Promise<ReplicaStore> {
+    const before = await readState(join(options.stateDir, 'state.json'));
+    // Manifests fix the block size: a generation, manifests built by adopting (rehashing) replica
+    // files before the first one, or a committed but unapplied first generation.
+    const fixed = before !== null && (before.Generation > 0 || before.Files.length > 0);
+    const pending = fixed ? null : await readCommitRecord(join(options.stateDir, 'journal.commit'));
+    const blockSize = fixed ? before.BlockSize : (pending?.BlockSize ?? options.blockSize ?? DEFAULT_BLOCK_SIZE);
+    if (options.blockSize !== undefined && options.blockSize !== blockSize) {
+      throw new ReplicationError('REPLICA_INVALID', `replica uses ${blockSize}-byte blocks, asked for ${options.blockSize}`);
+    }
+    const o: ResolvedOptions = { ...options, blockSize };
+    const action = await recover(o);
+    let state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
+    if (state.Module !== o.module) throw new ReplicationError('REPLICA_INVALID', `replica belongs to module '${state.Module}', not '${o.module}'; ${RESET_HINT}`);
+    state = await reconcileDigests(o, state);
+    return new ReplicaStore(o, state, unlock, { action, generation: state.Generation });
   }
 
   /** The generation this replica holds and, per file, its size and digests. */
@@ -201,7 +220,7 @@ export class ReplicaStore {
         { module: this.o.module, blockSize: this.o.blockSize, targets: this.o.targets, state: this.current, manifests, journalPath: journalPath(this.o), expectedStreamId: options.expectedStreamId },
         source,
       );
-      await ensureSpace(this.o.targets, record);
+      await ensureSpace({ stateDir: this.o.stateDir, targets: this.o.targets, manifestPath: (name) => this.manifestPath(name) }, record);
     } catch (err) {
       await removeIfExists(journalPath(this.o));
       throw err;
@@ -227,106 +246,3 @@ export class ReplicaStore {
     await this.unlock();
   }
 }
-
-function statePath(o: ResolvedOptions): string {
-  return join(o.stateDir, 'state.json');
-}
-function journalPath(o: ResolvedOptions): string {
-  return join(o.stateDir, 'journal.data');
-}
-function commitPath(o: ResolvedOptions): string {
-  return join(o.stateDir, 'journal.commit');
-}
-function manifestPathFor(o: ResolvedOptions, name: string): string {
-  return join(o.stateDir, 'manifests', `${name}.manifest`);
-}
-
-// Completes a crash-interrupted cycle: a committed journal is applied again, an uncommitted one dropped.
-async function recover(o: ResolvedOptions): Promise<Omit<RecoveryOutcome, 'generation'>> {
-  const record = await readCommitRecord(commitPath(o));
-  if (record !== null) {
-    const state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
-    if (state.Generation === record.ToGeneration) {
-      // Crashed after recording the generation: only the clean-up is left.
-      await finishCleanup(o);
-      return { action: 'reapplied-journal' };
-    }
-    await verifyJournal(journalPath(o), record);
-    await completeCommitted(o, record, state);
-    log.warn({ module: o.module, generation: record.ToGeneration }, 'recovered: re-applied a committed journal');
-    return { action: 'reapplied-journal' };
-  }
-  if (await removeIfExists(journalPath(o))) {
-    log.warn({ module: o.module }, 'recovered: discarded an uncommitted journal');
-    return { action: 'discarded-journal' };
-  }
-  return { action: 'none' };
-}
-
-async function completeCommitted(o: ResolvedOptions, record: CommitRecord, previous: ReplicaState): Promise<ReplicaState> {
-  await applyJournal(journalPath(o), record, o.targets, (name) => manifestPathFor(o, name));
-  for (const t of o.targets) await syncDir(dirname(t.path));
-  const next: ReplicaState = {
-    ...previous,
-    Generation: record.ToGeneration,
-    BlockSize: record.BlockSize,
-    TakenAt: record.TakenAt,
-    AppliedAt: new Date().toISOString(),
-    LastStreamId: record.StreamId,
-    Files: record.Files.map((f) => ({ Name: f.Name, Size: f.ToSize, ManifestDigest: f.ManifestDigest, ContentDigest: f.ContentDigest, DataWriteGuid: f.DataWriteGuid })),
-  };
-  await writeState(statePath(o), next);
-  crashpoint('after-state');
-  await finishCleanup(o);
-  return next;
-}
-
-// Outside a committed journal the manifest is the truth about the replica (apply and rehash both
-// write it before state.json); a crash between the two leaves a stale digest, fixed here.
-async function reconcileDigests(o: ResolvedOptions, state: ReplicaState): Promise<ReplicaState> {
-  let changed = false;
-  const files = [];
-  for (const f of state.Files) {
-    const m = await ManifestFile.open(manifestPathFor(o, f.Name), 'r').catch(() => null);
-    const digest = await digestManifestFile(m, o.blockSize);
-    const size = m?.fileSize ?? 0;
-    await m?.close();
-    if (digest !== f.ManifestDigest || size !== f.Size) {
-      changed = true;
-      log.warn({ module: o.module, file: f.Name }, 'replica state named another manifest digest; using the manifest');
-      files.push({ ...f, ManifestDigest: digest, Size: size, ContentDigest: null });
-    } else files.push(f);
-  }
-  if (!changed) return state;
-  const next = { ...state, Files: files };
-  await writeState(statePath(o), next);
-  return next;
-}
-
-async function finishCleanup(o: ResolvedOptions): Promise<void> {
-  await removeIfExists(commitPath(o));
-  await removeIfExists(journalPath(o));
-  await syncDir(o.stateDir);
-}
-
-// Refuses to commit what could not be applied: applying may allocate up to every block it writes.
-async function ensureSpace(targets: ReplicaTarget[], record: CommitRecord): Promise<void> {
-  const needByDevice = new Map<number, { dir: string; bytes: number }>();
-  for (const [i, f] of record.Files.entries()) {
-    const dir = dirname(targets[i].path);
-    const dev = (await stat(dir).catch((e: unknown) => {
-      throw fromNodeError(e, dir);
-    })).dev;
-    const entry = needByDevice.get(dev) ?? { dir, bytes: 0 };
-    entry.bytes += f.Bytes;
-    needByDevice.set(dev, entry);
-  }
-  for (const { dir, bytes } of needByDevice.values()) {
-    const s = await statfs(dir);
-    const free = s.bavail * s.bsize;
-    if (free < bytes) {
-      throw new ReplicationError('DISK_FULL', `not enough space to apply the generation in ${dir}: need ${bytes} bytes, ${free} free`, { details: { dir, need: bytes, free } });
-    }
-  }
-}
-
