@@ -29,3 +29,28 @@ export function resolveLinkOptions(o: Partial<LinkOptions>): LinkOptions {
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** What the server does with sockets that have not authenticated yet (docs/peer-link.md, "Unauthenticated clients"). */
+export interface ServerAdmissionOptions {
+  maxPreAuthSockets: number;
+  maxPreAuthPerSource: number;
+  preAuthTimeoutMs: number;
+  refusalLogIntervalMs: number;
+}
+
+export const DEFAULT_SERVER_ADMISSION: ServerAdmissionOptions = {
+  maxPreAuthSockets: 64,
+  maxPreAuthPerSource: 8,
+  // A TLS 1.3 handshake plus the hello is 1.5 round trips: far under a second even across a WAN.
+  preAuthTimeoutMs: 3000,
+  refusalLogIntervalMs: 10_000,
+};
+
+export function resolveServerAdmission(o: Partial<ServerAdmissionOptions>): ServerAdmissionOptions {
+  const r: ServerAdmissionOptions = { ...DEFAULT_SERVER_ADMISSION, ...stripUndefined(o) };
+  for (const k of Object.keys(DEFAULT_SERVER_ADMISSION) as Array<keyof ServerAdmissionOptions>) {
+    if (!Number.isInteger(r[k]) || r[k] <= 0) throw new RangeError(`peer server option ${k} must be a positive integer (got ${String(r[k])})`);
+  }
+  if (r.maxPreAuthPerSource > r.maxPreAuthSockets) throw new RangeError('maxPreAuthPerSource must not exceed maxPreAuthSockets');
+  return r;
+}

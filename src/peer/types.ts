@@ -54,6 +54,19 @@ export interface PeerServerOptions extends PeerAuth, Partial<LinkOptions> {
   host: string;
   /** 0 picks a free port (see PeerServer.address()). */
   port: number;
+  /**
+   * Addresses the pinned peers connect from (IP literals or DNS names, resolved at listen()): always
+   * admitted however many strangers wait. Addresses of authenticated pinned peers are added on their own.
+   */
+  preferredAddresses?: string[];
+  /** Unauthenticated sockets held at once, all sources. Default 64. */
+  maxPreAuthSockets?: number;
+  /** Unauthenticated sockets held at once per source address. Default 8. */
+  maxPreAuthPerSource?: number;
+  /** TCP accept to completed hello, server side (ms). Default 3000. */
+  preAuthTimeoutMs?: number;
+  /** Refusals from one source are summarised once per this interval (ms). Default 10000. */
+  refusalLogIntervalMs?: number;
 }
 
 export interface PeerClientOptions extends PeerAuth, Partial<LinkOptions> {
