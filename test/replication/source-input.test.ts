@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hasCode, type ErrorCode } from '../../src/errors';
+import type { ErrorCode } from '../../src/errors';
 import { replicateLocal } from '../../src/replication';
 import { verifyLocal } from '../../src/replication/verify/verify-local';
 import { createVhdx, qemuWrites } from '../helpers/qemu';

@@ -1,72 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { ReplicationError } from '../../errors';
+import { ErrorCodes, ReplicationError, fromNodeError, type ErrorCode } from '../../errors';
+import { WORKER_SOURCE } from './hash-worker';
 
-// allocUnsafeSlow: transferred buffers must own their memory (never Node's shared small-buffer pool).
-// Worker threads that read and hash runs of blocks, so a scan uses every core. A worker compares
-// each block's hash with the manifest entry it was given and hands back the chunk buffer only when
-// some block differs, so an unchanged disk costs reads and hashes, nothing else.
-// The worker is plain JavaScript evaluated in place: it runs the same under ts-node and from dist/.
-
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { blake3 } = require(workerData.blakePath);
-const fds = new Map();
-let spare = null;
-function fdFor(path) {
-  let fd = fds.get(path);
-  if (fd === undefined) { fd = fs.openSync(path, 'r'); fds.set(path, fd); }
-  return fd;
-}
-parentPort.on('message', (m) => {
-  if (m.close) { for (const fd of fds.values()) fs.closeSync(fd); fds.clear(); return; }
-  try {
-    const fd = fdFor(m.path);
-    let buf = spare && spare.length >= m.length ? spare : Buffer.allocUnsafeSlow(Math.max(m.length, 1));
-    spare = null;
-    // The chunk is one extent, or several (change tracking: scattered blocks) read back to back.
-    const extents = m.extents || [[m.offset, m.length]];
-    let pos = 0;
-    for (const [offset, length] of extents) {
-      let got = 0;
-      while (got < length) {
-        const n = fs.readSync(fd, buf, pos + got, length - got, offset + got);
-        if (n === 0) throw new Error('file shrank while scanning (read ' + got + ' of ' + length + ' bytes at ' + offset + ')');
-        got += n;
-      }
-      pos += length;
-    }
-    const count = Math.ceil(m.length / m.blockSize);
-    const hashes = Buffer.allocUnsafeSlow(Math.max(count * 32, 1));
-    const old = m.old ? Buffer.from(m.old.buffer, m.old.byteOffset, m.old.byteLength) : null;
-    const changed = [];
-    for (let i = 0; i < count; i++) {
-      const s = i * m.blockSize;
-      const h = blake3(buf.subarray(s, Math.min(s + m.blockSize, m.length)));
-      h.copy(hashes, i * 32);
-      if (old && !h.equals(old.subarray(i * 32, i * 32 + 32))) changed.push(i);
-    }
-    if (changed.length > 0 && m.wantData && changed.length * 2 <= count) {
-      // A few blocks changed: copy just those (the chunk buffer stays for the next read, so no
-      // fresh pages are faulted in per chunk).
-      const last = changed[changed.length - 1];
-      const size = (changed.length - 1) * m.blockSize + Math.min(m.blockSize, m.length - last * m.blockSize);
-      const data = Buffer.allocUnsafeSlow(size);
-      changed.forEach((j, k) => buf.copy(data, k * m.blockSize, j * m.blockSize, Math.min((j + 1) * m.blockSize, m.length)));
-      spare = buf;
-      parentPort.postMessage({ id: m.id, hashes, changed, data, compact: true }, [data.buffer, hashes.buffer]);
-    } else if (changed.length > 0 && m.wantData) {
-      parentPort.postMessage({ id: m.id, hashes, changed, data: buf.subarray(0, m.length), compact: false }, [buf.buffer, hashes.buffer]);
-    } else {
-      spare = buf;
-      parentPort.postMessage({ id: m.id, hashes, changed }, [hashes.buffer]);
-    }
-  } catch (e) {
-    parentPort.postMessage({ id: m.id, error: String(e && e.message || e), code: e && e.code });
-  }
-});
-`;
+// A fixed-size set of hashing worker threads (the worker itself: hash-worker.ts). Requests are
+// spread round-robin. A worker that dies (crash, out of memory, terminated) takes its in-flight
+// requests with it: they are rejected with a coded error, and the worker is replaced, so a scan
+// never hangs on a request nobody will answer. A replacement that dies before answering anything
+// means the threads cannot run here at all: the pool then fails every request instead of looping.
 
 export interface HashRequest {
   path: string;
@@ -98,58 +39,140 @@ export interface HashResult {
 interface Pending {
   resolve: (r: HashResult) => void;
   reject: (e: Error) => void;
+  slot: Slot;
 }
 
-/** A fixed set of hashing workers; requests are spread round-robin. */
+interface Slot {
+  worker: Worker;
+  inFlight: Set<number>;
+  /** Whether this worker ever answered (a replacement that dies before that stops the respawning). */
+  answered: boolean;
+  replacement: boolean;
+  /** The error event that preceded the exit, if any (its code is kept). */
+  lastError?: Error;
+}
+
+interface WorkerReply {
+  id: number;
+  error?: string;
+  code?: string;
+  hashes: Uint8Array;
+  changed: number[];
+  data?: Uint8Array;
+  compact?: boolean;
+}
+
+/** Error codes vmmirror knows: a worker error carrying one keeps it. */
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ErrorCodes, code);
+}
+
+/** Maps a worker's error (message + code) to a typed error that keeps the code. */
+export function workerError(message: string, code: unknown, cause?: unknown): Error {
+  if (isErrorCode(code)) return new ReplicationError(code, `scan: ${message}`, { cause });
+  if (typeof code === 'string') {
+    // An errno (ENOENT, EACCES, EIO, ENOSPC ...): the same mapping as the main thread's file errors.
+    const mapped = fromNodeError(Object.assign(new Error(message), { code }), 'scan');
+    if (mapped instanceof ReplicationError) return mapped;
+  }
+  return new ReplicationError('IO_ERROR', `scan: ${message}`, { cause });
+}
+
 export class HashPool {
-  private readonly workers: Worker[] = [];
+  private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending>();
+  private readonly blakePath = require.resolve('@napi-rs/blake-hash');
   private nextId = 0;
   private turn = 0;
+  private closing = false;
+  private broken: Error | null = null;
 
   constructor(size = Math.max(1, Math.min(availableParallelism(), 8))) {
-    const blakePath = require.resolve('@napi-rs/blake-hash');
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { blakePath } });
-      w.on('message', (m: { id: number; error?: string; code?: string; hashes: Uint8Array; changed: number[]; data?: Uint8Array; compact?: boolean }) => this.settle(m));
-      w.on('error', (err) => this.failAll(err));
-      this.workers.push(w);
-    }
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn(false));
   }
 
   get size(): number {
-    return this.workers.length;
+    return this.slots.length;
+  }
+
+  /** The worker threads now serving the pool (diagnostics and tests: a test kills one). */
+  get threads(): readonly Worker[] {
+    return this.slots.map((s) => s.worker);
   }
 
   /** Reads and hashes one chunk of a file. */
   hash(req: HashRequest): Promise<HashResult> {
+    if (this.broken !== null) return Promise.reject(this.broken);
+    if (this.closing) return Promise.reject(new ReplicationError('CANCELLED', 'scan: the hash pool is closed'));
     const id = this.nextId++;
-    const worker = this.workers[this.turn++ % this.workers.length];
+    const slot = this.slots[this.turn++ % this.slots.length];
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, ...req });
+      this.pending.set(id, { resolve, reject, slot });
+      slot.inFlight.add(id);
+      slot.worker.postMessage({ id, ...req });
     });
   }
 
-  /** Stops the workers. */
+  /** Stops the workers; requests still in flight are rejected with CANCELLED. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.rejectAll(new ReplicationError('CANCELLED', 'scan: the hash pool was closed with requests in flight'));
   }
 
-  private settle(m: { id: number; error?: string; hashes: Uint8Array; changed: number[]; data?: Uint8Array; compact?: boolean }): void {
+  private spawn(replacement: boolean): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { blakePath: this.blakePath } });
+    const slot: Slot = { worker, inFlight: new Set(), answered: false, replacement };
+    worker.on('message', (m: WorkerReply) => this.settle(slot, m));
+    worker.on('error', (err) => {
+      slot.lastError = err;
+    });
+    worker.on('exit', (exitCode) => this.onExit(slot, exitCode));
+    return slot;
+  }
+
+  private onExit(slot: Slot, exitCode: number): void {
+    if (this.closing) return;
+    const why = slot.lastError?.message ?? `exited with code ${exitCode}`;
+    const code = (slot.lastError as { code?: unknown } | undefined)?.code;
+    // A vmmirror code from the worker stays; anything else (a crash) is INTERNAL: not the disk's fault.
+    const err = isErrorCode(code)
+      ? new ReplicationError(code, `scan worker died: ${why}`, { cause: slot.lastError })
+      : new ReplicationError('INTERNAL', `scan worker died: ${why}`, { cause: slot.lastError, details: { exitCode, ...(typeof code === 'string' ? { errno: code } : {}) } });
+    for (const id of slot.inFlight) this.rejectOne(id, err);
+    const at = this.slots.indexOf(slot);
+    if (slot.replacement && !slot.answered) {
+      // Even a fresh worker cannot run: fail cleanly rather than respawn forever.
+      this.broken = new ReplicationError(err.code, `scan workers keep dying (${why}); giving up`, { cause: err });
+      this.rejectAll(this.broken);
+      return;
+    }
+    if (at >= 0) this.slots[at] = this.spawn(true);
+  }
+
+  private settle(slot: Slot, m: WorkerReply): void {
+    slot.answered = true;
+    slot.inFlight.delete(m.id);
     const p = this.pending.get(m.id);
     if (p === undefined) return;
     this.pending.delete(m.id);
     if (m.error !== undefined) {
-      p.reject(new ReplicationError('IO_ERROR', `scan: ${m.error}`));
+      p.reject(workerError(m.error, m.code));
       return;
     }
     const toBuf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
     p.resolve({ hashes: toBuf(m.hashes), changed: m.changed, ...(m.data ? { data: toBuf(m.data), compact: m.compact === true } : {}) });
   }
 
-  private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(new ReplicationError('INTERNAL', `scan worker failed: ${err.message}`, { cause: err }));
-    this.pending.clear();
+  private rejectOne(id: number, err: Error): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    p.slot.inFlight.delete(id);
+    p.reject(err);
+  }
+
+  private rejectAll(err: Error): void {
+    for (const id of [...this.pending.keys()]) this.rejectOne(id, err);
   }
 }

@@ -63,7 +63,7 @@ describe('replication/source/delta', () => {
       } catch (err) {
         failed = err;
       }
-      expect((failed as { code?: string } | undefined)?.code).to.equal('IO_ERROR');
+      expect((failed as { code?: string } | undefined)?.code).to.equal('SOURCE_CHANGED');
       await new Promise((r) => setTimeout(r, 300));
       expect(unhandled.map(String)).to.deep.equal([]);
     } finally {
