@@ -1,0 +1,179 @@
+import { peerAlive } from './detector';
+import { mayRun, quorumUntil } from './lease';
+import type { ClusterSnapshot, Effect, ModuleSnapshot, ModuleState, WaitReason } from './types';
+
+// What one module does next, given everything this host knows (pure). Called after every event;
+// it is idempotent: effects already asked for (claim, resync, start) are remembered in the module
+// snapshot and not asked again until they are answered or their retry pause has passed.
+
+export interface Decision {
+  m: ModuleSnapshot;
+  effects: Effect[];
+}
+
+interface View {
+  now: number;
+  self: string;
+  canRun: boolean;
+  alive: boolean;
+  peer: ClusterSnapshot['peerModules'][string] | undefined;
+  witness: boolean;
+  peerGrantExpired: boolean;
+  retryDue: (m: ModuleSnapshot) => boolean;
+  failbackStableMs: number;
+}
+
+export function viewOf(s: ClusterSnapshot, name: string): View {
+  const alive = peerAlive(s.detector, s.now, s.settings.peerTimeoutMs);
+  return {
+    now: s.now,
+    self: s.self,
+    canRun: mayRun(s.now, quorumUntil(s.lease.fromPeerUntil, s.lease.fromWitnessUntil), s.settings),
+    alive,
+    peer: alive ? s.peerModules[name] : undefined,
+    witness: s.settings.witness,
+    peerGrantExpired: s.grantedToPeerUntil === null || s.now >= s.grantedToPeerUntil,
+    retryDue: (m) => m.failedAt === null || s.now - m.failedAt >= s.settings.retryMs,
+    failbackStableMs: s.settings.failbackStableMs,
+  };
+}
+
+export function persist(m: ModuleSnapshot): Effect {
+  return { type: 'persist', module: m.name, state: m.state, waitReason: m.waitReason, epoch: m.epoch, owner: m.owner, generation: m.generation };
+}
+
+function to(m: ModuleSnapshot, state: ModuleState, waitReason: WaitReason | null = null): ModuleSnapshot {
+  return { ...m, state, waitReason, inSyncSince: state === 'SECOND' ? m.inSyncSince : null, failbackAsked: state === 'SECOND' ? m.failbackAsked : false };
+}
+
+function fenceIfRunning(m: ModuleSnapshot): { m: ModuleSnapshot; effects: Effect[] } {
+  if (m.vm === 'off' || m.vm === 'stopping') return { m, effects: [] };
+  return { m: { ...m, vm: 'stopping' }, effects: [{ type: 'fence', module: m.name, mode: m.fenceMode }] };
+}
+
+/** The peer cannot be running this VM: it says so, or the lease we granted it has run out. */
+function peerCannotRun(v: View): boolean {
+  return v.peer !== undefined ? v.peer.vm === 'off' : v.peerGrantExpired;
+}
+
+/**
+ * Start (or keep) the VM here as its owner: PRIM when the peer holds the replica at our epoch.
+ * A VM that is off starts only once the peer cannot be running it; until then nothing changes.
+ */
+function run(m: ModuleSnapshot, v: View): Decision {
+  if (m.vm === 'off' && !peerCannotRun(v)) return { m, effects: [] };
+  const state: ModuleState = v.peer?.state === 'SECOND' && v.peer.epoch === m.epoch ? 'PRIM' : 'ALONE';
+  let next = to({ ...m, owner: v.self, claim: null }, state);
+  const effects: Effect[] = [];
+  if (state !== m.state || m.claim !== null) effects.push(persist(next));
+  if (next.vm === 'off' && v.retryDue(next)) {
+    effects.push({ type: 'promote-replica', module: m.name }, { type: 'start-vm', module: m.name });
+    next = { ...next, vm: 'starting' };
+  }
+  return { m: next, effects };
+}
+
+function ask(m: ModuleSnapshot, v: View, epoch: number): Decision {
+  return { m: { ...m, claim: { epoch, status: 'asked', at: v.now } }, effects: [{ type: 'claim-epoch', module: m.name, epoch }] };
+}
+
+export function decide(m0: ModuleSnapshot, v: View): Decision {
+  let m = m0;
+  if (m.state === 'STOP') return { m, effects: [] };
+
+  // C2: a newer epoch at the peer wins. Whatever this host was, its copy is now stale.
+  if (v.peer !== undefined && v.peer.epoch > m.epoch && v.peer.owner !== v.self) {
+    const fenced = fenceIfRunning(m);
+    m = { ...fenced.m, epoch: v.peer.epoch, owner: v.peer.owner, claim: null, bumpPending: false };
+    // A copy that never held a generation has nothing to discard: the next cycle seeds it.
+    if (m.generation === 0 && m0.owner === null) {
+      m = to(m, 'SECOND');
+      return { m, effects: [...fenced.effects, persist(m)] };
+    }
+    m = { ...to(m, 'WAIT', 'resync'), resyncing: false, failedAt: null };
+    const r = startResync(m, v);
+    return { m: r.m, effects: [...fenced.effects, persist(m), ...r.effects] };
+  }
+
+  // Nothing may run here without quorum (C1): fence before the lease can expire anywhere.
+  if (!v.canRun && (m.vm === 'running' || m.vm === 'starting')) {
+    const fenced = fenceIfRunning(m);
+    m = m.state === 'WAIT' || m.state === 'SECOND' ? fenced.m : to(fenced.m, 'WAIT', 'no-quorum');
+    return { m, effects: [...fenced.effects, ...(m.state !== m0.state ? [persist(m)] : [])] };
+  }
+
+  switch (m.state) {
+    case 'PRIM':
+    case 'ALONE':
+      return decideOwner(m, v);
+    case 'SECOND':
+      return decideSecond(m, v);
+    case 'WAIT':
+      return decideWait(m, v);
+  }
+}
+
+function decideOwner(m0: ModuleSnapshot, v: View): Decision {
+  let m = m0;
+  if (!v.canRun) {
+    m = to(m, 'WAIT', 'no-quorum');
+    return { m, effects: [persist(m)] };
+  }
+  const effects: Effect[] = [];
+  if (!v.alive && m.state === 'PRIM') {
+    m = { ...to(m, 'ALONE'), bumpPending: v.witness };
+    effects.push(persist(m));
+  }
+  if (m.bumpPending && m.claim === null && v.retryDue(m)) {
+    // The peer's copy stops at this epoch: a new epoch (same owner) marks it stale, so it can
+    // neither be taken over later nor started after a cold start (C3).
+    const r = ask(m, v, m.epoch + 1);
+    return { m: r.m, effects: [...effects, ...r.effects] };
+  }
+  if (m.claim !== null || m.bumpPending) return { m, effects };
+  const r = run(m, v);
+  return { m: r.m, effects: [...effects, ...r.effects] };
+}
+
+function decideSecond(m: ModuleSnapshot, v: View): Decision {
+  // A granted takeover (the epoch is already ours) proceeds as soon as it is safe.
+  if (m.claim?.status === 'granted') return v.canRun ? run(m, v) : { m, effects: [] };
+  if (v.alive) {
+    const peerRuns = v.peer?.state === 'PRIM' && v.peer.epoch === m.epoch;
+    if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns) return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };
+    const since = m.inSyncSince ?? v.now;
+    if (m.failbackAsked || v.now - since < v.failbackStableMs || !v.retryDue(m)) return { m: { ...m, claim: null, inSyncSince: since }, effects: [] };
+    return { m: { ...m, claim: null, inSyncSince: since, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
+  }
+  // Peer lost: only a witness can give the vote a takeover needs.
+  if (!v.witness || !v.canRun || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
+  return ask(m, v, m.epoch + 1);
+}
+
+function startResync(m: ModuleSnapshot, v: View): Decision {
+  if (!v.alive || m.resyncing || !v.retryDue(m)) return { m, effects: [] };
+  return { m: { ...m, resyncing: true }, effects: [{ type: 'resync', module: m.name, epoch: m.epoch }] };
+}
+
+function decideWait(m: ModuleSnapshot, v: View): Decision {
+  if (m.waitReason === 'resync' || m.waitReason === 'resync-failed') return startResync(m, v);
+  if (m.owner === v.self) {
+    if (!v.canRun) return { m, effects: [] };
+    // Our copy is the newest when the peer, at no newer epoch, says so; or the witness confirms it.
+    if (v.peer !== undefined || (m.claim?.status === 'granted' && m.claim.epoch === m.epoch)) return run(m, v);
+    if (!v.witness || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
+    return ask(m, v, m.epoch);
+  }
+  if (m.owner === null && m.defaultPrimary === v.self) {
+    // A module never started: its default primary takes epoch 1 (through the witness when there is one).
+    if (!v.canRun) return { m, effects: [] };
+    if (v.witness) return m.claim !== null || !v.retryDue(m) ? { m, effects: [] } : ask(m, v, m.epoch + 1);
+    if (v.peer === undefined || v.peer.owner !== null || v.peer.vm !== 'off') return { m, effects: [] };
+    return run({ ...m, epoch: m.epoch + 1 }, v);
+  }
+  // A copy that belongs to the peer waits for it (C3: never start a copy that may be stale).
+  if (v.peer === undefined) return { m, effects: [] };
+  const fenced = fenceIfRunning(m);
+  const next = to({ ...fenced.m, owner: v.peer.owner ?? m.owner }, 'SECOND');
+  return { m: next, effects: [...fenced.effects, persist(next)] };
+}

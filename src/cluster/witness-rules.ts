@@ -1,0 +1,56 @@
+import { grantorExpiry, type LeaseTimings } from './lease';
+
+// The witness's decisions, pure (the third vote, DESIGN section 6). It holds a lease per host and
+// the current (epoch, owner) of each module. It grants a claim to a new epoch only to the current
+// owner, or to the other host once the owner's lease has expired on the witness's own clock:
+// a host that still holds a live lease can never be overtaken.
+
+export interface WitnessState {
+  /**
+   * Until when the witness grants no claim after it (re)started: it has forgotten the leases it
+   * granted before, so it waits out the longest of them (`grantorExpiry(startedAt, ...)`).
+   */
+  quietUntil: number;
+  /** Per host, until when the witness honours its last grant (witness's monotonic clock). */
+  leases: Record<string, number>;
+  /** Per module, the newest claim granted. */
+  claims: Record<string, { epoch: number; owner: string }>;
+}
+
+export type ClaimAnswer =
+  | { granted: true; epoch: number; owner: string }
+  | { granted: false; epoch: number; owner: string | null; reason: 'stale-epoch' | 'owner-holds-lease' | 'other-holds-lease' | 'witness-starting' };
+
+export function startWitness(now: number, t: LeaseTimings): WitnessState {
+  return { quietUntil: grantorExpiry(now, t.leaseMs, t), leases: {}, claims: {} };
+}
+
+export function grantLease(s: WitnessState, host: string, now: number, t: LeaseTimings): WitnessState {
+  return { ...s, leases: { ...s.leases, [host]: grantorExpiry(now, t.leaseMs, t) } };
+}
+
+export function leaseLive(s: WitnessState, host: string, now: number): boolean {
+  const until = s.leases[host];
+  return until !== undefined && now < until;
+}
+
+/**
+ * A claim of `epoch` for `module` by `host`. Granted when the epoch is newer than the current one
+ * and the current owner is the claimant or no longer holds a lease; a claim of the current epoch
+ * by its own owner is a confirmation (a cold-started owner learning its copy is the newest).
+ */
+export function claim(s: WitnessState, module: string, epoch: number, host: string, now: number): { next: WitnessState; answer: ClaimAnswer } {
+  const current = s.claims[module];
+  if (now < s.quietUntil) return { next: s, answer: { granted: false, epoch: current?.epoch ?? 0, owner: current?.owner ?? null, reason: 'witness-starting' } };
+  if (current === undefined) {
+    // The witness has never seen this module: any other host with a live lease may be running it.
+    const other = Object.keys(s.leases).find((h) => h !== host && leaseLive(s, h, now));
+    if (other !== undefined) return { next: s, answer: { granted: false, epoch: 0, owner: null, reason: 'other-holds-lease' } };
+  } else {
+    if (epoch === current.epoch && host === current.owner) return { next: s, answer: { granted: true, ...current } };
+    if (epoch <= current.epoch) return { next: s, answer: { granted: false, ...current, reason: 'stale-epoch' } };
+    if (current.owner !== host && leaseLive(s, current.owner, now)) return { next: s, answer: { granted: false, ...current, reason: 'owner-holds-lease' } };
+  }
+  const granted = { epoch, owner: host };
+  return { next: { ...s, claims: { ...s.claims, [module]: granted } }, answer: { granted: true, ...granted } };
+}
