@@ -21,9 +21,9 @@ const Report = z.object({ Files: z.array(z.string()), Calls: z.number(), Finding
 type Report = z.infer<typeof Report>;
 
 const Signatures = z.object({
-  Cmdlets: z.record(
+  Cmdlets: z.record(z.string(), 
     z.object({
-      Parameters: z.record(z.object({ Type: z.string(), Sets: z.record(z.object({ Mandatory: z.boolean() })) })),
+      Parameters: z.record(z.string(), z.object({ Type: z.string(), Sets: z.record(z.string(), z.object({ Mandatory: z.boolean() })) })),
     }),
   ),
 });

@@ -14,7 +14,7 @@ import { z } from 'zod';
 
 const Reference = z.object({
   ModuleVersion: z.string(),
-  Cmdlets: z.record(
+  Cmdlets: z.record(z.string(), 
     z.object({
       DefaultParameterSet: z.string().nullable(),
       SupportsShouldProcess: z.boolean(),
@@ -30,8 +30,8 @@ const Reference = z.object({
       ),
     }),
   ),
-  Enums: z.record(z.record(z.number())),
-  Types: z.record(z.object({ Base: z.string().nullable(), Properties: z.record(z.string()) })),
+  Enums: z.record(z.string(), z.record(z.string(), z.number())),
+  Types: z.record(z.string(), z.object({ Base: z.string().nullable(), Properties: z.record(z.string(), z.string()) })),
 });
 
 export const defaultFixturePath: string = resolve(__dirname, '..', '..', 'hyperv-signatures.json');
