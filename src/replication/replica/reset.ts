@@ -1,0 +1,95 @@
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromNodeError, hasCode } from '../../errors';
+import { componentLogger } from '../../log';
+import { DEFAULT_BLOCK_SIZE } from '../stream/format';
+import { removeIfExists, syncDir } from '../util/durable-file';
+import type { ReplicaTarget } from './receive';
+import { COMMIT_FILE, JOURNAL_FILE, MANIFEST_FOLDER, STATE_FILE } from './recovery';
+import { readState } from './state';
+import { ReplicaStore } from './store';
+
+// The way out of a replica whose own state can no longer be trusted or read (a damaged committed
+// journal, a damaged state.json, another module's state, an unreadable block size): discard
+// vmmirror's state (state, journal, commit record, manifests, their temps) and rebuild the
+// manifests by hashing the replica files, which are kept. The replica is then on generation 0
+// with known content, like a replica copied in by hand: the next cycle sends only what differs.
+
+const log = componentLogger('replica');
+
+export interface ResetOptions {
+  stateDir: string;
+  module: string;
+  /** The replica files to rehash (those that do not exist are recorded as empty). */
+  targets: ReplicaTarget[];
+  /** Block size of the rebuilt manifests; default: the old state's, else the default. */
+  blockSize?: number;
+}
+
+export interface ResetReport {
+  /** Names (inside the state folder) of what was discarded. */
+  discarded: string[];
+  blockSize: number;
+  files: Array<{ name: string; size: number }>;
+}
+
+// Everything of vmmirror's own in the state folder but the lock and its takeover turn (the lock
+// code handles those; reset holds the lock while it works).
+const OWN_FILES = [STATE_FILE, `${STATE_FILE}.tmp`, JOURNAL_FILE, COMMIT_FILE, `${COMMIT_FILE}.tmp`];
+
+/** Discards vmmirror's state for a replica and rehashes its files (under the replica's lock). */
+export async function resetReplica(o: ResetOptions): Promise<ResetReport> {
+  const unlock = await ReplicaStore.lockFolder(o);
+  let store: ReplicaStore | undefined;
+  try {
+    // The old block size is kept when the state still says it; a state that cannot be read is
+    // exactly what reset is for, so it only loses that hint.
+    const old = await readState(join(o.stateDir, STATE_FILE)).catch((err: unknown) => {
+      if (hasCode(err, 'REPLICA_INVALID')) return null;
+      throw err;
+    });
+    const blockSize = o.blockSize ?? old?.BlockSize ?? DEFAULT_BLOCK_SIZE;
+    const discarded: string[] = [];
+    for (const name of OWN_FILES) if (await removeIfExists(join(o.stateDir, name))) discarded.push(name);
+    const manifests = join(o.stateDir, MANIFEST_FOLDER);
+    for (const entry of await readdir(manifests).catch((e: unknown) => {
+      throw fromNodeError(e, manifests);
+    })) {
+      // rm removes a link itself, never what it points to.
+      await rm(join(manifests, entry), { recursive: true, force: true }).catch((e: unknown) => {
+        throw fromNodeError(e, join(manifests, entry));
+      });
+      discarded.push(`${MANIFEST_FOLDER}/${entry}`);
+    }
+    await syncDir(manifests);
+    await syncDir(o.stateDir);
+    log.warn({ module: o.module, discarded }, 'replica reset: discarded vmmirror state; rehashing the replica files');
+    store = await ReplicaStore.openLocked({ ...o, blockSize }, unlock);
+    await store.rehash(o.targets.map((t) => t.name));
+    const files = store.state().Files.map((f) => ({ name: f.Name, size: f.Size }));
+    return { discarded, blockSize, files };
+  } finally {
+    if (store !== undefined) await store.close();
+    else await unlock();
+  }
+}
+
+export type SkipReason = 'symlink' | 'hardlink' | 'not-a-file';
+
+/** The replica files of a local replica folder (`replicate --to <dir>`): its plain top-level files. */
+export async function localReplicaFiles(dir: string, stateFolder: string): Promise<{ files: string[]; skipped: Array<{ name: string; reason: SkipReason }> }> {
+  const files: string[] = [];
+  const skipped: Array<{ name: string; reason: SkipReason }> = [];
+  const entries = await readdir(dir).catch((e: unknown) => {
+    throw fromNodeError(e, dir);
+  });
+  for (const name of entries.sort()) {
+    if (name === stateFolder) continue;
+    const st = await lstat(join(dir, name));
+    if (st.isSymbolicLink()) skipped.push({ name, reason: 'symlink' });
+    else if (!st.isFile()) skipped.push({ name, reason: 'not-a-file' });
+    else if (st.nlink !== 1) skipped.push({ name, reason: 'hardlink' });
+    else files.push(name);
+  }
+  return { files, skipped };
+}
