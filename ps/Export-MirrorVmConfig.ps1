@@ -3,6 +3,7 @@
     Exports a VM's configuration only (no disks, no snapshots, no runtime state) into a folder.
 .DESCRIPTION
     Msvm_VirtualSystemManagementService.ExportSystemDefinition with CopyVmStorage FALSE (Export-VM always copies disks).
+    Refused (VM_WRONG_STATE, Details.OpenViews) while the VM has a recovery snapshot: export only between views.
     The folder receives "Virtual Machines\<GUID>.vmcx".
     Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
 .PARAMETER InputBase64
@@ -25,11 +26,19 @@ try {
     $dest = [string]$in.DestDir
     if (-not $dest) { throw (New-MirrorException -Code 'HYPERVISOR_ERROR' -Message 'DestDir is empty') }
     [void](Get-MirrorVmById -Id $id)
+    # Never export while a recovery snapshot (a frozen view, ours or a backup product's) exists:
+    # ExportSystemDefinition then may lock the VHDX chain until VMMS restarts (Bareos plugin authors).
+    $filter = "VirtualSystemIdentifier='" + $id.ToString() + "'"
+    $views = @(Get-CimInstance -Namespace $script:MirrorNamespace -ClassName Msvm_VirtualSystemSettingData -Filter $filter |
+        Where-Object { [string]$_.VirtualSystemType -eq 'Microsoft:Hyper-V:Snapshot:Recovery' })
+    if ($views.Count -gt 0) {
+        throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $id has a recovery snapshot (a frozen view) open; its configuration is exported only after it is released" -Details @{ OpenViews = @($views | ForEach-Object { [string]$_.InstanceID }) })
+    }
     [void](New-Item -ItemType Directory -Force -Path $dest)
     $cimVm = Get-MirrorCimVm -Id $id
     $svc = Get-MirrorCimService -ClassName Msvm_VirtualSystemManagementService
     $r = Invoke-CimMethod -InputObject $svc -MethodName ExportSystemDefinition -Arguments @{
-        ComputerSystem = $cimVm; ExportDirectory = $dest; ExportSettingData = $script:MirrorExportSettings }
+        ComputerSystem = $cimVm; ExportDirectory = $dest; ExportSettingData = (New-MirrorExportSettings) }
     [void](Wait-MirrorCimJob -Result $r -Deadline $deadline -What 'ExportSystemDefinition')
     $root = (Get-Item -LiteralPath $dest).FullName
     $files = @(Get-ChildItem -LiteralPath $root -Recurse -File | ForEach-Object { $_.FullName.Substring($root.Length).TrimStart('\', '/') })

@@ -4,6 +4,8 @@
 .DESCRIPTION
     Compare-VM -Register first; the report VM's drives are pointed at DiskPaths (same order as exported), the report is
     re-checked, and any remaining incompatibility is VM_INCOMPATIBLE with the list in Details.Issues (Import-VM is not called).
+    A VM with the exported id that is already registered is adopted when its disks are DiskPaths (same order, case
+    ignored) and it is Off; with other disks it is VM_ALREADY_REGISTERED (Details.DiskPaths), nothing changed.
     Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
 .PARAMETER InputBase64
     Base64 of UTF-8 JSON: { "ConfigDir": string, "DiskPaths": [string], "TimeoutMs": number }.
@@ -23,6 +25,21 @@ try {
     $deadline = Get-MirrorDeadline -TimeoutMs $in.TimeoutMs
     $vmcx = Get-MirrorVmcxPath -ConfigDir ([string]$in.ConfigDir)
     $diskPaths = @($in.DiskPaths | ForEach-Object { [string]$_ })
+    # An in-place import keeps the id and fails when a VM with it is registered: look first.
+    $existing = Get-MirrorRegisteredVm -VmcxPath $vmcx
+    if ($null -ne $existing) {
+        $theirs = @(Get-MirrorVmDrives -Vm $existing | ForEach-Object { [string]$_.Path })
+        if (-not (Test-MirrorSamePaths -Left $theirs -Right $diskPaths)) {
+            throw (New-MirrorException -Code 'VM_ALREADY_REGISTERED' -Message "VM $($existing.Id) is already registered on this host with other disks; remove it, or give its disks as the replica paths" -Details @{ VmId = $existing.Id.ToString(); Name = [string]$existing.Name; DiskPaths = @($theirs) })
+        }
+        $state = $existing.State.ToString()
+        if ($state -ne 'Off') {
+            throw (New-MirrorException -Code 'VM_WRONG_STATE' -Message "VM $($existing.Id) is registered with the replica's disks but is $state; a replica must be Off" -Details @{ State = $state })
+        }
+        # Already the module's copy (a retry after a crash, a second registration): adopt it as it is.
+        Write-MirrorResult -Result (ConvertTo-MirrorVmInfo -Vm $existing)
+        return
+    }
     $report = Hyper-V\Compare-VM -Path $vmcx -Register
     $drives = @(Get-MirrorVmDrives -Vm $report.VM)
     if ($drives.Count -ne $diskPaths.Count) {

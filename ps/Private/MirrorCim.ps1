@@ -1,9 +1,58 @@
-# Hyper-V WMI v2 helpers (CIM cmdlets exist in 5.1 and 7). Embedded-instance arguments are
-# constant CIM-XML (the DTD 2.0 text WMI's GetText(1) produces), so no CimSerializer is needed and
-# no value of ours is ever spliced into them. WQL filters only ever receive a validated GUID.
+# Hyper-V WMI v2 helpers (CIM cmdlets exist in 5.1 and 7). Embedded-instance arguments are CIM-XML
+# (DTD 2.0, the text WMI's GetText(1) and the CimSerializer produce) built by ConvertTo-MirrorCimXml
+# from typed values, every value XML-escaped. WQL filters only ever receive a validated GUID, or an
+# instance ID escaped by ConvertTo-MirrorWqlString.
 
-$script:MirrorSnapshotSettings = '<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData"><PROPERTY NAME="ConsistencyLevel" TYPE="uint8"><VALUE>1</VALUE></PROPERTY><PROPERTY NAME="IgnoreNonSnapshottableDisks" TYPE="boolean"><VALUE>TRUE</VALUE></PROPERTY></INSTANCE>'
-$script:MirrorExportSettings = '<INSTANCE CLASSNAME="Msvm_VirtualSystemExportSettingData"><PROPERTY NAME="CopySnapshotConfiguration" TYPE="uint8"><VALUE>1</VALUE></PROPERTY><PROPERTY NAME="CopyVmRuntimeInformation" TYPE="boolean"><VALUE>FALSE</VALUE></PROPERTY><PROPERTY NAME="CopyVmStorage" TYPE="boolean"><VALUE>FALSE</VALUE></PROPERTY><PROPERTY NAME="CreateVmExportSubdirectory" TYPE="boolean"><VALUE>FALSE</VALUE></PROPERTY></INSTANCE>'
+function ConvertTo-MirrorCimXml {
+    # An embedded instance of $ClassName: each property @{ Name; Type (CIM type: uint8, uint16, boolean, string); Value }.
+    param([Parameter(Mandatory = $true)][string]$ClassName, [Parameter(Mandatory = $true)][object[]]$Properties)
+    $sb = New-Object System.Text.StringBuilder
+    [void]$sb.Append('<INSTANCE CLASSNAME="').Append([System.Security.SecurityElement]::Escape($ClassName)).Append('">')
+    foreach ($p in $Properties) {
+        $text = [string]$p.Value
+        if ($p.Type -eq 'boolean') { $text = ([string][bool]$p.Value).ToUpperInvariant() }
+        [void]$sb.Append('<PROPERTY NAME="').Append([System.Security.SecurityElement]::Escape([string]$p.Name)).Append('" TYPE="').Append([string]$p.Type).Append('"><VALUE>')
+        [void]$sb.Append([System.Security.SecurityElement]::Escape($text)).Append('</VALUE></PROPERTY>')
+    }
+    [void]$sb.Append('</INSTANCE>')
+    $sb.ToString()
+}
+
+function New-MirrorSnapshotSettings {
+    # Msvm_VirtualSystemSnapshotSettingData: 1 = application consistent (with GuestBackupType 2 =
+    # copy: the guest's VSS writers do not truncate logs or mark a backup), 2 = crash consistent.
+    param([Parameter(Mandatory = $true)][int]$ConsistencyLevel)
+    $props = @(@{ Name = 'ConsistencyLevel'; Type = 'uint8'; Value = $ConsistencyLevel }, @{ Name = 'IgnoreNonSnapshottableDisks'; Type = 'boolean'; Value = $true })
+    if ($ConsistencyLevel -eq 1) { $props += @{ Name = 'GuestBackupType'; Type = 'uint16'; Value = 2 } }
+    ConvertTo-MirrorCimXml -ClassName 'Msvm_VirtualSystemSnapshotSettingData' -Properties $props
+}
+
+function New-MirrorExportSettings {
+    # Configuration only: no disks, no snapshots (CopySnapshotConfiguration 1 = none), no runtime state, no subfolder.
+    ConvertTo-MirrorCimXml -ClassName 'Msvm_VirtualSystemExportSettingData' -Properties @(
+        @{ Name = 'CopySnapshotConfiguration'; Type = 'uint8'; Value = 1 }, @{ Name = 'CopyVmRuntimeInformation'; Type = 'boolean'; Value = $false },
+        @{ Name = 'CopyVmStorage'; Type = 'boolean'; Value = $false }, @{ Name = 'CreateVmExportSubdirectory'; Type = 'boolean'; Value = $false })
+}
+
+function ConvertTo-MirrorWqlString {
+    # A WQL string literal: backslash and quote escaped with a backslash (instance IDs hold '\').
+    param([Parameter(Mandatory = $true)][AllowEmptyString()][string]$Value)
+    "'" + ($Value.Replace('\', '\\').Replace("'", "\'")) + "'"
+}
+
+function Get-MirrorSasdPath {
+    # HostResource[0] of the Msvm_StorageAllocationSettingData with this InstanceID; $null when the
+    # lookup finds none or fails (the caller then reports the id unmatched rather than losing it).
+    param([Parameter(Mandatory = $true)][string]$InstanceId)
+    try {
+        $filter = 'InstanceID=' + (ConvertTo-MirrorWqlString -Value $InstanceId)
+        $found = @(Get-CimInstance -Namespace $script:MirrorNamespace -ClassName Msvm_StorageAllocationSettingData -Filter $filter)
+    } catch {
+        return $null
+    }
+    if ($found.Count -lt 1) { return $null }
+    [string]@($found[0].HostResource)[0]
+}
 
 function Get-MirrorCimService {
     # A singleton Msvm service instance.

@@ -96,10 +96,24 @@ function ConvertTo-MirrorVmInfo {
     $disks = New-Object System.Collections.ArrayList
     foreach ($d in @(Get-MirrorVmDrives -Vm $Vm)) {
         if (-not $d.Path) { continue }
-        $vhd = Hyper-V\Get-VHD -Path $d.Path
-        $base = $vhd
-        $guard = 0
-        while ($base.ParentPath -and $guard -lt 64) { $base = Hyper-V\Get-VHD -Path $base.ParentPath; $guard++ }
+        # A drive vmmirror cannot read (pass-through, missing or busy VHDX) is reported on its own
+        # (Problem), never a failure of the whole VM, so one bad drive cannot hide every other VM.
+        $problem = $null
+        if ($null -ne $d.DiskNumber) { $problem = "pass-through disk (physical disk $($d.DiskNumber)): not a VHDX vmmirror can replicate" }
+        else {
+            try {
+                $vhd = Hyper-V\Get-VHD -Path $d.Path
+                $base = $vhd
+                $guard = 0
+                while ($base.ParentPath -and $guard -lt 64) { $base = Hyper-V\Get-VHD -Path $base.ParentPath; $guard++ }
+            } catch { $problem = "Get-VHD failed: $($_.Exception.Message)" }
+        }
+        if ($null -ne $problem) {
+            [void]$disks.Add(@{ Path = [string]$d.Path; BasePath = [string]$d.Path; Format = 'Other'; Type = 'Unknown'
+                ControllerType = $d.ControllerType.ToString(); ControllerNumber = [int]$d.ControllerNumber; ControllerLocation = [int]$d.ControllerLocation
+                SizeBytes = [uint64]0; FileSizeBytes = [uint64]0; Problem = $problem })
+            continue
+        }
         [void]$disks.Add(@{
             Path = [string]$d.Path; BasePath = [string]$base.Path
             Format = $vhd.VhdFormat.ToString(); Type = $vhd.VhdType.ToString()

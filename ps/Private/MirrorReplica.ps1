@@ -22,3 +22,23 @@ function Test-MirrorVersionSupported {
     foreach ($v in @(Hyper-V\Get-VMHostSupportedVersion)) { if (([version]$v.Version).ToString(2) -eq ([version]$Version).ToString(2)) { return $true } }
     $false
 }
+
+function Get-MirrorRegisteredVm {
+    # The VM registered here with the exported configuration's id (the .vmcx is named <GUID>.vmcx), or $null.
+    param([Parameter(Mandatory = $true)][string]$VmcxPath)
+    $g = [guid]::Empty
+    if (-not [guid]::TryParse([System.IO.Path]::GetFileNameWithoutExtension($VmcxPath), [ref]$g)) { return $null }
+    $found = @(Hyper-V\Get-VM | Where-Object { $_.Id -eq $g })
+    if ($found.Count -eq 0) { return $null }
+    $found[0]
+}
+
+function Test-MirrorSamePaths {
+    # Same paths in the same order, case ignored (Windows paths).
+    param([string[]]$Left, [string[]]$Right)
+    if (@($Left).Count -ne @($Right).Count) { return $false }
+    for ($i = 0; $i -lt @($Left).Count; $i++) {
+        if (-not [string]::Equals(@($Left)[$i], @($Right)[$i], [StringComparison]::OrdinalIgnoreCase)) { return $false }
+    }
+    $true
+}

@@ -67,7 +67,7 @@ Describe 'MockHyperV fidelity' {
         $ns = 'root\virtualization\v2'
         $svc = Get-CimInstance -Namespace $ns -ClassName Msvm_VirtualSystemSnapshotService
         $cs = Get-CimInstance -Namespace $ns -ClassName Msvm_ComputerSystem -Filter "Name='$id'"
-        $settings = '<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData"></INSTANCE>'
+        $settings = '<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData"><PROPERTY NAME="ConsistencyLevel" TYPE="uint8"><VALUE>2</VALUE></PROPERTY></INSTANCE>'
         $r = Invoke-CimMethod -InputObject $svc -MethodName CreateSnapshot -Arguments @{ AffectedSystem = $cs; SnapshotSettings = $settings; SnapshotType = [uint16]32768 }
         $r.ReturnValue | Should -Be 4096
         (Get-CimInstance -InputObject $r.Job).JobState | Should -Be 4

@@ -59,6 +59,7 @@ Describe 'Register-MirrorReplicaVm and Set-MirrorStaticMac' {
         Set-Content -LiteralPath (Join-Path $dir "Virtual Machines/$((Get-TestVmGuid)).vmcx") -Value 'x'
         try {
             $report = [pscustomobject]@{ VM = (New-FakeVm); Incompatibilities = @([pscustomobject]@{ Message = "Could not find Ethernet switch 'DMZ'."; MessageId = 33012 }) }
+            Mock Get-VM { }
             Mock Compare-VM { $report }
             Mock Get-VMHardDiskDrive { [pscustomobject]@{ Path = '/a.vhdx'; ControllerType = [MockHyperV.ControllerType]::SCSI; ControllerNumber = 0; ControllerLocation = 0 } }
             Mock Set-VMHardDiskDrive { }

@@ -28,6 +28,15 @@ export interface HypervDriverOptions extends Partial<PsRunnerOptions> {
 const CHANNEL_MARGIN_MS = 15_000;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
+/** toVmInfo, plus why a drive cannot be replicated (Get-MirrorVm reports it per disk, never failing the VM). */
+function vmInfo(vm: S.PsVm): VmInfo {
+  const info = toVmInfo(vm);
+  vm.Disks.forEach((d, i) => {
+    if (d.Problem) info.disks[i]!.problem = d.Problem;
+  });
+  return info;
+}
+
 function checkId(id: VmId): void {
   // Not a GUID cannot name a VM; say so the way an unknown GUID does, without asking PowerShell.
   if (!GUID.test(id)) throw new HypervisorError('VM_NOT_FOUND', `not a VM id (GUID expected): ${JSON.stringify(id)}`);
@@ -40,6 +49,8 @@ export class HypervDriver implements Hypervisor {
   private readonly defaultTimeoutMs: number;
   /** RCT ids this driver handed out, per VM: only their reference points are ever pruned. */
   private readonly handedOut = new Map<VmId, Set<string>>();
+  /** Views this driver has open, per VM: not leftovers, and no export while one is open. */
+  private readonly openViews = new Map<VmId, Set<string>>();
 
   constructor(options: HypervDriverOptions) {
     // Windows PowerShell 5.1 is on every Hyper-V host; elsewhere the executable must be given.
@@ -68,38 +79,46 @@ export class HypervDriver implements Hypervisor {
   }
 
   async listVms(): Promise<VmInfo[]> {
-    return (await this.call('Get-MirrorVm', {}, S.PsVmList)).Vms.map(toVmInfo);
+    return (await this.call('Get-MirrorVm', {}, S.PsVmList)).Vms.map(vmInfo);
   }
 
   async getVm(id: VmId): Promise<VmInfo | null> {
     if (!GUID.test(id)) return null;
     const vms = (await this.call('Get-MirrorVm', { Id: id }, S.PsVmList)).Vms;
-    return vms.length === 0 ? null : toVmInfo(vms[0]!);
+    return vms.length === 0 ? null : vmInfo(vms[0]!);
   }
 
   async findVmsByName(name: string): Promise<VmInfo[]> {
-    return (await this.call('Get-MirrorVm', { Name: name }, S.PsVmList)).Vms.map(toVmInfo);
+    return (await this.call('Get-MirrorVm', { Name: name }, S.PsVmList)).Vms.map(vmInfo);
   }
 
   /** The one VM with exactly this name; VM_NOT_FOUND or VM_AMBIGUOUS otherwise (for operator commands). */
   async resolveVmByName(name: string): Promise<VmInfo> {
     const vms = (await this.call('Get-MirrorVm', { Name: name, Single: true }, S.PsVmList)).Vms;
-    return toVmInfo(vms[0]!);
+    return vmInfo(vms[0]!);
   }
 
   async startVm(id: VmId, options: { timeoutMs: number; waitHeartbeat: boolean }): Promise<VmInfo> {
     checkId(id);
-    return toVmInfo(await this.call('Start-MirrorVm', { VmId: id, WaitHeartbeat: options.waitHeartbeat }, S.PsVm, options.timeoutMs));
+    return vmInfo(await this.call('Start-MirrorVm', { VmId: id, WaitHeartbeat: options.waitHeartbeat }, S.PsVm, options.timeoutMs));
   }
 
   async stopVm(id: VmId, mode: StopMode, options: { timeoutMs: number }): Promise<VmInfo> {
     checkId(id);
-    return toVmInfo(await this.call('Stop-MirrorVm', { VmId: id, Mode: mode }, S.PsVm, options.timeoutMs));
+    return vmInfo(await this.call('Stop-MirrorVm', { VmId: id, Mode: mode }, S.PsVm, options.timeoutMs));
   }
 
   async freeze(id: VmId, options: { timeoutMs: number }): Promise<FrozenView> {
     checkId(id);
-    const v = await this.call('New-MirrorFrozenView', { VmId: id }, S.PsFrozenView, options.timeoutMs);
+    let v: S.PsFrozenView;
+    try {
+      v = await this.call('New-MirrorFrozenView', { VmId: id }, S.PsFrozenView, options.timeoutMs);
+    } catch (err) {
+      throw await this.cleanUpFailedFreeze(id, err, options.timeoutMs);
+    }
+    const open = this.openViews.get(id) ?? new Set<string>();
+    open.add(v.ViewId);
+    this.openViews.set(id, open);
     let released = false;
     const release = async (o: { commit: boolean }): Promise<DiskReference[]> => {
       if (released) throw new HypervisorError('HYPERVISOR_ERROR', `frozen view ${v.ViewId} of VM ${id} was already released`);
@@ -111,8 +130,47 @@ export class HypervDriver implements Hypervisor {
       viewId: v.ViewId,
       takenAt: new Date(v.TakenAt),
       disks: v.Disks.map((d) => ({ basePath: d.BasePath, readPath: d.ReadPath, sizeBytes: d.SizeBytes })),
+      consistency: v.Consistency,
       release,
     };
+  }
+
+  /**
+   * A freeze that failed after Hyper-V accepted CreateSnapshot (a timeout, a failed job, a check
+   * after it) may leave a recovery snapshot that no caller knows of: release it now (waiting for a
+   * job still running, within the same timeout), and return the original error with what was done.
+   */
+  private async cleanUpFailedFreeze(id: VmId, err: unknown, timeoutMs: number): Promise<unknown> {
+    if (!(err instanceof HypervisorError)) return err;
+    const made = S.PsFreezeFailureDetails.safeParse(err.details.scriptDetails);
+    const jobIds = made.success && made.data.JobId ? [made.data.JobId] : [];
+    const viewIds = made.success && made.data.ViewId ? [made.data.ViewId] : [];
+    // A session killed mid-call (PS_TIMEOUT) cannot say what it made: look for our named views.
+    if (jobIds.length === 0 && viewIds.length === 0 && err.code !== 'PS_TIMEOUT' && err.code !== 'PS_SESSION_DIED') return err;
+    try {
+      const r = await this.removeLeftovers(id, { JobIds: jobIds, ViewIds: viewIds }, timeoutMs);
+      err.details.leftoverViewsReleased = r.Released;
+      err.details.leftoverJobsPending = r.PendingJobIds;
+    } catch (cleanupErr) {
+      err.details.leftoverCleanupError = String(cleanupErr);
+    }
+    return err;
+  }
+
+  private removeLeftovers(id: VmId, extra: { JobIds: string[]; ViewIds: string[] }, timeoutMs: number): Promise<S.PsLeftovers> {
+    const keep = [...(this.openViews.get(id) ?? [])];
+    return this.call('Remove-MirrorLeftoverView', { VmId: id, KeepViewIds: keep, ...extra }, S.PsLeftovers, timeoutMs);
+  }
+
+  /**
+   * Releases (merges, no reference point) vmmirror's recovery snapshots of the VM that no open view
+   * of this driver holds: those named `vmmirror-view ...` by New-MirrorFrozenView. Another tool's
+   * checkpoints are never touched.
+   */
+  async releaseLeftoverViews(id: VmId, options: { timeoutMs: number }): Promise<{ released: string[] }> {
+    checkId(id);
+    const r = await this.removeLeftovers(id, { JobIds: [], ViewIds: [] }, options.timeoutMs);
+    return { released: r.Released };
   }
 
   /**
@@ -127,17 +185,22 @@ export class HypervDriver implements Hypervisor {
   ): Promise<DiskReference[]> {
     checkId(id);
     const r = await this.call('Remove-MirrorFrozenView', { VmId: id, ViewId: viewId, Commit: o.commit }, S.PsReferences, o.timeoutMs);
+    this.openViews.get(id)?.delete(viewId);
     if (!o.commit) return [];
     const refs = r.References.map((x) => ({ basePath: x.BasePath, rctId: x.RctId }));
+    // Ours whether or not their disk could be told: remembered first, so pruning removes them.
+    const ids = this.handedOut.get(id) ?? new Set<string>();
+    for (const x of refs) ids.add(x.rctId);
+    for (const x of r.UnmatchedRctIds) ids.add(x);
+    this.handedOut.set(id, ids);
     const basePaths = o.basePaths ?? ((await this.getVm(id))?.disks.map((d) => d.basePath) ?? []);
     // Every disk must come back with its id; one missing would silently lose that disk's history.
     const missing = basePaths.filter((p) => !refs.some((x) => x.basePath === p));
     if (missing.length > 0) {
-      throw new HypervisorError('RCT_UNAVAILABLE', `no RCT id returned for ${missing.join(', ')}`, { details: { references: refs } });
+      throw new HypervisorError('RCT_UNAVAILABLE', `no RCT id returned for ${missing.join(', ')}`, {
+        details: { references: refs, unmatchedRctIds: r.UnmatchedRctIds },
+      });
     }
-    const ids = this.handedOut.get(id) ?? new Set<string>();
-    for (const x of refs) ids.add(x.rctId);
-    this.handedOut.set(id, ids);
     return basePaths.map((p) => refs.find((x) => x.basePath === p)!);
   }
 
@@ -177,6 +240,14 @@ export class HypervDriver implements Hypervisor {
 
   async exportConfig(id: VmId, destDir: string, options: { timeoutMs: number }): Promise<ExportedConfig> {
     checkId(id);
+    // ExportSystemDefinition while a recovery snapshot exists may lock the VHDX chain until VMMS
+    // restarts (Bareos plugin authors): never ask. The script checks the host as well.
+    const open = [...(this.openViews.get(id) ?? [])];
+    if (open.length > 0) {
+      throw new HypervisorError('VM_WRONG_STATE', `VM ${id} has an open frozen view; export its configuration after releasing it`, {
+        details: { vmId: id, openViews: open },
+      });
+    }
     const r = await this.call('Export-MirrorVmConfig', { VmId: id, DestDir: destDir }, S.PsExport, options.timeoutMs);
     return { vmId: id, configDir: r.ConfigDir, files: r.Files };
   }
@@ -188,7 +259,7 @@ export class HypervDriver implements Hypervisor {
 
   async registerReplica(configDir: string, diskPaths: string[], options: { timeoutMs: number }): Promise<VmInfo> {
     try {
-      return toVmInfo(await this.call('Register-MirrorReplicaVm', { ConfigDir: configDir, DiskPaths: diskPaths }, S.PsVm, options.timeoutMs));
+      return vmInfo(await this.call('Register-MirrorReplicaVm', { ConfigDir: configDir, DiskPaths: diskPaths }, S.PsVm, options.timeoutMs));
     } catch (err) {
       if (err instanceof HypervisorError && err.code === 'VM_INCOMPATIBLE') {
         const parsed = S.PsIncompatibleDetails.safeParse(err.details.scriptDetails);
@@ -204,7 +275,7 @@ export class HypervDriver implements Hypervisor {
     const input: Record<string, string> = { VmId: id };
     if (options.adapterName !== undefined) input.AdapterName = options.adapterName;
     if (options.mac !== undefined) input.Mac = options.mac;
-    return toVmInfo(await this.call('Set-MirrorStaticMac', input, S.PsVm));
+    return vmInfo(await this.call('Set-MirrorStaticMac', input, S.PsVm));
   }
 
   /** Ends the PowerShell session. */

@@ -13,6 +13,7 @@ const scriptCodes = new Set<ErrorCode>([
   'VM_WRONG_STATE',
   'VM_TIMEOUT',
   'VM_INCOMPATIBLE',
+  'VM_ALREADY_REGISTERED',
   'RCT_UNAVAILABLE',
   'HYPERVISOR_ERROR',
 ]);

@@ -29,6 +29,8 @@ export const PsDisk = z.object({
   ControllerLocation: count,
   SizeBytes: count,
   FileSizeBytes: count,
+  // Set (with sizes 0) when the drive cannot be replicated: pass-through, missing file, in use elsewhere.
+  Problem: z.string().nullable().optional(),
 });
 export type PsDisk = z.infer<typeof PsDisk>;
 
@@ -68,15 +70,23 @@ export const PsHost = z.object({
 });
 export type PsHost = z.infer<typeof PsHost>;
 
+export const PsConsistency = z.enum(['Application', 'Crash']);
+export type PsConsistency = z.infer<typeof PsConsistency>;
+
 export const PsFrozenView = z.object({
   ViewId: z.string().min(1),
   TakenAt: z.string(),
+  Consistency: PsConsistency,
+  /** Why application consistency was not had (the platform's words), when Consistency is Crash after a try. */
+  FallbackReason: z.string().nullable().optional(),
   Disks: z.array(z.object({ BasePath: z.string(), ReadPath: z.string(), SizeBytes: count })),
 });
 export type PsFrozenView = z.infer<typeof PsFrozenView>;
 
 export const PsReferences = z.object({
   References: z.array(z.object({ BasePath: z.string(), RctId: z.string().min(1) })),
+  /** RCT ids of the new reference point whose disk could not be told: not usable, but ours to prune. */
+  UnmatchedRctIds: z.array(z.string()),
 });
 export type PsReferences = z.infer<typeof PsReferences>;
 
@@ -90,6 +100,14 @@ export const PsDiskChanges = z.object({
   ),
 });
 export type PsDiskChanges = z.infer<typeof PsDiskChanges>;
+
+/** Remove-MirrorLeftoverView: the views released, and CreateSnapshot jobs still running at its deadline. */
+export const PsLeftovers = z.object({ Released: z.array(z.string()), PendingJobIds: z.array(z.string()) });
+export type PsLeftovers = z.infer<typeof PsLeftovers>;
+
+/** Details a failed New-MirrorFrozenView adds once CreateSnapshot was accepted: what to clean up. */
+export const PsFreezeFailureDetails = z.object({ JobId: z.string().nullable().optional(), ViewId: z.string().nullable().optional() });
+export type PsFreezeFailureDetails = z.infer<typeof PsFreezeFailureDetails>;
 
 export const PsPruned = z.object({ Removed: count, Kept: count });
 export type PsPruned = z.infer<typeof PsPruned>;

@@ -127,11 +127,12 @@ describe('src/hypervisor/hyperv/driver', function () {
   });
 
   describe('replica registration', () => {
-    it('refuses a disk list of the wrong length, and a configuration version the host lacks', async () => {
+    it('refuses to register over the VM itself (other disks: VM_ALREADY_REGISTERED), and a configuration version the host lacks', async () => {
+      // The wrong disk count, and adoption of an existing copy, on a second host: driver-replica.test.ts.
       const id = await newVm(h, 'count me');
       const exported = await h.hypervisor.exportConfig(id, join(h.workDir, 'exp count'), T);
       expect(exported.files.some((f) => f.endsWith('.vmcx'))).to.equal(true);
-      await expectCode(h.hypervisor.registerReplica(exported.configDir, [], T), 'VM_INCOMPATIBLE');
+      await expectCode(h.hypervisor.registerReplica(exported.configDir, [], T), 'VM_ALREADY_REGISTERED');
       const v12 = await newVm(h, 'too new', { Version: '254.0' });
       const exp2 = await h.hypervisor.exportConfig(v12, join(h.workDir, 'exp new'), T);
       const ready = await h.hypervisor.checkReadiness(exp2.configDir, { memoryBytes: MiB, timeoutMs: 20_000 });

@@ -11,13 +11,66 @@ function New-MockCim {
 }
 
 function New-MockJob {
-    param($Result)
-    $DelayMs = 120
+    # A job that runs for JobDelayMs (or -DelayMs), then ends in FinalState: 7 completed, 32768
+    # completed with warnings, 10 exception (ErrorCode/ErrorDescription set, Result withheld).
+    param($Result, $DelayMs, [int]$FinalState = 7, [int]$ErrorCode = 0, [string]$ErrorDescription = '')
     $st = Read-MockState
-    if ($null -ne $st.Host.JobDelayMs) { $DelayMs = [int]$st.Host.JobDelayMs }
+    if ($null -eq $DelayMs) { $DelayMs = 120; if ($null -ne $st.Host.JobDelayMs) { $DelayMs = [int]$st.Host.JobDelayMs } }
+    if ($null -ne $st.Host.JobFinalState -and $FinalState -eq 7) { $FinalState = [int]$st.Host.JobFinalState }
     $id = New-MockId
-    $script:MockJobs[$id] = @{ CompletesAt = (Get-MockNow) + $DelayMs; Result = $Result }
+    $script:MockJobs[$id] = @{ CompletesAt = (Get-MockNow) + [long]$DelayMs; Result = $Result; FinalState = $FinalState
+        ErrorCode = $ErrorCode; ErrorDescription = $ErrorDescription }
     [pscustomobject]@{ ReturnValue = [uint32]4096; Job = (New-MockCim 'Msvm_ConcreteJob' @{ InstanceID = $id; JobState = [uint16]4 }) }
+}
+
+function Get-MockJobCim {
+    param([string]$InstanceId)
+    $job = $script:MockJobs[$InstanceId]
+    if ($null -eq $job) { return $null }
+    $stateNow = [uint16]4; $code = [uint16]0; $text = ''
+    if ((Get-MockNow) -ge [long]$job.CompletesAt) { $stateNow = [uint16]$job.FinalState; $code = [uint16]$job.ErrorCode; $text = [string]$job.ErrorDescription }
+    New-MockCim 'Msvm_ConcreteJob' @{ InstanceID = $InstanceId; JobState = $stateNow; ErrorCode = $code; ErrorDescription = $text }
+}
+
+function ConvertFrom-MockWqlString {
+    # A WQL string literal's body: inside '...' a backslash must escape a backslash or a quote
+    # (WMI refuses anything else as an invalid query), so unescaped instance IDs fail here as there.
+    param([string]$Body)
+    $sb = New-Object System.Text.StringBuilder
+    for ($i = 0; $i -lt $Body.Length; $i++) {
+        $c = $Body[$i]
+        if ($c -eq "'") { Throw-MockError "Invalid query: unescaped quote in a WQL string" 'HRESULT 0x80041017' }
+        if ($c -eq '\') {
+            if ($i + 1 -ge $Body.Length -or @('\', "'") -notcontains [string]$Body[$i + 1]) {
+                Throw-MockError "Invalid query: '\$($Body.Substring($i + 1, [Math]::Min(1, $Body.Length - $i - 1)))' is not a WQL escape" 'HRESULT 0x80041017'
+            }
+            $i++; $c = $Body[$i]
+        }
+        [void]$sb.Append($c)
+    }
+    $sb.ToString()
+}
+
+function Get-MockFilterString {
+    # The value of a "Property='...'" filter whose literal may hold WQL escapes (\\ and \').
+    param([string]$Filter, [string]$Property)
+    if ($Filter -notmatch "^\s*$Property\s*=\s*'((?:[^'\\]|\\.)*)'\s*$") { Throw-MockError "MockHyperV: unsupported WQL filter '$Filter'" 'StubNotImplemented' }
+    ConvertFrom-MockWqlString $Matches[1]
+}
+
+function Get-MockSasdId {
+    # Hyper-V's shape for a Msvm_StorageAllocationSettingData InstanceID: Microsoft:<owner guid>\<device guid>\<n>\<n>\L.
+    param([string]$OwnerId, $Disk)
+    'Microsoft:{0}\{1}\0\{2}\L' -f ([string]$OwnerId).ToUpperInvariant(), ([string]$Disk.DeviceId).ToUpperInvariant(), [int]$Disk.ControllerLocation
+}
+
+function ConvertTo-MockSasd {
+    # The path as Hyper-V may spell it (extension upper-cased): callers must compare without case.
+    param([string]$InstanceId, [string]$Path)
+    $spelled = $Path
+    if ($Path -match '^(.*)\.(vhdx|avhdx)$') { $spelled = $Matches[1] + '.' + $Matches[2].ToUpperInvariant() }
+    New-MockCim 'Msvm_StorageAllocationSettingData' @{ ResourceSubType = 'Microsoft:Hyper-V:Virtual Hard Disk'
+        HostResource = [string[]]@($spelled); InstanceID = $InstanceId }
 }
 
 function Get-MockFilterValue {
@@ -29,26 +82,21 @@ function Get-MockFilterValue {
 function ConvertTo-MockReferencePoint {
     param($Vm, $Rp)
     New-MockCim 'Msvm_VirtualSystemReferencePoint' @{ InstanceID = [string]$Rp.InstanceID; ReferencePointType = [uint16]2
-        VirtualSystemIdentifier = [string]$Vm.Id; ConsistencyLevel = [byte]1
+        VirtualSystemIdentifier = [string]$Vm.Id; ConsistencyLevel = [byte]$Rp.ConsistencyLevel
         VirtualDiskIdentifiers = [string[]]@($Rp.VirtualDiskIdentifiers); ResilientChangeTrackingIdentifiers = [string[]]@($Rp.ResilientChangeTrackingIdentifiers) }
 }
 
 function ConvertTo-MockSnapshotCim {
     param($Vm, $Snap)
     New-MockCim 'Msvm_VirtualSystemSettingData' @{ InstanceID = [string]$Snap.InstanceID; VirtualSystemIdentifier = [string]$Vm.Id
-        VirtualSystemType = 'Microsoft:Hyper-V:Snapshot:Recovery'; ElementName = "Recovery of $($Vm.Name)" }
+        VirtualSystemType = 'Microsoft:Hyper-V:Snapshot:Recovery'; ElementName = [string]$Snap.Name }
 }
 
 function Get-CimInstance {
     [CmdletBinding()]
     param([string]$Namespace = 'root\cimv2', [string]$ClassName, [string]$Filter, $InputObject)
     if ($null -ne $InputObject) {
-        if ($InputObject.MockClass -eq 'Msvm_ConcreteJob') {
-            $job = $script:MockJobs[[string]$InputObject.InstanceID]
-            $stateNow = [uint16]4
-            if ((Get-MockNow) -ge [long]$job.CompletesAt) { $stateNow = [uint16]7 }
-            return New-MockCim 'Msvm_ConcreteJob' @{ InstanceID = [string]$InputObject.InstanceID; JobState = $stateNow; ErrorCode = [uint16]0; ErrorDescription = '' }
-        }
+        if ($InputObject.MockClass -eq 'Msvm_ConcreteJob') { return Get-MockJobCim ([string]$InputObject.InstanceID) }
         return $InputObject
     }
     if ($ClassName -eq 'Win32_OperatingSystem') {
@@ -73,6 +121,21 @@ function Get-CimInstance {
             $vm = Find-MockVm $state ([guid](Get-MockFilterValue $Filter 'VirtualSystemIdentifier'))
             if ($vm) { foreach ($rp in @($vm.ReferencePoints)) { ConvertTo-MockReferencePoint $vm $rp } }
         }
+        'Msvm_StorageAllocationSettingData' {
+            # The VM's own disk settings (what reference points' VirtualDiskIdentifiers name), by InstanceID.
+            $want = Get-MockFilterString $Filter 'InstanceID'
+            foreach ($v in @($state.Vms)) {
+                foreach ($d in @($v.Disks)) {
+                    if ($null -ne $d.DiskNumber) { continue }
+                    $sid = Get-MockSasdId $v.Id $d
+                    if ($sid -eq $want) { ConvertTo-MockSasd $sid ([string]$d.Path) }
+                }
+            }
+        }
+        'Msvm_ConcreteJob' {
+            $j = Get-MockJobCim (Get-MockFilterString $Filter 'InstanceID')
+            if ($null -ne $j) { $j }
+        }
         default { Throw-MockError "StubNotImplemented: Get-CimInstance -ClassName $ClassName" 'StubNotImplemented' }
     }
 }
@@ -90,10 +153,7 @@ function Get-CimAssociatedInstance {
         $vm = Find-MockVm $state ([guid]$InputObject.VirtualSystemIdentifier)
         foreach ($s in @($vm.Snapshots)) {
             if ($s.InstanceID -ne $InputObject.InstanceID) { continue }
-            foreach ($d in @($s.Disks)) {
-                New-MockCim 'Msvm_StorageAllocationSettingData' @{ ResourceSubType = 'Microsoft:Hyper-V:Virtual Hard Disk'
-                    HostResource = [string[]]@([string]$d.ParentPath); InstanceID = "$($s.InstanceID)\$($d.DiskIdentifier)" }
-            }
+            foreach ($d in @($s.Disks)) { ConvertTo-MockSasd (Get-MockSasdId ($s.InstanceID -replace '^Microsoft:', '') $d) ([string]$d.ParentPath) }
         }
         return
     }

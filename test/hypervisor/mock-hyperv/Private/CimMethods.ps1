@@ -36,14 +36,36 @@ function Merge-MockOverlay {
     $Disk.Overlay = $null
 }
 
+function Get-MockEmbeddedProperty {
+    # One property's value from an embedded instance (CIM-XML, DTD 2.0); $null when absent.
+    param([string]$Text, [string]$Name)
+    $m = [regex]::Match($Text, '<PROPERTY NAME="' + [regex]::Escape($Name) + '" TYPE="[a-z0-9]+"[^>]*><VALUE>([^<]*)</VALUE></PROPERTY>')
+    if (-not $m.Success) { return $null }
+    $m.Groups[1].Value
+}
+
 function Invoke-MockCreateSnapshot {
+    # Application consistency (ConsistencyLevel 1) needs a running guest whose VSS answers: with
+    # Host.GuestVssFails, or a guest without heartbeat, the job ends in state 10 and makes nothing,
+    # as Hyper-V's does when the guest cannot quiesce. Host.SnapshotJobDelayMs: the job (and so the
+    # snapshot's completion) can outlast the caller's deadline; the snapshot exists from the start.
     param([hashtable]$A)
     if ([int]$A.SnapshotType -ne 32768) { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
-    if ([string]$A.SnapshotSettings -notmatch 'CLASSNAME="Msvm_VirtualSystemSnapshotSettingData"') { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
+    $settings = [string]$A.SnapshotSettings
+    if ($settings -notmatch '^<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData">') { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
+    $level = Get-MockEmbeddedProperty $settings 'ConsistencyLevel'
+    if (@('1', '2') -notcontains $level) { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
     $state = Read-MockState
     $vm = Find-MockVm $state ([guid]$A.AffectedSystem.Name)
     if (-not $vm) { return [pscustomobject]@{ ReturnValue = [uint32]32779 } }
     if (@($vm.Snapshots).Count -gt 0) { Throw-MockError 'MockHyperV supports one checkpoint per VM at a time' 'StubNotImplemented' }
+    $delay = $null; if ($null -ne $state.Host.SnapshotJobDelayMs) { $delay = [int]$state.Host.SnapshotJobDelayMs }
+    if ($level -eq '1') {
+        $beat = Get-MockHeartbeat $vm
+        if ($vm.State -ne 'Running' -or $state.Host.GuestVssFails -or $null -eq $beat -or -not $beat.ToString().StartsWith('Ok')) {
+            return New-MockJob $null -DelayMs $delay -FinalState 10 -ErrorCode 32768 -ErrorDescription "The application-consistent checkpoint of '$($vm.Name)' failed: the guest could not quiesce (VSS writer failed or integration services absent)."
+        }
+    }
     $snapGuid = [guid]::NewGuid().ToString().ToUpperInvariant()
     $snapDisks = @()
     foreach ($d in @($vm.Disks)) {
@@ -54,10 +76,11 @@ function Invoke-MockCreateSnapshot {
         $d.Overlay = $overlay
         $snapDisks += @{ DiskIdentifier = [string]$d.DiskIdentifier; ParentPath = [string]$d.Path; Overlay = $overlay }
     }
-    $snap = @{ InstanceID = "Microsoft:$snapGuid"; CreatedAt = (Get-MockNow); Disks = $snapDisks }
+    $snap = @{ InstanceID = "Microsoft:$snapGuid"; CreatedAt = (Get-MockNow); Disks = $snapDisks; Name = "$($vm.Name) - Backup - ($snapGuid)"
+        ConsistencyLevel = [int]$level; GuestBackupType = (Get-MockEmbeddedProperty $settings 'GuestBackupType') }
     $vm.Snapshots = @(@($vm.Snapshots) + @($snap))
     Save-MockState $state
-    New-MockJob (ConvertTo-MockSnapshotCim $vm $snap)
+    New-MockJob (ConvertTo-MockSnapshotCim $vm $snap) -DelayMs $delay
 }
 
 function Invoke-MockReleaseSnapshot {
@@ -72,13 +95,15 @@ function Invoke-MockReleaseSnapshot {
         $epoch = [int]$d.Epoch
         if ($ToReferencePoint) { $epoch++; $d.Epoch = $epoch }
         Merge-MockOverlay $state $d $epoch
-        $diskIds += [string]$d.DiskIdentifier
+        # As Hyper-V: the SASD InstanceIDs of the VM's disks, not VHD DiskIdentifier GUIDs.
+        $diskIds += (Get-MockSasdId $vm.Id $d)
         $rctIds += "rctX:$($d.DiskIdentifier):$epoch"
     }
     $vm.Snapshots = @($vm.Snapshots | Where-Object { $_.InstanceID -ne $snap.InstanceID })
     $result = $null
     if ($ToReferencePoint) {
-        $rp = @{ InstanceID = "Microsoft:$([guid]::NewGuid().ToString().ToUpperInvariant())"; VirtualDiskIdentifiers = $diskIds; ResilientChangeTrackingIdentifiers = $rctIds }
+        $rp = @{ InstanceID = "Microsoft:$([guid]::NewGuid().ToString().ToUpperInvariant())"; VirtualDiskIdentifiers = $diskIds; ResilientChangeTrackingIdentifiers = $rctIds
+            ConsistencyLevel = [int]$snap.ConsistencyLevel }
         $vm.ReferencePoints = @(@($vm.ReferencePoints) + @($rp))
         $result = ConvertTo-MockReferencePoint $vm $rp
     }

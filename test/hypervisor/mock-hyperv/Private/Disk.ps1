@@ -9,7 +9,7 @@ function ConvertTo-MockDriveObject {
         Path = $path; VMId = [guid]$Vm.Id; VMName = [string]$Vm.Name
         ControllerType = [MockHyperV.ControllerType]$Disk.ControllerType
         ControllerNumber = [int]$Disk.ControllerNumber; ControllerLocation = [int]$Disk.ControllerLocation
-        DiskIdentifier = [string]$Disk.DiskIdentifier; MockReportId = $ReportId }
+        DiskIdentifier = [string]$Disk.DiskIdentifier; DiskNumber = $Disk.DiskNumber; MockReportId = $ReportId }
 }
 
 function Get-VMHardDiskDrive {
@@ -62,8 +62,9 @@ function Get-VHD {
                 $common.FileSize = [long](Get-Item -LiteralPath $Path).Length
                 return [pscustomobject]$common
             }
-            if ([string]$d.Path -eq $Path) {
+            if ([string]$d.Path -eq $Path -and $null -eq $d.DiskNumber) {
                 if (-not (Test-Path -LiteralPath $Path)) { Throw-MockError "The system cannot find the file specified: '$Path'." 'ObjectNotFound' 'ObjectNotFound' }
+                if ($d.InUse) { Throw-MockError "Getting the mounted storage instance for the path '$Path' failed: The process cannot access the file because it is being used by another process." 'ObjectInUse,Microsoft.Vhd.PowerShell.Cmdlets.GetVHD' 'ResourceBusy' }
                 $common.Path = $Path; $common.VhdType = [MockHyperV.VhdType]$d.Subformat; $common.ParentPath = ''
                 $common.FileSize = [long](Get-Item -LiteralPath $Path).Length
                 return [pscustomobject]$common

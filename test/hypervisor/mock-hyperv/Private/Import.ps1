@@ -3,12 +3,19 @@
 # The .vmcx here is JSON (the real one is binary); only the mock reads it.
 
 function Invoke-MockExportDefinition {
+    # Refused (32775 invalid state, counted in Host.ExportsDuringView) while a recovery snapshot
+    # exists: on Hyper-V such an export may lock the VHDX chain until VMMS restarts.
     param([hashtable]$A)
     $settings = [string]$A.ExportSettingData
-    if ($settings -notmatch 'NAME="CopyVmStorage" TYPE="boolean"><VALUE>FALSE<') { Throw-MockError 'MockHyperV: export would copy disks (CopyVmStorage not FALSE)' 'MockUnexpected' }
+    if ((Get-MockEmbeddedProperty $settings 'CopyVmStorage') -ne 'FALSE') { Throw-MockError 'MockHyperV: export would copy disks (CopyVmStorage not FALSE)' 'MockUnexpected' }
     $state = Read-MockState
     $vm = Find-MockVm $state ([guid]$A.ComputerSystem.Name)
     if (-not $vm) { return [pscustomobject]@{ ReturnValue = [uint32]32779 } }
+    if (@($vm.Snapshots).Count -gt 0) {
+        $state.Host.ExportsDuringView = [int]$state.Host.ExportsDuringView + 1
+        Save-MockState $state
+        return [pscustomobject]@{ ReturnValue = [uint32]32775 }
+    }
     $dir = Join-Path ([string]$A.ExportDirectory) 'Virtual Machines'
     [void](New-Item -ItemType Directory -Force -Path $dir)
     $copy = @{ Id = $vm.Id; Name = $vm.Name; MemoryBytes = $vm.MemoryBytes; ProcessorCount = $vm.ProcessorCount
@@ -77,7 +84,7 @@ function Import-VM {
     $vm = $r.Vm
     $vm.State = 'Off'; $vm.Transition = $null; $vm.HeartbeatAt = $null; $vm.Snapshots = @(); $vm.ReferencePoints = @()
     $vm.Path = Split-Path -Parent (Split-Path -Parent $r.Path)
-    foreach ($d in @($vm.Disks)) { $d.DiskIdentifier = New-MockId; $d.Epoch = 1; $d.Overlay = $null }
+    foreach ($d in @($vm.Disks)) { $d.DiskIdentifier = New-MockId; $d.DeviceId = New-MockId; $d.Epoch = 1; $d.Overlay = $null }
     $state.Vms = @(@($state.Vms) + @($vm))
     Save-MockState $state
     ConvertTo-MockVmObject $vm

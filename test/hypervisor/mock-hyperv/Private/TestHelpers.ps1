@@ -11,13 +11,22 @@ function New-MockVm {
     $diskRecords = @(); $i = 0
     foreach ($d in $Disks) {
         $sub = 'Dynamic'; if ($d.Subformat) { $sub = [string]$d.Subformat }
+        if ($null -ne $d.PassThrough) {
+            # A physical disk given to the VM: no file; Hyper-V shows this text as the drive's Path.
+            $diskRecords += @{ Path = ('Disk {0} {1:N2} MB Bus 0 Lun {0} Target 0' -f [int]$d.PassThrough, ([long]$d.SizeBytes / 1MB)); DiskNumber = [int]$d.PassThrough
+                Subformat = 'Fixed'; SizeBytes = [long]$d.SizeBytes; DiskIdentifier = New-MockId; DeviceId = New-MockId
+                ControllerType = 'SCSI'; ControllerNumber = 0; ControllerLocation = $i; Overlay = $null; Epoch = 1 }
+            $i++
+            continue
+        }
         if (-not (Test-Path -LiteralPath $d.Path)) {
             [void](New-Item -ItemType Directory -Force -Path (Split-Path -Parent $d.Path))
             $out = & qemu-img create -q -f vhdx -o "subformat=$($sub.ToLowerInvariant())" -- $d.Path ([long]$d.SizeBytes) 2>&1
             if ($LASTEXITCODE -ne 0) { throw "qemu-img create failed: $out" }
         }
-        $diskRecords += @{ Path = [string]$d.Path; Subformat = $sub; SizeBytes = [long]$d.SizeBytes; DiskIdentifier = New-MockId
-            ControllerType = 'SCSI'; ControllerNumber = 0; ControllerLocation = $i; Overlay = $null; Epoch = 1 }
+        # InUse: another host or process holds the file (shared storage), so Get-VHD cannot open it.
+        $diskRecords += @{ Path = [string]$d.Path; Subformat = $sub; SizeBytes = [long]$d.SizeBytes; DiskIdentifier = New-MockId; DeviceId = New-MockId
+            ControllerType = 'SCSI'; ControllerNumber = 0; ControllerLocation = $i; Overlay = $null; Epoch = 1; InUse = [bool]$d.InUse }
         $i++
     }
     $adapterRecords = @(); $j = 0
@@ -56,7 +65,8 @@ function Write-MockGuestData {
 }
 
 function Set-MockHost {
-    # Changes host facts: any of Name, Switches, SupportedVersions, TotalMemoryBytes, RctFail, RctChunkBytes, StartMs, StopMs, JobDelayMs.
+    # Changes host facts: any of Name, Switches, SupportedVersions, TotalMemoryBytes, RctFail, RctChunkBytes, StartMs, StopMs, JobDelayMs,
+    # JobFinalState (7, or 32768 = completed with warnings), SnapshotJobDelayMs, GuestVssFails.
     param([Parameter(Mandatory = $true)][hashtable]$Settings)
     $state = Read-MockState
     foreach ($k in $Settings.Keys) { $state.Host[$k] = $Settings[$k] }

@@ -201,13 +201,28 @@ function Get-VMHostSupportedVersion {
 }
 
 function Get-VMSnapshot {
+    # Every mock checkpoint is a recovery snapshot; Id is the GUID of its InstanceID ("Microsoft:<GUID>").
     [CmdletBinding()]
     param([Parameter(Position = 0)][string[]]$VMName, [Parameter(ValueFromPipeline = $true)]$VM, [string]$SnapshotType)
     $state = Read-MockState
+    if ($SnapshotType -and $SnapshotType -ne 'Recovery') { return }
     foreach ($v in (Resolve-MockVmArgument $state $VM $VMName)) {
         foreach ($s in @($v.Snapshots)) {
-            [pscustomobject]@{ Id = [guid]($s.InstanceID -replace '^Microsoft:', ''); Name = "Recovery $($s.InstanceID)"
+            [pscustomobject]@{ PSTypeName = 'Microsoft.HyperV.PowerShell.VMSnapshot'; Id = [guid]($s.InstanceID -replace '^Microsoft:', ''); Name = [string]$s.Name
                 VMId = [guid]$v.Id; VMName = [string]$v.Name; SnapshotType = 'Recovery' }
         }
     }
+}
+
+function Rename-VMSnapshot {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([Parameter(ValueFromPipeline = $true)]$VMSnapshot, [Parameter(Mandatory = $true)][string]$NewName, [switch]$Passthru)
+    if ($null -eq $VMSnapshot) { Throw-MockError 'StubNotImplemented: Rename-VMSnapshot is mocked only with -VMSnapshot' 'StubNotImplemented' }
+    $state = Read-MockState
+    $v = Find-MockVm $state ([guid]$VMSnapshot.VMId)
+    $hit = $null
+    foreach ($s in @($v.Snapshots)) { if ([guid]($s.InstanceID -replace '^Microsoft:', '') -eq [guid]$VMSnapshot.Id) { $hit = $s } }
+    if ($null -eq $hit) { Throw-MockError "Hyper-V was unable to find the checkpoint '$($VMSnapshot.Name)'." 'ObjectNotFound' 'ObjectNotFound' }
+    $hit.Name = $NewName
+    Save-MockState $state
 }
