@@ -1,8 +1,8 @@
-import { link, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { syncDir } from '../util/durable-file';
-import { createFresh, openExisting } from '../util/safe-open';
+import { createFresh, openExisting, unsafePath } from '../util/safe-open';
 import { writeAll } from '../util/write-all';
 import { processesWithOpen } from './open-files';
 
@@ -35,11 +35,14 @@ interface SeenLock {
   ino: number;
 }
 
-/** Reads a lock file without following a link at its name; null when it is gone. */
-async function readLock(path: string): Promise<SeenLock | null> {
+/**
+ * Reads a lock (or takeover turn) file without following a link at its name; null when it is gone.
+ * `base` is the lock's path: a holder's temp (`<base>.<pid>.tmp`) is the one other name the file
+ * may have, for an instant; any other hard link is refused (REPLICA_UNSAFE_PATH).
+ */
+async function readLock(path: string, base: string): Promise<SeenLock | null> {
   let fh: FileHandle;
   try {
-    // Links allowed: the holder's temp name shares the inode for an instant (we only unlink it).
     fh = await openExisting(path, 'r', { allowLinks: true });
   } catch (err) {
     if ((err as { code?: string }).code === 'FILE_NOT_FOUND') return null;
@@ -49,12 +52,26 @@ async function readLock(path: string): Promise<SeenLock | null> {
     const st = await fh.stat();
     const buf = Buffer.alloc(32);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return { text: buf.subarray(0, bytesRead).toString('utf8'), dev: st.dev, ino: st.ino };
+    const text = buf.subarray(0, bytesRead).toString('utf8');
+    if (st.nlink > 1) await checkOnlyTempLink(fh, path, base, text, st.dev, st.ino);
+    return { text, dev: st.dev, ino: st.ino };
   } catch (err) {
     throw fromNodeError(err, path);
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+// A second name is legitimate only while its holder links its temp into place: the temp named by
+// the file's own pid has the same inode, or it is already gone and the count dropped.
+async function checkOnlyTempLink(fh: FileHandle, path: string, base: string, text: string, dev: number, ino: number): Promise<void> {
+  const pid = pidOf(text);
+  if (pid !== null) {
+    const tmp = await lstat(`${base}.${pid}.tmp`).catch(() => null);
+    if (tmp !== null && tmp.dev === dev && tmp.ino === ino && tmp.nlink === 2) return;
+  }
+  if ((await fh.stat()).nlink === 1) return;
+  throw unsafePath(path, 'hardlink');
 }
 
 /** The pid a lock names; null when its text is not a pid. */
@@ -117,7 +134,7 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
           heldHere.delete(key);
         };
       }
-      const seen = await readLock(path);
+      const seen = await readLock(path, path);
       if (seen === null) continue; // released meanwhile: try again
       const verdict = await judge(path, seen);
       if (!verdict.stale) {
@@ -160,7 +177,7 @@ function sameFile(a: SeenLock | null, b: SeenLock): boolean {
 async function removeStale(path: string, tmp: string, seen: SeenLock): Promise<void> {
   const turn = `${path}.takeover`;
   if (!(await linked(tmp, turn))) {
-    const other = await readLock(turn);
+    const other = await readLock(turn, path);
     // A remover that died in its few lines leaves its turn behind; clear it for the next attempt.
     if (other !== null && (await judge(turn, other)).stale) {
       await unlink(turn).catch(() => undefined);
@@ -169,7 +186,7 @@ async function removeStale(path: string, tmp: string, seen: SeenLock): Promise<v
     return;
   }
   try {
-    if (sameFile(await readLock(path), seen)) await unlink(path).catch(() => undefined);
+    if (sameFile(await readLock(path, path), seen)) await unlink(path).catch(() => undefined);
   } finally {
     await unlink(turn).catch(() => undefined);
   }

@@ -4,6 +4,7 @@ import { fromNodeError, hasCode } from '../../errors';
 import { componentLogger } from '../../log';
 import { DEFAULT_BLOCK_SIZE } from '../stream/format';
 import { removeIfExists, syncDir } from '../util/durable-file';
+import { checkOwnPaths } from './preflight';
 import type { ReplicaTarget } from './receive';
 import { COMMIT_FILE, JOURNAL_FILE, MANIFEST_FOLDER, STATE_FILE } from './recovery';
 import { readState } from './state';
@@ -39,13 +40,14 @@ const OWN_FILES = [STATE_FILE, `${STATE_FILE}.tmp`, JOURNAL_FILE, COMMIT_FILE, `
 
 /** Discards vmmirror's state for a replica and rehashes its files (under the replica's lock). */
 export async function resetReplica(o: ResetOptions): Promise<ResetReport> {
-  const unlock = await ReplicaStore.lockFolder(o);
+  // Links at vmmirror's own paths are removed below (unlink removes the link, not its target).
+  const unlock = await ReplicaStore.lockFolder(o, false);
   let store: ReplicaStore | undefined;
   try {
     // The old block size is kept when the state still says it; a state that cannot be read is
     // exactly what reset is for, so it only loses that hint.
     const old = await readState(join(o.stateDir, STATE_FILE)).catch((err: unknown) => {
-      if (hasCode(err, 'REPLICA_INVALID')) return null;
+      if (hasCode(err, 'REPLICA_INVALID') || hasCode(err, 'REPLICA_UNSAFE_PATH')) return null;
       throw err;
     });
     const blockSize = o.blockSize ?? old?.BlockSize ?? DEFAULT_BLOCK_SIZE;
@@ -64,6 +66,7 @@ export async function resetReplica(o: ResetOptions): Promise<ResetReport> {
     await syncDir(manifests);
     await syncDir(o.stateDir);
     log.warn({ module: o.module, discarded }, 'replica reset: discarded vmmirror state; rehashing the replica files');
+    await checkOwnPaths(o.stateDir, o.targets);
     store = await ReplicaStore.openLocked({ ...o, blockSize }, unlock);
     await store.rehash(o.targets.map((t) => t.name));
     const files = store.state().Files.map((f) => ({ name: f.Name, size: f.Size }));

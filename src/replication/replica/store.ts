@@ -13,6 +13,7 @@ import { removeIfExists } from '../util/durable-file';
 import { RESET_HINT } from '../util/json-file';
 import { checkRealFolder } from '../util/safe-open';
 import { acquireLock } from './lock';
+import { checkOwnPaths, checkStateFolder } from './preflight';
 import { rehashFile, replicaDataWriteGuid } from './rehash';
 import { HashPool } from '../source/hash-pool';
 import { receiveIntoJournal, type ReplicaTarget } from './receive';
@@ -72,19 +73,28 @@ export class ReplicaStore {
 
   /**
    * Creates the state folder if needed, refuses one that is (or holds) a link instead of a real
-   * folder, and takes its lock. Returns the release function. (open() and resetReplica() use it.)
+   * folder, and takes its lock; then refuses links at the paths it writes (unless `checkPaths` is
+   * false: reset removes them first). Returns the release function. (open() and resetReplica() use it.)
    */
-  static async lockFolder(options: Pick<ReplicaStoreOptions, 'stateDir' | 'targets'>): Promise<() => Promise<void>> {
+  static async lockFolder(options: Pick<ReplicaStoreOptions, 'stateDir' | 'targets'>, checkPaths = true): Promise<() => Promise<void>> {
     if (new Set(options.targets.map((t) => t.name)).size !== options.targets.length) {
       throw new ReplicationError('CONFIG_INVALID', 'replica file names must be unique');
     }
+    // mkdir -p goes through a symlinked folder: check before and after, so nothing of ours lands elsewhere.
+    await checkStateFolder(options.stateDir);
     await mkdir(join(options.stateDir, MANIFEST_FOLDER), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
       throw fromNodeError(e, options.stateDir);
     });
-    // mkdir -p goes through a symlinked folder: check both, so nothing of ours lands elsewhere.
     await checkRealFolder(options.stateDir);
     await checkRealFolder(join(options.stateDir, MANIFEST_FOLDER));
-    return acquireLock(join(options.stateDir, LOCK_FILE));
+    const unlock = await acquireLock(join(options.stateDir, LOCK_FILE));
+    try {
+      if (checkPaths) await checkOwnPaths(options.stateDir, options.targets);
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+    return unlock;
   }
 
   /** open() for a caller that already holds the folder's lock (from lockFolder); close() releases it. */

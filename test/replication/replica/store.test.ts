@@ -40,8 +40,8 @@ describe('replication/replica/store', () => {
         { name: 'a.raw', path: a },
         { name: 'b.raw', path: b },
       ];
-      // b's replica path cannot be opened (it is a folder), so applying fails after a was resized.
-      await mkdir(join(dir, 'folder'));
+      // b's replica path cannot be opened (a folder appears there once the store is open: open
+      // itself refuses a folder at a replica path), so applying fails after a was resized.
       const broken = await ReplicaStore.open({
         stateDir: join(rep, STATE_FOLDER),
         module: LOCAL_MODULE,
@@ -50,9 +50,10 @@ describe('replication/replica/store', () => {
           { name: 'b.raw', path: join(dir, 'folder'), maxBytes: 1 << 20 },
         ],
       });
+      await mkdir(join(dir, 'folder'));
       try {
         const s1 = await validStream(broken, sources);
-        expect(await refusal(broken.receive(asChunks(s1.bytes, 1000), { expectedStreamId: s1.streamId }))).to.not.equal(undefined);
+        expect(await refusal(broken.receive(asChunks(s1.bytes, 1000), { expectedStreamId: s1.streamId }))).to.equal('IO_ERROR');
         // The same open store is handed another stream, which it refuses: the committed journal must survive.
         const s2 = await validStream(broken, sources);
         expect(await refusal(broken.receive(asChunks(s2.bytes, 1000), { expectedStreamId: 'f'.repeat(32) }))).to.not.equal(undefined);
@@ -83,9 +84,9 @@ describe('replication/replica/store', () => {
         await replicateLocal({ sources: [a], toDir: rep, blockSize: B });
         await writeFile(a, randomBuffer(rand, 6 * B));
         // Applying fails (the replica path is a folder), so the committed journal stays behind.
-        await mkdir(join(dir, 'folder'));
         const targets = (path: string): Array<{ name: string; path: string; maxBytes: number }> => [{ name: 'a.raw', path, maxBytes: 1 << 20 }];
         const broken = await ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: targets(join(dir, 'folder')) });
+        await mkdir(join(dir, 'folder'));
         try {
           const s1 = await validStream(broken, [{ name: 'a.raw', path: a }]);
           expect(await refusal(broken.receive(asChunks(s1.bytes), { expectedStreamId: s1.streamId }))).to.not.equal(undefined);
@@ -112,8 +113,8 @@ describe('replication/replica/store', () => {
       const rep = join(dir, 'replica');
       await writeFile(a, randomBuffer(rand, 40 * 4096 + 3));
       // The first seed, in 4 KiB blocks, is committed but not applied (the replica path is a folder).
-      await mkdir(join(dir, 'folder'));
       const broken = await ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: [{ name: 'a.raw', path: join(dir, 'folder'), maxBytes: 1 << 20 }], blockSize: 4096 });
+      await mkdir(join(dir, 'folder'));
       try {
         const s1 = await validStream(broken, [{ name: 'a.raw', path: a }]);
         expect(await refusal(broken.receive(asChunks(s1.bytes), { expectedStreamId: s1.streamId }))).to.not.equal(undefined);
