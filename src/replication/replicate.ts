@@ -5,6 +5,7 @@ import { ReplicationError, fromNodeError } from '../errors';
 import type { ManifestFile } from './manifest/manifest-file';
 import { ReplicaStore, type RecoveryOutcome } from './replica/store';
 import { createDelta, type DeltaReport } from './source/delta';
+import type { HashPool } from './source/hash-pool';
 import type { SourceMode } from './source/open-layout';
 
 // One-shot local replication of a file set into a replica folder: the first run seeds, later runs
@@ -22,6 +23,8 @@ export interface ReplicateOptions {
   changedRanges?: Map<string, Array<{ offset: number; length: number }>>;
   /** Rebuild the replica's manifests from its files first (after the replica was written to). */
   rehash?: boolean;
+  /** Hashing workers to use (shared across runs); by default a pool of its own. */
+  pool?: HashPool;
 }
 
 export interface ReplicateReport extends DeltaReport {
@@ -84,6 +87,7 @@ export async function replicateLocal(o: ReplicateOptions): Promise<ReplicateRepo
       sources: targets.map((t) => ({ name: t.name, path: t.source, mode: o.mode ?? 'auto' })),
       replica: { generation: store.state().Generation, manifests },
       changedRanges: changed,
+      pool: o.pool,
     });
     await store.receive(stream, { expectedStreamId: streamId });
     return { ...(await report), recovery: store.recovery, blockSize: store.blockSize, rehashed };

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { ReplicationError } from '../../errors';
+import { ReplicationError, hasCode } from '../../errors';
 import { HASH_BYTES, incrementalHash } from '../hash';
 import type { ManifestFile } from '../manifest/manifest-file';
 import { ManifestMerger } from '../manifest/manifest-merge';
@@ -152,7 +152,10 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
       await launch();
       while (inFlight.length > 0) {
         const chunk = inFlight.shift() as (typeof inFlight)[number];
-        const r = await chunk.result;
+        const r = await chunk.result.catch((err: unknown) => {
+          if (hasCode(err, 'SOURCE_CHANGED')) throw sourceChanged(src.name, [(err as Error).message.replace(/^scan: /, '')], o.replica.generation);
+          throw err;
+        });
         await launch();
         stats.bytesScanned += chunk.length;
         for (const [k, j] of r.changed.entries()) {
@@ -173,6 +176,9 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
       stats.contentDigest = merger.contentDigest();
       files.push(stats);
     }
+    // Still the files we started with? If not, what was sent is a torn mixture: fail before the
+    // trailer, so the receiver never commits it (its replica stays on the generation it had).
+    for (const [fi, layout] of layouts.entries()) await refuseIfChanged(o.sources[fi]!.name, layout, o.replica.generation);
     const trailer: StreamTrailer = {
       BlockCount: files.reduce((n, f) => n + f.blocksChanged, 0),
       StreamHash: streamHash.digestHex(),
@@ -191,6 +197,20 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
     await sentLog?.close();
     if (o.pool === undefined) await pool.close();
   }
+}
+
+async function refuseIfChanged(name: string, layout: FileLayout, generation: number): Promise<void> {
+  const changes = await layout.changesSinceOpen();
+  if (changes.length > 0) throw sourceChanged(name, changes, generation);
+}
+
+function sourceChanged(name: string, changes: string[], generation: number): ReplicationError {
+  return new ReplicationError(
+    'SOURCE_CHANGED',
+    `${name} changed while it was being read (${changes.join('; ')}): nothing was committed, the replica stays on generation ${generation}. ` +
+      'A running VM\'s disk cannot be copied consistently this way: stop the VM first, or replicate it through the agent (it reads a frozen checkpoint).',
+    { details: { name, changes, generation } },
+  );
 }
 
 // Scan mode: every live block. Change-tracking mode: the blocks the changes map to, the VHDX

@@ -20,11 +20,15 @@ export interface FileLayout {
   mapChanges(ranges: Array<{ offset: number; length: number }>): Promise<Array<{ offset: number; length: number }>>;
   /** Whether block `index` holds live data. */
   isReferenced(index: number, blockSize: number): boolean;
+  /** VHDX: the structures' byte extents (header section, log, regions), fingerprinted to detect a changing source; raw: null. */
+  structureExtents: Array<{ offset: number; length: number }> | null;
+  /** What changed in the file since it was opened, in words (source-fingerprint.ts); empty when nothing did. */
+  changesSinceOpen(): Promise<string[]>;
   close(): Promise<void>;
 }
 
-/** Layout of a plain file: all of it is data. */
-export function rawLayout(fh: FileHandle, size: number): FileLayout {
+/** Layout of a plain file: all of it is data. (`changesSinceOpen` is filled in by openLayout.) */
+export function rawLayout(fh: FileHandle, size: number): Omit<FileLayout, 'changesSinceOpen'> {
   return {
     mode: 'raw',
     size,
@@ -36,6 +40,7 @@ export function rawLayout(fh: FileHandle, size: number): FileLayout {
         .map((r) => ({ offset: Math.max(0, r.offset), length: Math.min(r.offset + r.length, size) - Math.max(0, r.offset) }))
         .filter((r) => r.length > 0),
     isReferenced: (index, blockSize) => index * blockSize < size,
+    structureExtents: null,
     close: () => fh.close(),
   };
 }

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { rawLayout, type FileLayout } from './file-layout';
+import { fingerprintChanges, takeFingerprint } from './source-fingerprint';
 import { vhdxLayout } from './vhdx-layout';
 
 // Picks how to read a source file: as a VHDX (only live regions and allocated blocks) or raw.
@@ -21,7 +22,9 @@ export async function openLayout(path: string, mode: SourceMode): Promise<FileLa
     throw fromNodeError(e, path);
   });
   try {
-    const { size } = await fh.stat();
+    // Stat before anything is parsed: a write after this instant shows in the fingerprint at the end.
+    const early = await fh.stat({ bigint: true });
+    const size = Number(early.size);
     let actual = mode;
     if (mode === 'auto') {
       const head = Buffer.alloc(8);
@@ -34,10 +37,10 @@ export async function openLayout(path: string, mode: SourceMode): Promise<FileLa
         });
       }
     }
-    if (actual === 'vhdx') {
-      return await vhdxLayout(fh, path, size);
-    }
-    return rawLayout(fh, size);
+    const layout = actual === 'vhdx' ? await vhdxLayout(fh, path, size) : rawLayout(fh, size);
+    const structures = layout.structureExtents;
+    const opened = { ...(await takeFingerprint(fh, path, structures)), size, mtimeNs: early.mtimeNs, ctimeNs: early.ctimeNs, ino: early.ino, dataWriteGuid: layout.dataWriteGuid };
+    return { ...layout, changesSinceOpen: async () => fingerprintChanges(opened, await takeFingerprint(fh, path, structures)) };
   } catch (err) {
     await fh.close().catch(() => undefined);
     if (err instanceof ReplicationError) throw err;

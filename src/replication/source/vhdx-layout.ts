@@ -9,7 +9,7 @@ const MiB = 1 << 20;
 // from Hyper-V are virtual-disk offsets and are mapped through the BAT to file ranges.
 
 /** Parses the VHDX (refusing a corrupt one) and exposes it as a FileLayout. */
-export async function vhdxLayout(fh: FileHandle, path: string, size: number): Promise<FileLayout> {
+export async function vhdxLayout(fh: FileHandle, path: string, size: number): Promise<Omit<FileLayout, 'changesSinceOpen'>> {
   const layout = await readVhdxLayout(fh, { path });
   const map = await referencedMap(layout, fh);
   const structural = [
@@ -30,6 +30,7 @@ export async function vhdxLayout(fh: FileHandle, path: string, size: number): Pr
       for (let u = first; u < Math.max(end, first + 1); u++) if (map.isReferenced(u)) return true;
       return false;
     },
+    structureExtents: structural.filter((e) => e.length > 0),
     close: () => fh.close(),
   };
 }
