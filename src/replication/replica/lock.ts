@@ -114,8 +114,10 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
   heldHere.add(key);
   const tmp = `${path}.${process.pid}.tmp`;
   let fh: FileHandle | undefined;
+  let created = false;
   try {
     fh = await createFresh(tmp, 0o600);
+    created = true;
     await writeAll(fh, Buffer.from(String(process.pid)), 0, tmp);
     // Durable before it is linked into place: after a crash the lock names its pid or is absent.
     await fh.sync().catch((e: unknown) => {
@@ -151,7 +153,8 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
     throw err;
   } finally {
     await fh?.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
+    // Only our own temp is removed: a link planted at its name stays for the operator to see.
+    if (created) await unlink(tmp).catch(() => undefined);
   }
 }
 
