@@ -8,7 +8,7 @@ $script:MockStubNames = @(
     'Get-VMKeyProtector', 'Get-VMMemory', 'Get-VMNetworkAdapterVlan', 'Get-VMProcessor', 'Get-VMReplication',
     'Get-VMScsiController', 'Measure-VM', 'Merge-VHD', 'Mount-VHD', 'Move-VM', 'New-VHD', 'New-VM', 'New-VMSwitch',
     'Optimize-VHD', 'Remove-VM', 'Remove-VMHardDiskDrive', 'Remove-VMNetworkAdapter', 'Remove-VMSnapshot',
-    'Remove-VMSwitch', 'Rename-VM', 'Rename-VMSnapshot', 'Resize-VHD', 'Restart-VM', 'Restore-VMSnapshot',
+    'Remove-VMSwitch', 'Rename-VM', 'Resize-VHD', 'Restart-VM', 'Restore-VMSnapshot',
     'Resume-VM', 'Save-VM', 'Set-VHD', 'Set-VM', 'Set-VMFirmware', 'Set-VMHost', 'Set-VMMemory',
     'Set-VMNetworkAdapterVlan', 'Set-VMProcessor', 'Set-VMSwitch', 'Start-VMFailover', 'Stop-VMReplication',
     'Suspend-VM', 'Test-VHD', 'Test-VMReplicationConnection', 'Update-VMVersion',
