@@ -51,6 +51,8 @@ export class HypervDriver implements Hypervisor {
   private readonly handedOut = new Map<VmId, Set<string>>();
   /** Views this driver has open, per VM: not leftovers, and no export while one is open. */
   private readonly openViews = new Map<VmId, Set<string>>();
+  /** CreateSnapshot jobs of failed freezes still running at the cleanup's deadline: their snapshot is released later. */
+  private readonly pendingJobs = new Map<VmId, Set<string>>();
 
   constructor(options: HypervDriverOptions) {
     // Windows PowerShell 5.1 is on every Hyper-V host; elsewhere the executable must be given.
@@ -157,9 +159,14 @@ export class HypervDriver implements Hypervisor {
     return err;
   }
 
-  private removeLeftovers(id: VmId, extra: { JobIds: string[]; ViewIds: string[] }, timeoutMs: number): Promise<S.PsLeftovers> {
+  private async removeLeftovers(id: VmId, extra: { JobIds: string[]; ViewIds: string[] }, timeoutMs: number): Promise<S.PsLeftovers> {
     const keep = [...(this.openViews.get(id) ?? [])];
-    return this.call('Remove-MirrorLeftoverView', { VmId: id, KeepViewIds: keep, ...extra }, S.PsLeftovers, timeoutMs);
+    const jobIds = [...new Set([...extra.JobIds, ...(this.pendingJobs.get(id) ?? [])])];
+    const r = await this.call('Remove-MirrorLeftoverView', { VmId: id, KeepViewIds: keep, ViewIds: extra.ViewIds, JobIds: jobIds }, S.PsLeftovers, timeoutMs);
+    // The script answered for every job it was given: only those still running stay pending.
+    if (r.PendingJobIds.length > 0) this.pendingJobs.set(id, new Set(r.PendingJobIds));
+    else this.pendingJobs.delete(id);
+    return r;
   }
 
   /**
