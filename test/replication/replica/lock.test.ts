@@ -1,11 +1,21 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasCode } from '../../../src/errors';
 import { ReplicaStore } from '../../../src/replication';
 import { acquireLock } from '../../../src/replication/replica/lock';
 import { tempDir } from '../../helpers/tmp';
+
+async function lockCode(p: Promise<() => Promise<void>>): Promise<string | undefined> {
+  try {
+    await (await p)();
+  } catch (err) {
+    return (err as { code?: string }).code ?? (err as Error).message;
+  }
+  return undefined;
+}
 
 describe('replication/replica/lock', () => {
   it('lets only one of two concurrent takers hold the lock', async () => {
@@ -43,14 +53,105 @@ describe('replication/replica/lock', () => {
   it('takes over a lock whose owner process is dead', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      const { writeFile } = await import('node:fs/promises');
-      await writeFile(join(dir, 'lock'), '2147483646');
-      const release = await acquireLock(join(dir, 'lock'));
+      const lock = join(dir, 'lock');
+      await writeFile(lock, '2147483646');
+      const release = await acquireLock(lock);
+      expect(await readFile(lock, 'utf8'), 'the lock now names this process').to.equal(String(process.pid));
       await release();
+      expect(existsSync(lock), 'released: the lock file is gone').to.equal(false);
       // A lock naming our own pid that we do not hold was left by an earlier process with that pid.
-      await writeFile(join(dir, 'lock'), String(process.pid));
-      const again = await acquireLock(join(dir, 'lock'));
+      await writeFile(lock, String(process.pid));
+      const again = await acquireLock(lock);
+      expect(await readFile(lock, 'utf8')).to.equal(String(process.pid));
+      // ...and while we hold it, a second taker in this process is refused.
+      expect(await lockCode(acquireLock(lock))).to.equal('REPLICA_LOCKED');
       await again();
+      expect(existsSync(lock)).to.equal(false);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('refuses a lock whose owner process is alive', async () => {
+    const { dir, cleanup } = await tempDir();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      const lock = join(dir, 'lock');
+      await writeFile(lock, String(child.pid));
+      expect(await lockCode(acquireLock(lock))).to.equal('REPLICA_LOCKED');
+      expect(await readFile(lock, 'utf8'), 'the live owner keeps its lock').to.equal(String(child.pid));
+    } finally {
+      child.kill('SIGKILL');
+      await cleanup();
+    }
+  });
+
+  for (const [label, text] of [
+    ['empty', ''],
+    ['non-numeric', 'garbage\n'],
+    ['negative', '-12'],
+    ['overlong', '99999999999999999999'],
+  ] as const) {
+    it(`takes over a lock file that is ${label} when no process has it open`, async () => {
+      const { dir, cleanup } = await tempDir();
+      try {
+        const lock = join(dir, 'lock');
+        await writeFile(lock, text);
+        const release = await acquireLock(lock);
+        expect(await readFile(lock, 'utf8')).to.equal(String(process.pid));
+        await release();
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+
+  it('refuses a lock file that names no pid while a process has it open', async function () {
+    if (process.platform !== 'linux') this.skip(); // the open-file check reads /proc (docs/replication.md)
+    const { dir, cleanup } = await tempDir();
+    const lock = join(dir, 'lock');
+    await writeFile(lock, 'damaged');
+    // A process holding the damaged lock open, as a holder does for as long as it holds its lock.
+    const child = spawn(process.execPath, ['-e', `require('fs').openSync(${JSON.stringify(lock)}, 'r'); process.stdout.write('open\\n'); setTimeout(() => {}, 60000)`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((res, rej) => {
+        child.stdout?.once('data', () => res());
+        child.once('exit', (c) => rej(new Error(`holder exited ${c}`)));
+      });
+      let err: unknown;
+      try {
+        await (await acquireLock(lock))();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { code?: string }).code).to.equal('REPLICA_LOCKED');
+      expect((err as { details?: { pid?: number } }).details?.pid, 'names the process that has it open').to.equal(child.pid);
+      expect(await readFile(lock, 'utf8')).to.equal('damaged');
+    } finally {
+      child.kill('SIGKILL');
+      await cleanup();
+    }
+  });
+
+  it('keeps its lock file open while held, so a damaged lock of a live holder is not taken over', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const { dir, cleanup } = await tempDir();
+    try {
+      const lock = join(dir, 'lock');
+      const release = await acquireLock(lock);
+      // Someone damages the held lock: a taker in another process must still be refused.
+      await writeFile(lock, 'xx');
+      const lockModule = join(__dirname, '..', '..', '..', 'src', 'replication', 'replica', 'lock.ts');
+      const script = `require(${JSON.stringify(lockModule)}).acquireLock(${JSON.stringify(lock)}).then((r) => { process.stdout.write('TAKEN'); return r(); }, (e) => process.stdout.write(String(e.code)))`;
+      const out = await new Promise<string>((res, rej) => {
+        const p = spawn(process.execPath, ['-r', 'ts-node/register', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' } });
+        let text = '';
+        p.stdout?.on('data', (d: Buffer) => (text += d.toString()));
+        p.on('error', rej);
+        p.on('close', () => res(text));
+      });
+      expect(out).to.equal('REPLICA_LOCKED');
+      await release();
     } finally {
       await cleanup();
     }
