@@ -51,3 +51,49 @@ export function structureChecksum(data: Uint8Array, checksumOffset = 4): number 
   copy.fill(0, checksumOffset, checksumOffset + 4);
   return crc32c(copy);
 }
+
+// CRC combination (as zlib's crc32_combine, for the Castagnoli polynomial): the CRC of A||B from
+// crc(A), crc(B) and |B|, in O(log |B|). The log parser uses it to checksum any run of its sectors
+// from prefix CRCs, so a crafted log cannot make it hash the same bytes over and over.
+
+/** a(x) * b(x) mod p(x), bit-reflected as the CRC is. */
+function multModP(a: number, b: number): number {
+  if (a === 0) return 0;
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if ((a & m) !== 0) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** X2N[k] = x^(2^k) mod p(x). */
+const X2N: Uint32Array = (() => {
+  const t = new Uint32Array(32);
+  t[0] = 0x40000000; // x^1
+  for (let k = 1; k < 32; k++) t[k] = multModP(t[k - 1]!, t[k - 1]!);
+  return t;
+})();
+
+/** x^(8 * bytes) mod p(x): the operator that shifts a CRC past `bytes` zero bytes. */
+function shiftBytes(bytes: number): number {
+  let p = 0x80000000; // x^0
+  let k = 3; // 8 = 2^3 bits per byte
+  for (let n = bytes; n > 0; n = Math.floor(n / 2), k++) if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
+  return p;
+}
+
+/** CRC-32C of A||B, given crc32c(A), crc32c(B) and B's length. */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  return (multModP(shiftBytes(lengthB), crcA) ^ crcB) >>> 0;
+}
+
+/** CRC-32C of the bytes between two prefix CRCs: crc(data[a..b)) from crc(data[0..a)), crc(data[0..b)). */
+export function crc32cBetween(prefixA: number, prefixB: number, length: number): number {
+  return (prefixB ^ multModP(shiftBytes(length), prefixA)) >>> 0;
+}

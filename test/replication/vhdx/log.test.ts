@@ -7,7 +7,7 @@ import { referencedMap } from '../../../src/replication/vhdx/referenced-map';
 import { mapVirtualRanges } from '../../../src/replication/vhdx/map-ranges';
 import { guidToBytes, parseGuid, ZERO_GUID } from '../../../src/replication/vhdx/guid';
 import { crc32c } from '../../../src/replication/vhdx/crc32c';
-import { findActiveSequence, parseLogEntry } from '../../../src/replication/vhdx/log';
+import { findActiveSequence, newLogScanStats, parseLogEntry } from '../../../src/replication/vhdx/log';
 import { run } from '../../../src/util/exec';
 import { createVhdx, qemuWrites } from '../../helpers/qemu';
 import { tempDir } from '../../helpers/tmp';
@@ -218,3 +218,75 @@ describe('src/replication/vhdx/log (active sequence search)', () => {
     expect(parseLogEntry(log, 0, GUID)).to.equal(undefined);
   });
 });
+
+// Issue 7 item 9: a crafted log must not make the search quadratic. The work is counted
+// (LogScanStats), so the assertions hold however loaded the machine is.
+describe('src/replication/vhdx/log (crafted logs cost linear work)', () => {
+  const GUID = '11111111-2222-4333-8444-555555555555';
+  const K = 4096;
+  const LOG = 16 * MiB;
+  const sectors = LOG / K;
+
+  // Every sector an entry header with the right GUID, each claiming the whole log (a bad CRC).
+  function everySectorAHeader(): Buffer {
+    const log = Buffer.alloc(LOG);
+    for (let i = 0; i < sectors; i++) {
+      const at = i * K;
+      log.write('loge', at, 'latin1');
+      log.writeUInt32LE(0x12345678, at + 4);
+      log.writeUInt32LE(LOG, at + 8);
+      log.writeUInt32LE(0, at + 12);
+      log.writeBigUInt64LE(BigInt(i + 1), at + 16);
+      log.writeUInt32LE(126, at + 24); // as many descriptors as the header sector holds
+      guidToBytes(GUID).copy(log, at + 32);
+      for (let d = 0; d < 126; d++) {
+        log.write('zero', at + 64 + 32 * d, 'latin1');
+        log.writeBigUInt64LE(BigInt(i + 1), at + 64 + 32 * d + 24);
+      }
+    }
+    return log;
+  }
+
+  it('examines each sector of a 16 MiB log of headers claiming the whole log a bounded number of times', () => {
+    const stats = newLogScanStats();
+    const started = Date.now();
+    expect(findActiveSequence(everySectorAHeader(), GUID, stats)).to.equal(undefined);
+    const ms = Date.now() - started;
+    expect(stats.entriesParsed, 'each position parsed once').to.be.at.most(sectors);
+    expect(stats.bytesChecksummed, 'CRC work: the prefix table plus one header sector per position').to.be.at.most(2 * LOG);
+    expect(stats.descriptorsChecked).to.be.at.most(127 * sectors);
+    expect(stats.runSteps).to.be.at.most(2 * sectors);
+    expect(ms, 'a generous bound; before the fix this took minutes').to.be.below(20_000);
+  });
+
+  it('walks a long chain of valid entries whose head points outside it once, not once per entry', () => {
+    // 4095 valid one-sector entries, seq 1..4095, every tail pointing at the last sector (not an entry).
+    const log = Buffer.alloc(LOG);
+    for (let i = 0; i < sectors - 1; i++) place(log, i * K, buildEntry(BigInt(i + 1), (sectors - 1) * K, GUID, []));
+    const stats = newLogScanStats();
+    expect(findActiveSequence(log, GUID, stats)).to.equal(undefined);
+    expect(stats.entriesParsed).to.be.at.most(sectors);
+    expect(stats.runSteps, 'without memoized failures this is sectors^2 / 2').to.be.at.most(3 * sectors);
+    // The same chain with a head whose tail is inside it is found, whole.
+    place(log, (sectors - 1) * K, buildEntry(BigInt(sectors), 0, GUID, []));
+    expect(findActiveSequence(log, GUID)?.length).to.equal(sectors);
+  });
+
+  it('parses a crafted 16 MiB log inside a real VHDX in bounded time (no active sequence: nothing to replay)', async () => {
+    const { dir, cleanup } = await tempDir('vmmirror-vhdx-log-crafted-');
+    try {
+      const path = join(dir, 'crafted.vhdx');
+      await createVhdx(path, { sizeBytes: 64 * MiB, subformat: 'dynamic', blockSizeBytes: MiB, logSizeBytes: LOG });
+      const before = await readVhdxLayout(path);
+      await patch(path, before.log.offset, everySectorAHeader());
+      for (const at of [64 * 1024, 128 * 1024]) await rewriteChecksummed(path, at, 4096, (b) => guidToBytes(GUID).copy(b, 48));
+      const started = Date.now();
+      const layout = await readVhdxLayout(path);
+      expect(Date.now() - started).to.be.below(20_000);
+      expect([layout.logActive, layout.logReplay]).to.deep.equal([true, undefined]);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
