@@ -1,10 +1,11 @@
 import type { LoadedConfig } from '../config';
-import { PeerError, UsageError, VmmirrorError } from '../errors';
-import { componentLogger } from '../log';
+import { PeerError, UsageError, VmmirrorError, hasCode } from '../errors';
+import type { Hypervisor } from '../hypervisor/types';
+import { componentLogger, type Logger } from '../log';
 import { readToken } from './control/auth';
 import { StatusDocument, SyncReport } from './control/documents';
 import { startControlServer } from './control/server';
-import { runCycle, senderStateDir } from './cycle';
+import { resolveVm, runCycle, senderStateDir } from './cycle';
 import { startHeartbeats, recordHeartbeat, type PeerView } from './heartbeat';
 import { agentHypervisor } from './hypervisor';
 import { createLink } from './link';
@@ -16,6 +17,7 @@ import { decideRole } from './role';
 import { Semaphore } from './semaphore';
 import { buildStatus, syncReportJson } from './status';
 import { StreamRouter } from './stream-router';
+import { ViewKeeper } from './views';
 
 // `vmmirror agent`: wires the peer link, the control API and one loop per module. Everything that
 // can fail on bad input (config, identity files, token) is read before any listener opens.
@@ -40,7 +42,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   const router = new StreamRouter((id, module, r) => replicas.acceptDelta(id, module, r));
   const peerView: PeerView = { lastHeartbeatAt: null, modules: new Map() };
   const semaphore = new Semaphore(config.agent.MaxConcurrentCycles);
-  const cycleDeps = { config, hypervisor, router, log, connection: () => link.connection() };
+  const views = new ViewKeeper(hypervisor, log);
+  const cycleDeps = { config, hypervisor, router, views, log, connection: () => link.connection() };
   const runners = config.modules.map(
     (m) => new ModuleRunner(m, decideRole({ selfName: config.self.Name, module: m }), { semaphore, log, cycle: (mod, signal) => runCycle(cycleDeps, mod, signal) }),
   );
@@ -76,6 +79,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   }
 
   await replicas.openKnown();
+  await releaseLeftoversAtStart(config, hypervisor, views, log);
   await refreshAcknowledged();
   const listening = await link.server.listen().catch(async (err: unknown) => {
     await replicas.close();
@@ -90,7 +94,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         status: async () => {
           await refreshAcknowledged();
           return StatusDocument.parse(
-            buildStatus({ config, startedAt, now: new Date(), connected: link.current() !== undefined, peer: peerView, runners, replicas: replicas.summaries(), acknowledged }),
+            buildStatus({ config, startedAt, now: new Date(), connected: link.current() !== undefined, peer: peerView, runners, replicas: replicas.summaries(), replicaFailures: replicas.openFailures(), acknowledged }),
           );
         },
         sync: async (name) => {
@@ -130,4 +134,20 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     return stopping;
   };
   return { stopped, stop, controlAddress: control.address, peerPort: listening.port };
+}
+
+// An agent killed between freeze and release leaves the view open (on Hyper-V a recovery
+// checkpoint): release what vmmirror left on each module's VM before any cycle runs. A VM that is
+// not on this host (the secondary's side) is skipped; a failure is logged and retried at the next freeze.
+async function releaseLeftoversAtStart(config: LoadedConfig, hypervisor: Hypervisor, views: ViewKeeper, log: Logger): Promise<void> {
+  for (const m of config.modules) {
+    let vmId: string;
+    try {
+      vmId = await resolveVm(hypervisor, m);
+    } catch (err) {
+      if (!hasCode(err, 'VM_NOT_FOUND')) log.warn({ module: m.name, code: (err as { code?: string }).code, err }, 'cannot look for frozen views left open');
+      continue;
+    }
+    await views.releaseLeftovers(vmId, 'agent start').catch((err: unknown) => log.warn({ module: m.name, vmId, code: (err as { code?: string }).code, err }, 'releasing frozen views left open failed; retried before the next freeze'));
+  }
 }

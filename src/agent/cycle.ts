@@ -12,6 +12,7 @@ import { CycleBegin, CycleResult } from './messages';
 import { readReferences, writeReferences } from './references';
 import { manifestFetcher } from './sender-cache';
 import type { StreamRouter } from './stream-router';
+import type { ViewKeeper } from './views';
 
 // The primary's half of a cycle (DESIGN section 4): freeze, ask S what it holds, pick changed
 // ranges or scan, stream the delta, wait for S's apply, then release the view (commit only after
@@ -23,6 +24,8 @@ export interface CycleDeps {
   /** The live peer connection to send on (rejects PEER_UNREACHABLE). */
   connection(): Promise<PeerConnection>;
   router: StreamRouter;
+  /** Freezes, and releases views a failed release left open (before the VM's next freeze). */
+  views: ViewKeeper;
   log: Logger;
 }
 
@@ -76,7 +79,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
   const vmId = await resolveVm(deps.hypervisor, m);
   signal.throwIfAborted();
   lap('resolve');
-  const view = await deps.hypervisor.freeze(vmId, { timeoutMs: 120_000 });
+  const view = await deps.views.freeze(vmId, 120_000);
   lap('freeze');
   let committed = false;
   let closeManifests: () => Promise<void> = async () => undefined;
@@ -207,6 +210,6 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     };
   } finally {
     await closeManifests();
-    if (!committed) await view.release({ commit: false }).catch((err: unknown) => deps.log.error({ module: m.name, err }, 'releasing the frozen view failed'));
+    if (!committed) await deps.views.abandon(view, m.name);
   }
 }

@@ -1,24 +1,27 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { LoadedConfig, ResolvedModule } from '../config';
-import { writeFileAtomic } from '../config/write';
-import { PeerError, ReplicationError } from '../errors';
-import { componentLogger } from '../log';
+import { PeerError, ReplicationError, VmmirrorError } from '../errors';
+import { componentLogger, type Logger } from '../log';
 import type { PeerConnection } from '../peer';
-import { ReplicaStore, type ApplyReport } from '../replication';
+import { ReplicaStore } from '../replication';
 import type { ReplicaTarget } from '../replication';
 import type { CycleBegin, CycleResult, ManifestFetch } from './messages';
+import { readTargets, replicaTargets, writeTargets } from './replica-targets';
+import { PendingResults } from './pending-results';
 import { decideRole } from './role';
+
+export { replicaTargets } from './replica-targets';
 
 // The secondary's half of a cycle: answers cycle.begin with a nonce and the state it holds, receives
 // the delta stream into the module's ReplicaStore (journal, verify, commit, apply), and reports the
 // outcome. Paths and sizes come from this host's own module config (DESIGN I4).
 
-const log = componentLogger('agent.replica');
-const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,200}\.(vhdx|avhdx|vhd|img|raw|bin)$/i;
-const VHDX_MAX_BYTES = 64 * 2 ** 40;
+const defaultLog = componentLogger('agent.replica');
+/** How long an applied stream's outcome waits for its cycle.result (the primary asks right after the stream ends). */
+const RESULT_TTL_MS = 10 * 60_000;
 
 type BeginBody = z.output<typeof CycleBegin.body>;
 type BeginReply = z.input<typeof CycleBegin.reply>;
@@ -33,30 +36,36 @@ export function replicaStateDir(config: LoadedConfig, module: string): string {
   return join(config.dataDir, 'state', module, 'replica');
 }
 
-// The replica files this host writes for a module: configured ones, or for Disks "auto" plain file
-// names inside this host's replica folder. Sizes: the configured MaxBytes, else the announced size.
-export function replicaTargets(config: LoadedConfig, m: ResolvedModule, announced: BeginBody['disks']): ReplicaTarget[] {
-  if (m.disks === 'auto') {
-    return announced.map((d) => {
-      if (!SAFE_FILE.test(d.name)) throw new ReplicationError('STREAM_WRONG_TARGET', `disk name ${JSON.stringify(d.name)} is not a plain disk file name`);
-      return { name: d.name, path: join(config.dataDir, 'replicas', m.name, d.name), maxBytes: Math.min(d.sizeBytes, VHDX_MAX_BYTES) };
-    });
-  }
-  const byName = new Map(announced.map((d) => [d.name, d]));
-  const configured = m.disks;
-  if (announced.length !== configured.length || configured.some((d) => !byName.has(d.name))) {
-    throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name}: the primary announced disks [${announced.map((d) => d.name).join(', ')}], this host's module file names [${configured.map((d) => d.name).join(', ')}]`);
-  }
-  return configured.map((d) => ({ name: d.name, path: d.replicaPath, maxBytes: d.maxBytes ?? Math.min(byName.get(d.name)!.sizeBytes, VHDX_MAX_BYTES) }));
+export interface ReplicaSideOptions {
+  log?: Logger;
+  /** How long an outcome nobody asked for is kept (default 10 minutes). */
+  resultTtlMs?: number;
+}
+
+/** Why a module's replica could not be opened (shown as its LastError in status). */
+export interface ReplicaFailure {
+  code: string;
+  message: string;
+  at: Date;
 }
 
 export class ReplicaSide {
   private readonly stores = new Map<string, OpenStore>();
   private readonly expected = new Map<string, { module: string; conn: PeerConnection }>();
-  private readonly results = new Map<string, { module: string; result: Promise<ApplyReport> }>();
+  private readonly results: PendingResults;
   private readonly busy = new Set<string>();
+  /** A cycle.begin's preparation (open, check, rehash) per module: a second begin joins it instead of rehashing again. */
+  private readonly preparing = new Map<string, { key: string; done: Promise<ReplicaStore> }>();
+  private readonly failures = new Map<string, ReplicaFailure>();
+  private readonly log: Logger;
 
-  constructor(private readonly config: LoadedConfig) {}
+  constructor(
+    private readonly config: LoadedConfig,
+    options: ReplicaSideOptions = {},
+  ) {
+    this.log = options.log ?? defaultLog;
+    this.results = new PendingResults(options.resultTtlMs ?? RESULT_TTL_MS, this.log);
+  }
 
   private module(name: string): ResolvedModule {
     const m = this.config.modules.find((x) => x.name === name);
@@ -71,14 +80,26 @@ export class ReplicaSide {
   async openKnown(): Promise<void> {
     for (const m of this.config.modules) {
       if (decideRole({ selfName: this.config.self.Name, module: m }) !== 'secondary') continue;
-      const targets = await readTargets(this.config, m.name);
-      if (targets === null) continue;
       try {
+        const targets = await readTargets(this.config, m.name);
+        if (targets === null) continue;
         await this.storeFor(m, targets);
       } catch (err) {
-        log.warn({ module: m.name, err }, 'replica not opened at start');
+        const e = err instanceof VmmirrorError ? err : new ReplicationError('IO_ERROR', `module ${m.name}: ${(err as Error).message}`, { cause: err });
+        this.failures.set(m.name, { code: e.code, message: e.message, at: new Date() });
+        this.log.error({ module: m.name, code: e.code, err }, 'replica not opened at start; the next cycle.begin tries again');
       }
     }
+  }
+
+  /** Modules whose replica could not be opened (cleared when a cycle.begin opens it). */
+  openFailures(): Map<string, ReplicaFailure> {
+    return new Map(this.failures);
+  }
+
+  /** Outcomes kept for a cycle.result (bounded: one per module, and each for at most the TTL). */
+  get pendingResults(): number {
+    return this.results.size;
   }
 
   private async storeFor(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
@@ -92,7 +113,7 @@ export class ReplicaSide {
     await writeTargets(this.config, m.name, targets);
     for (const t of targets) await mkdir(dirname(t.path), { recursive: true });
     const store = await ReplicaStore.open({ stateDir: replicaStateDir(this.config, m.name), module: m.name, targets, blockSize: m.replication.blockSize });
-    if (store.recovery.action !== 'none') log.warn({ module: m.name, recovery: store.recovery }, 'replica recovered at open');
+    if (store.recovery.action !== 'none') this.log.warn({ module: m.name, recovery: store.recovery }, 'replica recovered at open');
     this.stores.set(m.name, { store, targetsKey: key });
     return store;
   }
@@ -104,16 +125,11 @@ export class ReplicaSide {
       throw new ReplicationError('CONFIG_INVALID', `module ${m.name}: BlockSize differs between the hosts (primary ${body.blockSize}, here ${m.replication.blockSize})`);
     }
     if (this.busy.has(m.name)) throw new ReplicationError('REPLICA_LOCKED', `module ${m.name}: a cycle is already being received`);
-    const store = await this.storeFor(m, replicaTargets(this.config, m, body.disks));
-    // A replica written behind our back (its VM started by hand, a file edited or resized) no longer
-    // matches its manifest: rebuild the manifest from the files. Its digest changes, so the primary
-    // refetches it and scans instead of trusting change tracking (DESIGN I2).
-    const touched = await store.changedBehindOurBack();
-    if (touched.length > 0) {
-      log.warn({ module: m.name, files: touched }, 'replica was written outside vmmirror; rehashing it');
-      await store.rehash(touched);
-    }
+    const targets = replicaTargets(this.config, m, body.disks);
+    // A nonce issued by an earlier begin is void from now on: no stream may land during a rehash.
     for (const [id, e] of this.expected) if (e.module === m.name) this.expected.delete(id);
+    const store = await this.prepare(m, targets);
+    this.failures.delete(m.name);
     const streamId = conn.issueStreamId();
     this.expected.set(streamId, { module: m.name, conn });
     const s = store.state();
@@ -121,11 +137,44 @@ export class ReplicaSide {
     return { streamId, generation: c.generation, takenAt: s.TakenAt, files: c.files };
   }
 
+  // Opens the store and rehashes what was written behind our back, once per module at a time. A
+  // rehash of a large replica can outlast the primary's 60 s cycle.begin timeout; the primary's
+  // next begin then waits for the same rehash instead of starting a second one into the same files.
+  private async prepare(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
+    const key = JSON.stringify(targets);
+    const running = this.preparing.get(m.name);
+    if (running !== undefined) {
+      this.log.info({ module: m.name }, 'cycle.begin waits for the preparation already running');
+      const store = await running.done.catch(() => null);
+      if (store !== null && running.key === key) return store;
+      return this.prepare(m, targets);
+    }
+    const done = (async () => {
+      const store = await this.storeFor(m, targets);
+      // A replica written behind our back (its VM started by hand, a file edited or resized) no longer
+      // matches its manifest: rebuild the manifest from the files. Its digest changes, so the primary
+      // refetches it and scans instead of trusting change tracking (DESIGN I2).
+      const touched = await store.changedBehindOurBack();
+      if (touched.length > 0) {
+        this.log.warn({ module: m.name, files: touched }, 'replica was written outside vmmirror; rehashing it');
+        await store.rehash(touched);
+      }
+      return store;
+    })();
+    const entry = { key, done };
+    this.preparing.set(m.name, entry);
+    try {
+      return await done;
+    } finally {
+      if (this.preparing.get(m.name) === entry) this.preparing.delete(m.name);
+    }
+  }
+
   /** A delta stream arrived: journal it into the module's store (only for a nonce this side issued). */
   acceptDelta(streamId: string, module: string, readable: Readable): void {
     const e = this.expected.get(streamId);
     if (e === undefined || e.module !== module) {
-      log.warn({ streamId, module }, 'delta stream refused: not the nonce issued for this module');
+      this.log.warn({ streamId, module }, 'delta stream refused: not the nonce issued for this module');
       readable.destroy(new ReplicationError('STREAM_REPLAYED', 'stream id was not issued for this module'));
       return;
     }
@@ -147,7 +196,7 @@ export class ReplicaSide {
     readable.once('data', () => (firstByte = performance.now()));
     feed.once('end', () => (lastByte = performance.now()));
     const result = open.store.receive(feed, { expectedStreamId: streamId }).finally(() => this.busy.delete(module));
-    void result.then(() => log.debug({ module, streamId, firstByteMs: Math.round(firstByte - t0), streamEndMs: Math.round(lastByte - t0), receiveMs: Math.round(performance.now() - t0) }, 'delta received and applied'), () => undefined);
+    void result.then(() => this.log.debug({ module, streamId, firstByteMs: Math.round(firstByte - t0), streamEndMs: Math.round(lastByte - t0), receiveMs: Math.round(performance.now() - t0) }, 'delta received and applied'), () => undefined);
     result.then(
       () => {
         readable.unpipe(feed);
@@ -155,18 +204,18 @@ export class ReplicaSide {
       },
       (err: unknown) => {
         readable.destroy();
-        log.warn({ module, streamId, err }, 'delta stream not applied; replica stays on its generation');
+        this.log.warn({ module, streamId, err }, 'delta stream not applied; replica stays on its generation');
       },
     );
-    this.results.set(streamId, { module, result });
+    this.results.add(streamId, module, result);
   }
 
   /** cycle.result: waits for the apply of that stream and reports the new generation. */
   async result(body: z.output<typeof CycleResult.body>): Promise<z.input<typeof CycleResult.reply>> {
-    const r = this.results.get(body.streamId);
-    if (r === undefined || r.module !== body.module) throw new PeerError('PEER_PROTOCOL', `no stream ${body.streamId} of module ${body.module} was received`);
+    const pending = this.results.get(body.streamId, body.module);
+    if (pending === undefined) throw new PeerError('PEER_PROTOCOL', `no stream ${body.streamId} of module ${body.module} was received`);
     try {
-      const a = await r.result;
+      const a = await pending;
       return { generation: a.generation, bytes: a.bytes, blocks: a.blocks, files: a.files.map((f) => ({ name: f.name, size: f.size, manifestDigest: f.manifestDigest })) };
     } finally {
       this.results.delete(body.streamId);
@@ -182,7 +231,7 @@ export class ReplicaSide {
     const f = c.files.find((x) => x.name === body.name);
     if (f === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no replica file ${body.name}`);
     void conn.sendStream(body.streamId, open.store.manifestStream(body.name), { meta: { kind: 'manifest', module: m.name, name: body.name } }).catch((err: unknown) => {
-      log.warn({ module: m.name, err }, 'manifest stream failed');
+      this.log.warn({ module: m.name, err }, 'manifest stream failed');
     });
     return { generation: c.generation, manifestDigest: f.manifestDigest };
   }
@@ -199,29 +248,8 @@ export class ReplicaSide {
 
   /** Waits for applies in progress (bounded by the caller), then releases every replica lock. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.results.values()].map((r) => r.result));
+    await Promise.allSettled(this.results.all());
     for (const { store } of this.stores.values()) await store.close().catch(() => undefined);
     this.stores.clear();
   }
-}
-
-// The targets last used, so a restart re-opens (and recovers) the replica with the same bounds.
-function targetsPath(config: LoadedConfig, module: string): string {
-  return join(config.dataDir, 'state', module, 'targets.json');
-}
-
-async function readTargets(config: LoadedConfig, module: string): Promise<ReplicaTarget[] | null> {
-  try {
-    const raw = JSON.parse(await readFile(targetsPath(config, module), 'utf8')) as ReplicaTarget[];
-    const m = config.modules.find((x) => x.name === module)!;
-    // Re-derive from config so a hand-edited file cannot point elsewhere.
-    return replicaTargets(config, m, raw.map((t) => ({ name: t.name, sizeBytes: t.maxBytes })));
-  } catch {
-    return null;
-  }
-}
-
-async function writeTargets(config: LoadedConfig, module: string, targets: ReplicaTarget[]): Promise<void> {
-  await mkdir(join(config.dataDir, 'state', module), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(targetsPath(config, module), `${JSON.stringify(targets)}\n`);
 }

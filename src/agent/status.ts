@@ -40,6 +40,8 @@ export interface StatusInputs {
   replicas: Map<string, { generation: number; takenAt: string | null }>;
   /** Generation each primary module last had acknowledged (from the sender's state). */
   acknowledged: Map<string, { generation: number; takenAt: string | null }>;
+  /** Secondary modules whose replica could not be opened (their LastError). */
+  replicaFailures?: Map<string, { code: string; message: string; at: Date }>;
 }
 
 function lagMs(now: Date, takenAt: string | null): number | null {
@@ -56,6 +58,7 @@ export function buildStatus(i: StatusInputs): StatusDocument {
     const local = primary ? i.acknowledged.get(m.name) : i.replicas.get(m.name);
     const replicaTakenAt = primary ? (peer?.takenAt ?? local?.takenAt ?? null) : (local?.takenAt ?? null);
     const last = r.lastCycle;
+    const error = primary ? r.lastError : (i.replicaFailures?.get(m.name) ?? null);
     return {
       Name: m.name,
       VmName: m.vmName,
@@ -71,7 +74,7 @@ export function buildStatus(i: StatusInputs): StatusDocument {
       CycleRunning: r.running,
       NextCycleAt: r.nextAt()?.toISOString() ?? null,
       LastCycle: last !== null ? syncReportJson(last) : null,
-      LastError: r.lastError !== null ? { Code: r.lastError.code, Message: r.lastError.message, At: r.lastError.at.toISOString() } : null,
+      LastError: error !== null ? { Code: error.code, Message: error.message, At: error.at.toISOString() } : null,
     };
   });
   return {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { LoadedConfig, ResolvedModule } from '../../src/config';
+import type { LoadedConfig } from '../../src/config';
 import { CycleBegin, CycleResult } from '../../src/agent/messages';
 import { ReplicaSide, replicaTargets } from '../../src/agent/replica-side';
 import { StreamRouter } from '../../src/agent/stream-router';
@@ -12,21 +12,9 @@ import { createDelta } from '../../src/replication';
 import { connectedPair, type Pair } from '../helpers/peer-pair';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
+import { secondaryConfig } from './replica-fixture';
 
 // The secondary's handlers over a real TLS pair: what the primary may and may not make it do.
-
-function module(name: string, primary: string, disks: ResolvedModule['disks']): ResolvedModule {
-  return {
-    name,
-    file: `modules/${name}.json`,
-    vmName: name,
-    disks,
-    defaultPrimary: primary,
-    replication: { interval: 30, compression: 'none', blockSize: 4096 },
-    policies: { failback: 'auto', stopMode: 'Shutdown', stopTimeoutSeconds: 1, startTimeoutSeconds: 1 },
-    hooks: {},
-  };
-}
 
 describe('src/agent/replica-side', function () {
   this.timeout(30_000);
@@ -38,27 +26,7 @@ describe('src/agent/replica-side', function () {
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir());
-    const dataDir = join(dir, 'data');
-    const host = (n: string) => ({ Name: n, Address: '127.0.0.1', Port: 1, CertificateFingerprint: 'x' });
-    config = {
-      dir,
-      clusterName: 'lab',
-      self: host('a'),
-      peer: host('b'),
-      hosts: [host('a'), host('b')],
-      dataDir,
-      modulesDir: join(dir, 'modules'),
-      keyPath: '',
-      certificatePath: '',
-      tokenPath: '',
-      agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60 },
-      hypervisor: { Driver: 'simulated', Options: {} },
-      modules: [
-        module('web1', 'b', [{ name: 'web1.img', path: '/src/web1.img', replicaPath: join(dir, 'replicas', 'web1.img'), maxBytes: 1 << 20 }]),
-        module('web2', 'b', 'auto'),
-        module('mine', 'a', 'auto'),
-      ],
-    };
+    config = secondaryConfig(dir);
     pair = await connectedPair();
     side = new ReplicaSide(config);
     const router = new StreamRouter((id, m, r) => side.acceptDelta(id, m, r));
@@ -103,11 +71,11 @@ describe('src/agent/replica-side', function () {
     expect(begin.generation).to.equal(0);
     // The nonce belongs to web1: a stream claiming web2 on it is refused (the sender sees an abort).
     const wrong = await pair.clientConn.sendStream(begin.streamId, Readable.from([randomBytes(1000)]), { meta: { kind: 'delta', module: 'web2' } }).then(() => null, (e: unknown) => e);
-    expect(wrong).to.be.instanceOf(Error);
+    expect(hasCode(wrong, 'STREAM_REPLAYED'), String(wrong)).to.equal(true);
     // Metadata failing its schema is refused too.
     const again = await pair.clientConn.request(CycleBegin, { module: 'web1', disks: [{ name: 'web1.img', sizeBytes: 64 * 1024 }], blockSize: 4096 });
     const bad = await pair.clientConn.sendStream(again.streamId, Readable.from([randomBytes(10)]), { meta: { kind: 'delta', module: '../x' } }).then(() => null, (e: unknown) => e);
-    expect(bad).to.be.instanceOf(Error);
+    expect(hasCode(bad, 'PEER_PROTOCOL'), String(bad)).to.equal(true);
     expect(hasCode(await pair.clientConn.request(CycleResult, { module: 'web1', streamId: again.streamId }).then(() => null, (e: unknown) => e), 'PEER_PROTOCOL')).to.equal(true);
 
     const real = await pair.clientConn.request(CycleBegin, { module: 'web1', disks: [{ name: 'web1.img', sizeBytes: 64 * 1024 }], blockSize: 4096 });
@@ -118,7 +86,8 @@ describe('src/agent/replica-side', function () {
     expect(await readFile(join(dir, 'replicas', 'web1.img'))).to.deep.equal(await readFile(src));
     // The same nonce cannot be used twice.
     const replay = await pair.clientConn.sendStream(real.streamId, Readable.from([Buffer.alloc(10)]), { meta: { kind: 'delta', module: 'web1' } }).then(() => null, (e: unknown) => e);
-    expect(replay).to.be.instanceOf(Error);
+    expect(hasCode(replay, 'PEER_REFUSED'), String(replay)).to.equal(true);
+    expect((replay as { details?: { reason?: string } }).details?.reason).to.equal('stream-replayed');
     expect(side.summaries().get('web1')?.generation).to.equal(1);
   });
 });

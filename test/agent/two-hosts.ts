@@ -102,10 +102,20 @@ export interface ReverseModule {
   replicaPath: string;
 }
 
+// Namespaces unless the test opts out. Without them (not root, no iproute2) the agents fall back
+// to loopback addresses, loudly, and never under CI, where the namespaced run is the one that counts.
+function useNetns(asked: boolean | undefined): boolean {
+  if (asked === false) return false;
+  if (netnsAvailable()) return true;
+  if (asked === true || process.env.CI) throw new Error('network namespaces are unavailable (need root and iproute2); CI must run the agent tests in namespaces');
+  process.stderr.write('      (network namespaces unavailable: the agents run on loopback addresses)\n');
+  return false;
+}
+
 /** Sets up both hosts (not started). */
 export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
   const t = await tempDir('vmmirror-agent-');
-  const lab = (o.netns ?? netnsAvailable()) ? createNetnsLab(2) : null;
+  const lab = useNetns(o.netns) ? createNetnsLab(2) : null;
   const a = await hostFor(t.dir, 'hva', lab?.hosts[0] ?? null, '127.0.0.2');
   const b = await hostFor(t.dir, 'hvb', lab?.hosts[1] ?? null, '127.0.0.3');
   const ida = await initHost({ host: a.name, address: a.address, port: a.port, dir: a.dir });

@@ -4,7 +4,7 @@ export { createSimulatedHypervisor } from './driver';
 export type { SimulatedHypervisor } from './driver';
 export { createSimulatedHost, createSimulatedVm, crashSimulatedHost, simulatedVmPids } from './host';
 export type { SimDiskSpec, SimVmSpec } from './host';
-export { decodeDiskPattern, readWriteLog, sequenceAtView, verifyPatternPrefix } from './verify';
+export { decodeDiskPattern, readWriteLog, sequenceAtView, verifyPatternPrefix, viewsAfterWrite } from './verify';
 export type { LoggedWrite, PrefixReport, WriteHistory } from './verify';
 export { PATTERN_UNIT, decodePatternUnit, encodePatternWrite } from './pattern';
 export type { PatternUnit } from './pattern';

@@ -58,6 +58,22 @@ export async function sequenceAtView(stateDir: string, vmId: VmId, viewId: strin
   return max;
 }
 
+/**
+ * The views of one disk frozen after write `seq` was logged (so their read paths hold it), in
+ * order, and whether each was committed (released with commit: the peer acknowledged it). Lets a
+ * test wait for "a replicated generation that contains the guest's last write" as an event.
+ */
+export async function viewsAfterWrite(stateDir: string, vmId: VmId, diskIndex: number, seq: number): Promise<Array<{ viewId: string; committed: boolean }>> {
+  const out: Array<{ viewId: string; committed: boolean }> = [];
+  let written = false;
+  for await (const e of readChanges(vmPaths(stateDir, vmId).changeLog(diskIndex))) {
+    if (e.t === 'W' && e.s === seq) written = true;
+    else if (e.t === 'F' && written) out.push({ viewId: e.v, committed: false });
+    else if (e.t === 'C') for (const v of out) if (v.viewId === e.v) v.committed = true;
+  }
+  return out;
+}
+
 /** Decodes every intact pattern unit of a disk's virtual content (read in 1 MiB steps). */
 export async function decodeDiskPattern(path: string, format: 'VHDX' | 'Raw'): Promise<Array<{ offset: number; unit: PatternUnit }>> {
   const disk = await openVirtualDisk(path, format, 'r');
