@@ -18,12 +18,19 @@ export function manifestFetcher(o: { conn: PeerConnection; router: StreamRouter;
     async fetch(name) {
       const streamId = o.conn.issueStreamId();
       const incoming = o.router.expect(streamId, o.timeoutMs);
-      incoming.catch(() => undefined);
-      const reply = await o.conn.request(ManifestFetch, { module: o.module, name, streamId }, { timeoutMs: o.timeoutMs });
-      if (reply.manifestDigest !== o.digests.get(name)) throw new ReplicationError('MANIFEST_MISMATCH', `module ${o.module}: the replica's manifest of ${name} changed during the cycle`);
-      const readable = await incoming;
-      readable.on('data', (c: Buffer) => (total += c.length));
-      return readable;
+      try {
+        const reply = await o.conn.request(ManifestFetch, { module: o.module, name, streamId }, { timeoutMs: o.timeoutMs });
+        if (reply.manifestDigest !== o.digests.get(name)) throw new ReplicationError('MANIFEST_MISMATCH', `module ${o.module}: the replica's manifest of ${name} changed during the cycle`);
+        const readable = await incoming;
+        readable.on('data', (c: Buffer) => (total += c.length));
+        return readable;
+      } catch (err) {
+        // Nobody will read this stream: destroy it if it came (the sender sees an abort and closes its
+        // file), and refuse it if it comes later. Left alone it would hold S's manifest open until the link drops.
+        o.router.cancel(streamId, err instanceof Error ? err : new Error(String(err)));
+        incoming.then((r) => r.destroy(), () => undefined);
+        throw err;
+      }
     },
   };
 }

@@ -10,7 +10,7 @@ import { StreamMeta } from './messages';
 const log = componentLogger('agent.streams');
 
 export class StreamRouter {
-  private readonly waiting = new Map<string, (r: Readable) => void>();
+  private readonly waiting = new Map<string, { deliver: (r: Readable) => void; fail: (err: Error) => void }>();
 
   constructor(private readonly onDelta: (streamId: string, module: string, r: Readable) => void) {}
 
@@ -33,20 +33,38 @@ export class StreamRouter {
       return;
     }
     this.waiting.delete(streamId);
-    w(readable);
+    w.deliver(readable);
   }
 
-  /** Resolves with the stream of that id when it opens (rejects after `timeoutMs`). */
+  /** Resolves with the stream of that id when it opens (rejects after `timeoutMs`, or when cancelled). */
   expect(streamId: string, timeoutMs: number): Promise<Readable> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(streamId);
-        reject(new PeerError('PEER_TIMEOUT', `stream ${streamId} did not open within ${timeoutMs} ms`));
+        this.cancel(streamId, new PeerError('PEER_TIMEOUT', `stream ${streamId} did not open within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiting.set(streamId, (r) => {
-        clearTimeout(timer);
-        resolve(r);
+      this.waiting.set(streamId, {
+        deliver: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        fail: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
     });
+  }
+
+  /** Nobody waits for that stream any more: its promise rejects, and if it opens later it is destroyed. */
+  cancel(streamId: string, reason: Error): void {
+    const w = this.waiting.get(streamId);
+    if (w === undefined) return;
+    this.waiting.delete(streamId);
+    w.fail(reason);
+  }
+
+  /** Streams awaited now (for tests: a cancelled or timed-out wait leaves nothing behind). */
+  get awaited(): number {
+    return this.waiting.size;
   }
 }

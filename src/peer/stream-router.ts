@@ -43,17 +43,22 @@ export class StreamRouter {
     return id;
   }
 
+  /** Sends `readable` under `streamId`. It owns the readable from the first line: on any failure it is destroyed (its file closed). */
   async send(streamId: string, readable: Readable, o: SendStreamOptions): Promise<SendStreamResult> {
-    if (!/^[0-9a-f]{32}$/.test(streamId)) throw new PeerError('PEER_PROTOCOL', 'a stream id is 32 lower-case hex digits issued by the receiver', { details: { reason: 'bad-stream-id' } });
-    if (this.wire.closed) throw new PeerError('PEER_UNREACHABLE', `connection to peer ${this.wire.peerName} is closed`);
-    const channel = this.nextChannel;
-    this.nextChannel += 2;
-    const out = new OutgoingStream(this.wire, channel, streamId);
-    this.outgoing.set(channel, out);
+    let channel: number | undefined;
     try {
+      if (!/^[0-9a-f]{32}$/.test(streamId)) throw new PeerError('PEER_PROTOCOL', 'a stream id is 32 lower-case hex digits issued by the receiver', { details: { reason: 'bad-stream-id' } });
+      if (this.wire.closed) throw new PeerError('PEER_UNREACHABLE', `connection to peer ${this.wire.peerName} is closed`);
+      channel = this.nextChannel;
+      this.nextChannel += 2;
+      const out = new OutgoingStream(this.wire, channel, streamId);
+      this.outgoing.set(channel, out);
       return await out.run(readable, o.compression ?? 'none', o.meta);
+    } catch (err) {
+      if (!readable.destroyed) readable.destroy();
+      throw err;
     } finally {
-      this.outgoing.delete(channel);
+      if (channel !== undefined) this.outgoing.delete(channel);
     }
   }
 

@@ -5,6 +5,7 @@ import { readToken, tokenMatches } from '../../src/agent/control/auth';
 import { callAgent } from '../../src/agent/control/client';
 import { startControlServer } from '../../src/agent/control/server';
 import { hasCode, VmmirrorError } from '../../src/errors';
+import { logSink } from '../helpers/log-sink';
 import { tempDir } from '../helpers/tmp';
 import { freePort } from './two-hosts';
 
@@ -36,6 +37,21 @@ describe('src/agent/control', () => {
     }
     const gone = await callAgent({ port, token }, 'GET', '/v1/status').then(() => null, (e: unknown) => e);
     expect(hasCode(gone, 'AGENT_UNREACHABLE')).to.equal(true);
+  });
+
+  it('logs an error on the listening server (EMFILE while accepting) with its code and keeps serving', async () => {
+    const port = await freePort('127.0.0.1');
+    const sink = logSink('info');
+    const srv = await startControlServer({ port }, token, { status: async () => ({ Ok: true }), sync: async () => ({}) }, { log: sink.logger });
+    try {
+      // With no 'error' listener this emit throws, and in the agent it would crash the process.
+      srv.server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
+      const logged = sink.lines.filter((l) => l.msg === 'control API server error; still listening');
+      expect(logged.map((l) => [l.code, l.level])).to.deep.equal([['EMFILE', 50]]);
+      expect(await callAgent({ port, token }, 'GET', '/v1/status')).to.deep.equal({ Ok: true });
+    } finally {
+      await srv.close();
+    }
   });
 
   it('serves a Unix socket instead of a port when configured', async function () {

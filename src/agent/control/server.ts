@@ -1,14 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { ExitCodes, VmmirrorError } from '../../errors';
-import { componentLogger } from '../../log';
+import { componentLogger, type Logger } from '../../log';
 import { errorDocument } from '../../cli/output';
 import { tokenMatches } from './auth';
 
 // The local control API the CLI talks to: loopback TCP or a Unix socket / named pipe, JSON over
 // HTTP, every request authenticated by the token file. Nothing here is reachable from the network.
 
-const log = componentLogger('control');
+const defaultLog = componentLogger('control');
 
 export interface ControlHandlers {
   status(): Promise<unknown>;
@@ -49,7 +49,10 @@ async function route(req: IncomingMessage, h: ControlHandlers): Promise<{ status
 }
 
 /** Starts the control API; resolves once it listens. Refuses to bind anything but loopback. */
-export async function startControlServer(endpoint: ControlEndpoint, token: string, h: ControlHandlers): Promise<{ close(graceMs?: number): Promise<void>; address: string }> {
+export async function startControlServer(
+  endpoint: ControlEndpoint, token: string, h: ControlHandlers, options: { log?: Logger } = {},
+): Promise<{ close(graceMs?: number): Promise<void>; address: string; server: Server }> {
+  const log = options.log ?? defaultLog;
   const inFlight = new Set<Promise<unknown>>();
   const server: Server = createServer((req, res) => {
     req.resume();
@@ -74,12 +77,20 @@ export async function startControlServer(endpoint: ControlEndpoint, token: strin
   if (endpoint.socketPath !== undefined && process.platform !== 'win32') await rm(endpoint.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (endpoint.socketPath !== undefined) server.listen(endpoint.socketPath, () => resolve());
-    else server.listen(endpoint.port ?? 7421, '127.0.0.1', () => resolve());
+    const listening = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (endpoint.socketPath !== undefined) server.listen(endpoint.socketPath, listening);
+    else server.listen(endpoint.port ?? 7421, '127.0.0.1', listening);
   });
+  // Once listening, an error on the server (EMFILE while accepting, say) must not crash the agent:
+  // Node keeps listening and retries the accept, so log it (with its code) and carry on.
+  server.on('error', (err: NodeJS.ErrnoException) => log.error({ code: err.code, err }, 'control API server error; still listening'));
   log.info({ address }, 'control API listening');
   return {
     address,
+    server,
     // Answers already being computed (a sync that finished during shutdown) still reach the CLI.
     close: async (graceMs = 5000) => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
