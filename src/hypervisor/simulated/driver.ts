@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { HypervisorError, UsageError } from '../../errors';
 import { componentLogger } from '../../log';
-import type { DiskReference, FrozenView, Hypervisor, StopMode, VmId, VmInfo } from '../types';
+import type { DiskReference, FrozenView, StopMode, VmInfo } from '../types';
 import { appendChange, changesBetween, readChanges } from './change-log';
 import { sendRequest } from './control';
 import { compareVm, diskIssues, memoryIssue, readExport, registerRecord, writeExport } from './replica';
-import { SimFreeze, type SimOp, type SimWriter } from './schemas';
-import { listVmIds, readHostConfig, readJson, vmPaths, writeJsonAtomic, writeVmRecord } from './store';
+import { SimFreeze, type SimOp } from './schemas';
+import { listVmIds, readHostConfig, readJson, vmPaths, writeVmRecord } from './store';
 import { hostInfo, observeVm, toVmInfo, type Observed } from './vm-info';
 import { describeDisk } from './virtual-disk';
 import { isVmProcessAlive } from './vm-launch';
 import { startVmProcess, stopVmProcess } from './lifecycle';
-import { openVmDisks } from './vm-disks';
+import { openVmDisks, type VmDisks } from './vm-disks';
+import { testPowers, type SimulatedHypervisor } from './test-powers';
 
 // The simulated driver: the Hypervisor interface over one host's state folder. While a VM runs,
 // its process owns the disks and the driver sends it requests; while it is off, the driver
@@ -20,16 +21,7 @@ import { openVmDisks } from './vm-disks';
 
 const log = componentLogger('hypervisor.simulated');
 
-/** The simulated driver, plus test powers a real hypervisor does not have. */
-export interface SimulatedHypervisor extends Hypervisor {
-  readonly stateDir: string;
-  /** A write by the guest: `length` bytes of `pattern` at virtual `offset` of disk `diskIndex` (into the overlay while frozen). */
-  guestWrite(id: VmId, w: { diskIndex?: number; offset: number; length: number; pattern: number }, options?: { timeoutMs?: number }): Promise<void>;
-  /** Changes the guest's autonomous pattern writer (applies at once when the VM runs). */
-  setWriter(id: VmId, writer: Partial<SimWriter>): Promise<void>;
-  /** Makes the next `release` releases of this VM's views fail (HYPERVISOR_ERROR) before merging; a file, so it reaches another process's driver too. */
-  injectFault(id: VmId, faults: { release: number }): Promise<void>;
-}
+export type { SimulatedHypervisor } from './test-powers';
 
 function notFound(id: string): HypervisorError {
   return new HypervisorError('VM_NOT_FOUND', `no VM with id ${id} on this host`, { details: { vmId: id } });
@@ -56,7 +48,7 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
   }
 
   // Runs `op` in the live VM process, or (VM off, or it died meanwhile) on the disks directly.
-  async function onDisks<T>(id: string, op: SimOp, direct: (d: Awaited<ReturnType<typeof openVmDisks>>) => Promise<T>, timeoutMs: number): Promise<T> {
+  async function onDisks<T>(id: string, op: SimOp, direct: (d: VmDisks) => Promise<T>, timeoutMs: number): Promise<T> {
     const o = observe(id);
     if (o.alive && o.runtime !== null) {
       const { pid, bootId } = o.runtime;
@@ -179,10 +171,6 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
       });
     },
 
-    async injectFault(id, faults) {
-      writeJsonAtomic(vmPaths(stateDir, observe(id).record.id).faults, { release: faults.release });
-    },
-
     async changedRanges(id, view, since) {
       const o = observe(id);
       const out = [];
@@ -251,25 +239,7 @@ export function createSimulatedHypervisor(stateDir: string): SimulatedHypervisor
       });
     },
 
-    guestWrite(id, w, options = {}) {
-      return locked(id, async () => {
-        const diskIndex = w.diskIndex ?? 0;
-        const op: SimOp = { kind: 'write', diskIndex, offset: w.offset, length: w.length, pattern: w.pattern };
-        await onDisks(id, op, (d) => d.write(diskIndex, w.offset, Buffer.alloc(w.length, w.pattern), 'g'), options.timeoutMs ?? 20_000);
-      });
-    },
-
-    setWriter(id, writer) {
-      return locked(id, async () => {
-        const o = observe(id);
-        const next = { ...o.record.writer, ...writer };
-        await writeVmRecord(stateDir, { ...o.record, writer: next });
-        if (o.alive && o.runtime !== null) {
-          const { pid, bootId } = o.runtime;
-          await sendRequest(stateDir, id, bootId, { kind: 'setWriter', writer: next }, { timeoutMs: 20_000, alive: () => isVmProcessAlive(pid, id) });
-        }
-      });
-    },
+    ...testPowers({ stateDir, locked, onDisks, observe }),
   };
   return driver;
 }
