@@ -51,9 +51,13 @@ function fenceIfRunning(m: ModuleSnapshot): { m: ModuleSnapshot; effects: Effect
   return { m: { ...m, vm: 'stopping' }, effects: [{ type: 'fence', module: m.name, mode: m.fenceMode }] };
 }
 
-/** The peer cannot be running this VM: it says so, or the lease we granted it has run out. */
-function peerCannotRun(v: View): boolean {
-  return v.peer !== undefined ? v.peer.vm === 'off' : v.peerGrantExpired;
+/**
+ * The peer cannot be running this VM, now or a moment from now: it says its VM is off *and* it
+ * knows our epoch (so it will not start its own older one: a view of an older epoch may be racing
+ * a start there); or, with the peer silent, the lease we granted it has run out.
+ */
+function peerCannotRun(m: ModuleSnapshot, v: View): boolean {
+  return v.peer !== undefined ? v.peer.vm === 'off' && v.peer.epoch >= m.epoch : v.peerGrantExpired;
 }
 
 /**
@@ -61,7 +65,7 @@ function peerCannotRun(v: View): boolean {
  * A VM that is off starts only once the peer cannot be running it; until then nothing changes.
  */
 function run(m: ModuleSnapshot, v: View): Decision {
-  if (m.vm === 'off' && !peerCannotRun(v)) return { m, effects: [] };
+  if (m.vm === 'off' && !peerCannotRun(m, v)) return { m, effects: [] };
   const state: ModuleState = v.peer?.state === 'SECOND' && v.peer.epoch === m.epoch ? 'PRIM' : 'ALONE';
   let next = to({ ...m, owner: v.self, claim: null }, state);
   const effects: Effect[] = [];
@@ -73,8 +77,8 @@ function run(m: ModuleSnapshot, v: View): Decision {
   return { m: next, effects };
 }
 
-function ask(m: ModuleSnapshot, v: View, epoch: number): Decision {
-  return { m: { ...m, claim: { epoch, status: 'asked', at: v.now } }, effects: [{ type: 'claim-epoch', module: m.name, epoch }] };
+function ask(m: ModuleSnapshot, v: View, epoch: number, kind: 'own' | 'takeover' = 'own'): Decision {
+  return { m: { ...m, claim: { epoch, status: 'asked', at: v.now } }, effects: [{ type: 'claim-epoch', module: m.name, epoch, kind }] };
 }
 
 export function decide(m0: ModuleSnapshot, v: View): Decision {
@@ -95,11 +99,25 @@ export function decide(m0: ModuleSnapshot, v: View): Decision {
     return { m: r.m, effects: [...fenced.effects, persist(m), ...r.effects] };
   }
 
+  // The peer knows of a newer epoch granted to us (the witness's answer was lost, or we crashed
+  // before recording it): it is ours; record it.
+  if (v.peer !== undefined && v.peer.epoch > m.epoch && v.peer.owner === v.self) {
+    m = { ...m, epoch: v.peer.epoch, owner: v.self, bumpPending: false, claim: m.claim?.epoch === v.peer.epoch ? m.claim : null };
+    const r = decide(m, v);
+    return { m: r.m, effects: [persist(m), ...r.effects] };
+  }
+
   // Nothing may run here without quorum (C1): fence before the lease can expire anywhere.
   if (!v.canRun && (m.vm === 'running' || m.vm === 'starting')) {
     const fenced = fenceIfRunning(m);
     m = m.state === 'WAIT' || m.state === 'SECOND' ? fenced.m : to(fenced.m, 'WAIT', 'no-quorum');
     return { m, effects: [...fenced.effects, ...(m.state !== m0.state ? [persist(m)] : [])] };
+  }
+
+  // A VM running here on a copy this host does not own (started by hand) is fenced at once.
+  if ((m.vm === 'running' || m.vm === 'starting') && m.owner !== v.self && m.claim?.status !== 'granted') {
+    const fenced = fenceIfRunning(m);
+    return { m: fenced.m, effects: fenced.effects };
   }
 
   switch (m.state) {
@@ -147,7 +165,7 @@ function decideSecond(m: ModuleSnapshot, v: View): Decision {
   }
   // Peer lost: only a witness can give the vote a takeover needs.
   if (!v.witness || !v.canRun || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
-  return ask(m, v, m.epoch + 1);
+  return ask(m, v, m.epoch + 1, 'takeover');
 }
 
 function startResync(m: ModuleSnapshot, v: View): Decision {
@@ -168,8 +186,10 @@ function decideWait(m: ModuleSnapshot, v: View): Decision {
     // A module never started: its default primary takes epoch 1 (through the witness when there is one).
     if (!v.canRun) return { m, effects: [] };
     if (v.witness) return m.claim !== null || !v.retryDue(m) ? { m, effects: [] } : ask(m, v, m.epoch + 1);
-    if (v.peer === undefined || v.peer.owner !== null || v.peer.vm !== 'off') return { m, effects: [] };
-    return run({ ...m, epoch: m.epoch + 1 }, v);
+    if (v.peer === undefined || v.peer.owner !== null) return { m, effects: [] };
+    // Epoch 1 is ours by the rule both hosts share; it starts once the peer has learnt it.
+    const next = { ...m, epoch: m.epoch + 1, owner: v.self };
+    return { m: next, effects: [persist(next)] };
   }
   // A copy that belongs to the peer waits for it (C3: never start a copy that may be stale).
   if (v.peer === undefined) return { m, effects: [] };

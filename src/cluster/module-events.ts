@@ -22,7 +22,22 @@ export function applyModuleEvent(m: ModuleSnapshot, e: ModuleEvent, self: string
       return onFailed(m, e);
     case 'operator':
       return onOperator(m, e);
+    case 'vm-observed':
+      return onObserved(m, e);
   }
+}
+
+function onObserved(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'vm-observed' }>): { m: ModuleSnapshot; effects: Effect[] } {
+  if (e.activity === 'running') {
+    // Started outside vmmirror: decide() fences it unless this host owns the module with quorum.
+    return { m: { ...m, vm: 'running' }, effects: [] };
+  }
+  if (m.vm === 'off') return { m, effects: [] };
+  // The guard fenced it (the lease lapsed for a moment): decide() starts it again if it may.
+  if (e.cause === 'guard' || m.state === 'STOP') return { m: { ...m, vm: 'off' }, effects: [] };
+  // Stopped by hand: vmmirror does not start it again on its own (STOP says so).
+  const next: ModuleSnapshot = { ...m, vm: 'off', state: 'STOP', waitReason: null, claim: null };
+  return { m: next, effects: [persist(next)] };
 }
 
 function onClaim(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'witness-claim' }>, self: string): { m: ModuleSnapshot; effects: Effect[] } {
@@ -65,7 +80,7 @@ function onDone(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'effect-done'
     }
     case 'failback': {
       // The planned switchover took a new epoch for this host and started the VM here.
-      if (e.epoch === undefined || e.epoch <= m.epoch) throw new InvariantError(`cluster: failback of ${m.name} reported no newer epoch`);
+      if (e.epoch === undefined || e.epoch < m.epoch || (e.epoch === m.epoch && m.owner !== self)) throw new InvariantError(`cluster: failback of ${m.name} reported no epoch of its own`);
       const next: ModuleSnapshot = { ...m, state: 'PRIM', waitReason: null, epoch: e.epoch, owner: self, vm: 'running', failbackAsked: false, inSyncSince: null };
       return { m: next, effects: [persist(next)] };
     }

@@ -87,7 +87,12 @@ export type ClusterEvent =
   | { type: 'cycle-done'; now: number; module: string; epoch: number; generation: number }
   | { type: 'effect-done'; now: number; module: string; effect: EffectType; generation?: number; epoch?: number }
   | { type: 'effect-failed'; now: number; module: string; effect: EffectType; code: string }
-  | { type: 'operator'; now: number; module: string; command: 'stop' | 'start' };
+  | { type: 'operator'; now: number; module: string; command: 'stop' | 'start' }
+  /**
+   * What the hypervisor says of the VM here, when it differs from what the machine expects: the
+   * guard fenced it (`guard`), or someone outside vmmirror started or stopped it (`outside`).
+   */
+  | { type: 'vm-observed'; now: number; module: string; activity: 'running' | 'off'; cause: 'guard' | 'outside' };
 
 export type Effect =
   | { type: 'persist'; module: string; state: ModuleState; waitReason: WaitReason | null; epoch: number; owner: string | null; generation: number }
@@ -95,7 +100,7 @@ export type Effect =
   | { type: 'stop-vm'; module: string }
   | { type: 'promote-replica'; module: string }
   | { type: 'start-vm'; module: string }
-  | { type: 'claim-epoch'; module: string; epoch: number }
+  | { type: 'claim-epoch'; module: string; epoch: number; kind: 'own' | 'takeover' }
   | { type: 'resync'; module: string; epoch: number }
   | { type: 'failback'; module: string; epoch: number };
 export type EffectType = Effect['type'];

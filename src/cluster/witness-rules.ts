@@ -17,6 +17,8 @@ export interface WitnessState {
   claims: Record<string, { epoch: number; owner: string }>;
 }
 
+export type ClaimKind = 'own' | 'takeover';
+
 export type ClaimAnswer =
   | { granted: true; epoch: number; owner: string }
   | { granted: false; epoch: number; owner: string | null; reason: 'stale-epoch' | 'owner-holds-lease' | 'other-holds-lease' | 'witness-starting' };
@@ -38,14 +40,19 @@ export function leaseLive(s: WitnessState, host: string, now: number): boolean {
  * A claim of `epoch` for `module` by `host`. Granted when the epoch is newer than the current one
  * and the current owner is the claimant or no longer holds a lease; a claim of the current epoch
  * by its own owner is a confirmation (a cold-started owner learning its copy is the newest).
+ *
+ * `kind` says what the claimant asserts: `own` (it runs or ran the VM: a first start, an epoch
+ * bump, a confirmation) or `takeover` (it holds the replica and the owner is silent). A module
+ * the witness has no record of (a witness replaced with an empty state) is granted to an `own`
+ * claim, and to a takeover only while no other host holds a live lease.
  */
-export function claim(s: WitnessState, module: string, epoch: number, host: string, now: number): { next: WitnessState; answer: ClaimAnswer } {
+export function claim(s: WitnessState, module: string, epoch: number, host: string, now: number, kind: ClaimKind): { next: WitnessState; answer: ClaimAnswer } {
   const current = s.claims[module];
   if (now < s.quietUntil) return { next: s, answer: { granted: false, epoch: current?.epoch ?? 0, owner: current?.owner ?? null, reason: 'witness-starting' } };
   if (current === undefined) {
-    // The witness has never seen this module: any other host with a live lease may be running it.
-    const other = Object.keys(s.leases).find((h) => h !== host && leaseLive(s, h, now));
-    if (other !== undefined) return { next: s, answer: { granted: false, epoch: 0, owner: null, reason: 'other-holds-lease' } };
+    // The witness has never seen this module: on a takeover, any other host with a live lease may be running it.
+    const other = kind === 'own' ? undefined : Object.keys(s.leases).find((h) => h !== host && leaseLive(s, h, now));
+        if (other !== undefined) return { next: s, answer: { granted: false, epoch: 0, owner: null, reason: 'other-holds-lease' } };
   } else {
     if (epoch === current.epoch && host === current.owner) return { next: s, answer: { granted: true, ...current } };
     if (epoch <= current.epoch) return { next: s, answer: { granted: false, ...current, reason: 'stale-epoch' } };
