@@ -6,7 +6,8 @@ import { registerConfig } from './config';
 import { registerInit } from './init';
 import { registerStatus } from './status';
 import { registerSync } from './sync';
+import { registerSelftest } from './selftest';
 import { registerReplica } from './replica';
 
 // Every CLI command, in the order `vmmirror --help` lists them.
-export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerStatus, registerSync];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerStatus, registerSync, registerSelftest];
