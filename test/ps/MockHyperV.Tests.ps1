@@ -1,4 +1,15 @@
 BeforeAll {
+    function Complete-TestTransition {
+        # Ends a VM's pending Starting/Stopping transition, and its wait for a heartbeat, now (as if their time had come).
+        param([string]$Id)
+        $st = Get-MockState
+        foreach ($v in @($st.Vms)) {
+            if ([string]$v.Id -ne $Id) { continue }
+            if ($v.Transition) { $v.Transition.At = 0 }
+            if ($null -ne $v.HeartbeatAt) { $v.HeartbeatAt = 0 }
+        }
+        Save-MockState $st
+    }
     Import-Module (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/Hyper-V.psd1') -DisableNameChecking -Force
     $global:MockTestDir = Join-Path ([IO.Path]::GetTempPath()) ('mockhv-' + [guid]::NewGuid())
     Set-MockHyperVState -Path $global:MockTestDir
@@ -7,6 +18,24 @@ BeforeAll {
 AfterAll { Remove-Item -LiteralPath $global:MockTestDir -Recurse -Force -ErrorAction SilentlyContinue }
 
 Describe 'MockHyperV fidelity' {
+    It 'refuses an export while a recovery snapshot exists (32775), and a WQL literal with an unescaped backslash' {
+        $id = New-MockVm -Name 'export-lock' -State 'Running' -Disks @(@{ Path = (Join-Path $global:MockTestDir 'd/lock.vhdx'); SizeBytes = 1MB })
+        $ns = 'root\virtualization\v2'
+        $svc = Get-CimInstance -Namespace $ns -ClassName Msvm_VirtualSystemSnapshotService
+        $vsms = Get-CimInstance -Namespace $ns -ClassName Msvm_VirtualSystemManagementService
+        $cs = Get-CimInstance -Namespace $ns -ClassName Msvm_ComputerSystem -Filter "Name='$id'"
+        $export = '<INSTANCE CLASSNAME="Msvm_VirtualSystemExportSettingData"><PROPERTY NAME="CopyVmStorage" TYPE="boolean"><VALUE>FALSE</VALUE></PROPERTY></INSTANCE>'
+        $settings = '<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData"><PROPERTY NAME="ConsistencyLevel" TYPE="uint8"><VALUE>2</VALUE></PROPERTY></INSTANCE>'
+        $r = Invoke-CimMethod -InputObject $svc -MethodName CreateSnapshot -Arguments @{ AffectedSystem = $cs; SnapshotSettings = $settings; SnapshotType = [uint16]32768 }
+        $e = Invoke-CimMethod -InputObject $vsms -MethodName ExportSystemDefinition -Arguments @{ ComputerSystem = $cs; ExportDirectory = (Join-Path $global:MockTestDir 'exp'); ExportSettingData = $export }
+        $e.ReturnValue | Should -Be 32775
+        (Get-MockState).Host.ExportsDuringView | Should -Be 1
+        $snap = Get-CimAssociatedInstance -InputObject $r.Job -ResultClassName Msvm_VirtualSystemSettingData
+        $sasd = @(Get-CimAssociatedInstance -InputObject $snap -ResultClassName Msvm_StorageAllocationSettingData)[0]
+        $sasd.InstanceID | Should -Match '^Microsoft:[0-9A-F-]{36}\\[0-9A-F-]{36}\\0\\0\\L$'
+        { Get-CimInstance -Namespace $ns -ClassName Msvm_StorageAllocationSettingData -Filter ("InstanceID='" + $sasd.InstanceID + "'") } | Should -Throw '*not a WQL escape*'
+    }
+
     It 'treats Get-VM -Name as a wildcard pattern and allows duplicate names' {
         $a = New-MockVm -Name 'web1'
         $b = New-MockVm -Name 'web1'
@@ -25,19 +54,28 @@ Describe 'MockHyperV fidelity' {
     }
 
     It 'passes through Starting and Stopping, and refuses start when running and stop when Off' {
-        $id = New-MockVm -Name 'life' -HeartbeatDelayMs 0
-        { Stop-VM -VM (Get-VM -Id $id) -Force } | Should -Throw '*current state*'
-        $job = Start-VM -VM (Get-VM -Id $id) -AsJob
-        (Get-VM -Id $id).State.ToString() | Should -Be 'Starting'
-        $job.State.ToString() | Should -BeIn @('NotStarted', 'Running')
-        { Start-VM -VM (Get-VM -Id $id) } | Should -Throw '*current state*'
-        Start-Sleep -Milliseconds 250
-        (Get-VM -Id $id).State.ToString() | Should -Be 'Running'
-        { Stop-VM -VM (Get-VM -Id $id) } | Should -Throw '*-Force*'
-        $job = Stop-VM -VM (Get-VM -Id $id) -Force -AsJob
-        (Get-VM -Id $id).State.ToString() | Should -Be 'Stopping'
-        Start-Sleep -Milliseconds 250
-        (Get-VM -Id $id).State.ToString() | Should -Be 'Off'
+        # Transitions last a minute here, and the test ends each one itself: the intermediate
+        # states are asserted whatever the machine's load, with no sleep racing the clock.
+        Set-MockHost -Settings @{ StartMs = 60000; StopMs = 60000 }
+        try {
+            $id = New-MockVm -Name 'life' -HeartbeatDelayMs 0
+            { Stop-VM -VM (Get-VM -Id $id) -Force } | Should -Throw '*current state*'
+            $job = Start-VM -VM (Get-VM -Id $id) -AsJob
+            (Get-VM -Id $id).State.ToString() | Should -Be 'Starting'
+            $job.State.ToString() | Should -BeIn @('NotStarted', 'Running')
+            { Start-VM -VM (Get-VM -Id $id) } | Should -Throw '*current state*'
+            Remove-Job -Job $job -Force
+            Complete-TestTransition -Id $id
+            (Get-VM -Id $id).State.ToString() | Should -Be 'Running'
+            { Stop-VM -VM (Get-VM -Id $id) } | Should -Throw '*-Force*'
+            $job = Stop-VM -VM (Get-VM -Id $id) -Force -AsJob
+            (Get-VM -Id $id).State.ToString() | Should -Be 'Stopping'
+            Remove-Job -Job $job -Force
+            Complete-TestTransition -Id $id
+            (Get-VM -Id $id).State.ToString() | Should -Be 'Off'
+        } finally {
+            Set-MockHost -Settings @{ StartMs = 150; StopMs = 150 }
+        }
     }
 
     It 'blocks Start-VM and Stop-VM until the transition ends, as Hyper-V does without -AsJob' {
@@ -56,7 +94,7 @@ Describe 'MockHyperV fidelity' {
 
     It 'throws StubNotImplemented for Hyper-V cmdlets it does not implement' {
         { Checkpoint-VM -Name x } | Should -Throw '*StubNotImplemented*'
-        { Export-VM -Name x } | Should -Throw '*StubNotImplemented*'
+        { Export-VM -Name x -Path '/nowhere' } | Should -Throw '*StubNotImplemented*'
         { New-CimInstance } | Should -Throw '*StubNotImplemented*'
         { Get-CimInstance -Namespace 'root\virtualization\v2' -ClassName Msvm_Unknown } | Should -Throw '*StubNotImplemented*'
     }

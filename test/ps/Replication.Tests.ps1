@@ -102,3 +102,47 @@ Describe 'MirrorCommon helpers' {
         $e.PlatformMessage | Should -Be 'disk on fire'
     }
 }
+
+Describe 'Remove-MirrorFrozenView pairs RCT ids with disks by the SASD they name' {
+    It 'looks each VirtualDiskIdentifier up by its WQL-escaped InstanceID, matches HostResource[0] without case, never by order, and hands back an id it cannot pair' {
+        $idA = "Microsoft:AAAA\DEV'A\0\0\L"
+        $idB = 'Microsoft:AAAA\DEVB\0\1\L'
+        $global:MirrorTestFilters = New-Object System.Collections.ArrayList
+        $snap = [pscustomobject]@{ InstanceID = 'Microsoft:SNAP'; VirtualSystemIdentifier = (Get-TestVmGuid).ToString() }
+        $rp = [pscustomobject]@{ MockClass = 'RP'; VirtualDiskIdentifiers = @($idB, $idA); ResilientChangeTrackingIdentifiers = @('rct-b', 'rct-a') }
+        Mock Get-VM { New-FakeVm -State 'Running' -Heartbeat 'OkApplicationsHealthy' }
+        Mock Get-VMNetworkAdapter { }
+        Mock Get-VMHardDiskDrive { foreach ($p in @('/d/a.vhdx', '/d/b.vhdx')) { [pscustomobject]@{ Path = $p; ControllerType = [MockHyperV.ControllerType]::SCSI; ControllerNumber = 0; ControllerLocation = 0 } } }
+        Mock Get-VHD { [pscustomobject]@{ Path = $Path; ParentPath = ''; VhdFormat = [MockHyperV.VhdFormat]::VHDX; VhdType = [MockHyperV.VhdType]::Dynamic; Size = 1MB; FileSize = 1MB } }
+        Mock Get-CimInstance { $snap } -ParameterFilter { $ClassName -eq 'Msvm_VirtualSystemSettingData' }
+        Mock Get-CimInstance { [pscustomobject]@{ Name = 'svc' } } -ParameterFilter { $ClassName -eq 'Msvm_VirtualSystemSnapshotService' }
+        Mock Get-CimInstance { $InputObject } -ParameterFilter { $null -ne $InputObject }
+        Mock Get-CimInstance {
+            [void]$global:MirrorTestFilters.Add($Filter)
+            # Only the escaped form finds A; B's lookup fails as WMI does on a bad query.
+            if ($Filter -eq "InstanceID='Microsoft:AAAA\\DEV\'A\\0\\0\\L'") { return [pscustomobject]@{ InstanceID = $idA; HostResource = @('/D/A.VHDX') } }
+            throw 'Invalid query'
+        } -ParameterFilter { $ClassName -eq 'Msvm_StorageAllocationSettingData' }
+        Mock Invoke-CimMethod { [pscustomobject]@{ ReturnValue = 0; ResultingReferencePoint = $rp } }
+        $r = Invoke-DriverScript 'Remove-MirrorFrozenView' @{ VmId = (Get-TestVmGuid).ToString(); ViewId = 'Microsoft:SNAP'; Commit = $true; TimeoutMs = 5000 }
+        $r.Ok | Should -BeTrue
+        @($r.Result.References).Count | Should -Be 1
+        $r.Result.References[0].BasePath | Should -Be '/d/a.vhdx'
+        $r.Result.References[0].RctId | Should -Be 'rct-a'
+        @($r.Result.UnmatchedRctIds) | Should -Be @('rct-b')
+        @($global:MirrorTestFilters) | Should -Contain "InstanceID='Microsoft:AAAA\\DEVB\\0\\1\\L'"
+        Should -Invoke Invoke-CimMethod -Times 1 -Exactly -ParameterFilter { $MethodName -eq 'ConvertToReferencePoint' }
+    }
+}
+
+Describe 'ConvertTo-MirrorCimXml' {
+    It 'escapes every value and spells booleans as CIM-XML does' {
+        . (Join-Path $script:PsDir 'Private/MirrorCommon.ps1')
+        . (Join-Path $script:PsDir 'Private/MirrorCim.ps1')
+        $x = ConvertTo-MirrorCimXml -ClassName 'C' -Properties @(@{ Name = 'S'; Type = 'string'; Value = '<a & "b">' }, @{ Name = 'B'; Type = 'boolean'; Value = $false })
+        $x | Should -Be '<INSTANCE CLASSNAME="C"><PROPERTY NAME="S" TYPE="string"><VALUE>&lt;a &amp; &quot;b&quot;&gt;</VALUE></PROPERTY><PROPERTY NAME="B" TYPE="boolean"><VALUE>FALSE</VALUE></PROPERTY></INSTANCE>'
+        ([xml]$x).INSTANCE.PROPERTY[0].VALUE | Should -Be '<a & "b">'
+        New-MirrorSnapshotSettings -ConsistencyLevel 1 | Should -Match '<PROPERTY NAME="GuestBackupType" TYPE="uint16"><VALUE>2</VALUE></PROPERTY>'
+        New-MirrorSnapshotSettings -ConsistencyLevel 2 | Should -Not -Match 'GuestBackupType'
+    }
+}

@@ -74,7 +74,8 @@ function Invoke-MockCreateSnapshot {
         $overlay = Join-Path $dir "${stem}_$snapGuid.avhdx"
         [IO.File]::WriteAllText($overlay, '')
         $d.Overlay = $overlay
-        $snapDisks += @{ DiskIdentifier = [string]$d.DiskIdentifier; ParentPath = [string]$d.Path; Overlay = $overlay }
+        $snapDisks += @{ DiskIdentifier = [string]$d.DiskIdentifier; DeviceId = [string]$d.DeviceId; ControllerLocation = [int]$d.ControllerLocation
+            ParentPath = [string]$d.Path; Overlay = $overlay }
     }
     $snap = @{ InstanceID = "Microsoft:$snapGuid"; CreatedAt = (Get-MockNow); Disks = $snapDisks; Name = "$($vm.Name) - Backup - ($snapGuid)"
         ConsistencyLevel = [int]$level; GuestBackupType = (Get-MockEmbeddedProperty $settings 'GuestBackupType') }
