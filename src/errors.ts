@@ -20,6 +20,7 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'CONFIG',
   CONFIG_NOT_FOUND: 'CONFIG',
   IDENTITY_EXISTS: 'CONFIG',
+  WITNESS_STATE_INVALID: 'CONFIG', // the witness's claims file is damaged: it will not start on a guess
   VHDX_INVALID: 'INPUT',
   VHDX_UNSUPPORTED: 'INPUT',
   RANGE_INVALID: 'INPUT',
