@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { ReplicationError, fromNodeError } from '../errors';
 import type { ManifestFile } from './manifest/manifest-file';
 import { ReplicaStore, type RecoveryOutcome } from './replica/store';
-import { createDelta, type DeltaReport } from './source/delta';
+import { createDelta, type ChangedRangeSource, type DeltaReport } from './source/delta';
 import type { HashPool } from './source/hash-pool';
 import type { SourceMode } from './source/open-layout';
 
@@ -19,8 +19,8 @@ export interface ReplicateOptions {
   toDir: string;
   blockSize?: number;
   mode?: SourceMode;
-  /** Change-tracking mode: changed ranges per source path (virtual offsets for VHDX). */
-  changedRanges?: Map<string, Array<{ offset: number; length: number }>>;
+  /** Change-tracking mode: changed ranges per source path (virtual offsets for VHDX); an array or a stream. */
+  changedRanges?: Map<string, ChangedRangeSource>;
   /** Rebuild the replica's manifests from its files first (after the replica was written to). */
   rehash?: boolean;
   /** Hashing workers to use (shared across runs); by default a pool of its own. */

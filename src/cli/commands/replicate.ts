@@ -5,7 +5,8 @@ import { BlockSize } from '../../replication/stream/format';
 import { replicateLocal, type ReplicateReport } from '../../replication';
 import type { CommandRegistrar } from '../command';
 import { emit } from '../output';
-import { parseBytes, parseChoice, readChangedRanges } from '../parse';
+import { parseBytes, parseChoice } from '../parse';
+import { changedRangesOf, changedRangesPaths, type ChangedRange } from '../../replication/source/changed-ranges-file';
 
 export const ReplicateOutput = z
   .object({
@@ -60,6 +61,18 @@ function toOutput(r: ReplicateReport, sources: string[], toDir: string): Replica
   });
 }
 
+// The --changed-ranges file is read as a stream (it may list millions of ranges): validated once
+// here, then each source's ranges are read again lazily while its blocks are chosen.
+async function changedRangesBySource(file: string, sources: string[]): Promise<Map<string, AsyncIterable<ChangedRange>>> {
+  const entries = new Map(sources.map((s) => [s, new Set<number>()]));
+  for (const [i, path] of (await changedRangesPaths(file)).entries()) {
+    const key = sources.find((s) => resolve(s) === resolve(path));
+    if (key === undefined) throw new UsageError(`--changed-ranges names ${path}, which is not a source`);
+    entries.get(key)?.add(i);
+  }
+  return new Map(sources.map((s) => [s, changedRangesOf(file, entries.get(s) ?? new Set())]));
+}
+
 // vmmirror replicate <source...> --to <dir>: seed or update a local replica folder.
 export const registerReplicate: CommandRegistrar = (program, run) => {
   program
@@ -78,16 +91,7 @@ export const registerReplicate: CommandRegistrar = (program, run) => {
           throw new UsageError(`--block-size must be a power of two between 4K and 16M, got ${opts.blockSize}`);
         }
         const mode = parseChoice('--mode', opts.mode, ['auto', 'vhdx', 'raw'] as const);
-        let changedRanges: Map<string, Array<{ offset: number; length: number }>> | undefined;
-        if (opts.changedRanges !== undefined) {
-          const file = await readChangedRanges(opts.changedRanges);
-          changedRanges = new Map(sources.map((s) => [s, [] as Array<{ offset: number; length: number }>]));
-          for (const entry of file) {
-            const key = sources.find((s) => resolve(s) === resolve(entry.Path));
-            if (key === undefined) throw new UsageError(`--changed-ranges names ${entry.Path}, which is not a source`);
-            changedRanges.get(key)?.push(...entry.Ranges.map((r) => ({ offset: r.Offset, length: r.Length })));
-          }
-        }
+        const changedRanges = opts.changedRanges === undefined ? undefined : await changedRangesBySource(opts.changedRanges, sources);
         const report = await replicateLocal({ sources, toDir: opts.to, blockSize, mode, changedRanges, rehash: opts.rehash === true });
         const json = toOutput(report, sources, opts.to);
         const text = [

@@ -5,7 +5,8 @@ import type { ManifestFile } from '../manifest/manifest-file';
 import { ManifestMerger } from '../manifest/manifest-merge';
 import { blockPrefix, FORMAT_VERSION, jsonFrame, type StreamHeader, type StreamTrailer } from '../stream/format';
 import { crashpoint } from '../util/crashpoint';
-import { extentsToRuns, mergeRuns, type BlockRun, type FileLayout } from './file-layout';
+import { BlockSet } from './block-set';
+import type { BlockRun, FileLayout } from './file-layout';
 import { HashPool } from './hash-pool';
 import { SentLogWriter } from './sent-log';
 import { openLayout, type SourceMode } from './open-layout';
@@ -29,7 +30,7 @@ export interface CreateDeltaOptions {
   /** What the replica holds: its generation and its manifest per file (null: nothing known). */
   replica: { generation: number; manifests: Map<string, ManifestFile | null> };
   /** Change-tracking mode: per source name, the ranges written since the replica's generation. */
-  changedRanges?: Map<string, Array<{ offset: number; length: number }>>;
+  changedRanges?: Map<string, ChangedRangeSource>;
   /** When the source was frozen (the generation's point in time). */
   takenAt?: Date;
   pool?: HashPool;
@@ -213,24 +214,34 @@ function sourceChanged(name: string, changes: string[], generation: number): Rep
   );
 }
 
+/** Changed ranges of one source: an array (from the hypervisor) or a stream (a big --changed-ranges file). */
+export type ChangedRangeSource = Iterable<{ offset: number; length: number }> | AsyncIterable<{ offset: number; length: number }>;
+
+/** Ranges are mapped to file extents this many at a time: memory does not grow with their number. */
+const RANGE_BATCH = 1 << 16;
+
 // Scan mode: every live block. Change-tracking mode: the blocks the changes map to, the VHDX
-// structures that always travel, and the tail blocks a size change makes unknown on the replica.
-async function candidateRuns(layout: FileLayout, B: number, merger: ManifestMerger, changed: Array<{ offset: number; length: number }> | undefined): Promise<BlockRun[]> {
+// structures that always travel, and the tail blocks a size change makes unknown on the replica,
+// gathered in a bitset (one bit per block) rather than arrays, since there may be millions of ranges.
+async function candidateRuns(layout: FileLayout, B: number, merger: ManifestMerger, changed: ChangedRangeSource | undefined): Promise<Iterable<BlockRun>> {
   if (changed === undefined) return layout.referencedRuns(B);
-  for (const r of changed) {
+  const set = new BlockSet(Math.ceil(layout.size / B));
+  let batch: Array<{ offset: number; length: number }> = [];
+  const flush = async (): Promise<void> => {
+    for (const e of await layout.mapChanges(batch)) set.addExtent(e.offset, e.length, B);
+    batch = [];
+  };
+  for await (const r of changed) {
     if (!Number.isSafeInteger(r.offset) || !Number.isSafeInteger(r.length) || r.offset < 0 || r.length < 0) {
       throw new ReplicationError('RANGE_INVALID', `changed range ${r.offset}+${r.length} is not a valid byte range`);
     }
+    batch.push({ offset: r.offset, length: r.length });
+    if (batch.length >= RANGE_BATCH) await flush();
   }
-  const mapped = extentsToRuns(await layout.mapChanges(changed), B);
-  const tail: BlockRun[] = [];
-  for (let i = merger.keep; i < merger.newCount; i++) {
-    if (!layout.isReferenced(i, B)) continue;
-    const last = tail[tail.length - 1];
-    if (last !== undefined && last[1] === i) last[1] = i + 1;
-    else tail.push([i, i + 1]);
-  }
-  return mergeRuns([...mapped, ...layout.structuralRuns(B), ...tail]);
+  await flush();
+  for (const [s, e] of layout.structuralRuns(B)) set.addRun(s, e);
+  for (let i = merger.keep; i < merger.newCount; i++) if (layout.isReferenced(i, B)) set.addRun(i, i + 1);
+  return set.runs();
 }
 
 interface Chunk {
@@ -241,7 +252,7 @@ interface Chunk {
 // Groups block runs into chunks of at most CHUNK_BYTES (lazily), never past the end of the file.
 // Long runs are split; short ones (change tracking: scattered blocks) share a chunk, so each
 // worker message carries many blocks.
-function* chunkRuns(runs: BlockRun[], B: number, size: number): Generator<Chunk, void> {
+function* chunkRuns(runs: Iterable<BlockRun>, B: number, size: number): Generator<Chunk, void> {
   const per = Math.max(1, Math.floor(CHUNK_BYTES / B));
   const last = Math.ceil(size / B);
   let current: BlockRun[] = [];
