@@ -69,10 +69,12 @@ export class LogScanner {
     return e;
   }
 
-  // The 4-byte-aligned bytes at circular offset `at`; never straddle the end (sectors don't).
+  // The bytes at circular offset `at`. Descriptors and sectors never straddle the end of a log of
+  // whole sectors (a VHDX log is 1 MiB-aligned); a copy is made only for a log that is not.
   private view(at: number, length: number): Buffer {
     const start = at % this.log.length;
-    return this.log.subarray(start, start + length);
+    if (start + length <= this.log.length) return this.log.subarray(start, start + length);
+    return Buffer.concat([this.log.subarray(start), this.log.subarray(0, start + length - this.log.length)]);
   }
 
   private parse(pos: number): VhdxLogEntry | undefined {
