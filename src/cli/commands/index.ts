@@ -2,6 +2,7 @@ import type { CommandRegistrar } from '../command';
 import { registerReplicate } from './replicate';
 import { registerVerify } from './verify';
 import { registerAgent } from './agent';
+import { registerGuard } from './guard';
 import { registerConfig } from './config';
 import { registerInit } from './init';
 import { registerStatus } from './status';
@@ -10,4 +11,4 @@ import { registerSelftest } from './selftest';
 import { registerReplica } from './replica';
 
 // Every CLI command, in the order `vmmirror --help` lists them.
-export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerStatus, registerSync, registerSelftest];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerSelftest];
