@@ -5,8 +5,10 @@ import type { ManifestFile } from '../manifest/manifest-file';
 import { ManifestMerger } from '../manifest/manifest-merge';
 import { blockPrefix, FORMAT_VERSION, jsonFrame, type StreamHeader, type StreamTrailer } from '../stream/format';
 import { crashpoint } from '../util/crashpoint';
-import { BlockSet } from './block-set';
-import type { BlockRun, FileLayout } from './file-layout';
+import { candidateRuns, chunkRuns, type ChangedRangeSource } from './candidates';
+import type { FileLayout } from './file-layout';
+
+export type { ChangedRangeSource } from './candidates';
 import { HashPool } from './hash-pool';
 import { SentLogWriter } from './sent-log';
 import { openLayout, type SourceMode } from './open-layout';
@@ -131,7 +133,7 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
       const stats: DeltaFileReport = { name: src.name, mode: layout.mode, size: layout.size, bytesScanned: 0, blocksChanged: 0, bytesChanged: 0, manifestDigest: '', contentDigest: '' };
       const runs = await candidateRuns(layout, B, merger, o.changedRanges?.get(src.name));
       const inFlight: Array<{ indices: number[]; length: number; result: ReturnType<HashPool['hash']> }> = [];
-      const chunks = chunkRuns(runs, B, layout.size);
+      const chunks = chunkRuns(runs, B, layout.size, CHUNK_BYTES);
       let next = chunks.next();
       const launch = async (): Promise<void> => {
         while (next.done !== true && inFlight.length < pool.size * 2) {
@@ -212,63 +214,4 @@ function sourceChanged(name: string, changes: string[], generation: number): Rep
       'A running VM\'s disk cannot be copied consistently this way: stop the VM first, or replicate it through the agent (it reads a frozen checkpoint).',
     { details: { name, changes, generation } },
   );
-}
-
-/** Changed ranges of one source: an array (from the hypervisor) or a stream (a big --changed-ranges file). */
-export type ChangedRangeSource = Iterable<{ offset: number; length: number }> | AsyncIterable<{ offset: number; length: number }>;
-
-/** Ranges are mapped to file extents this many at a time: memory does not grow with their number. */
-const RANGE_BATCH = 1 << 16;
-
-// Scan mode: every live block. Change-tracking mode: the blocks the changes map to, the VHDX
-// structures that always travel, and the tail blocks a size change makes unknown on the replica,
-// gathered in a bitset (one bit per block) rather than arrays, since there may be millions of ranges.
-async function candidateRuns(layout: FileLayout, B: number, merger: ManifestMerger, changed: ChangedRangeSource | undefined): Promise<Iterable<BlockRun>> {
-  if (changed === undefined) return layout.referencedRuns(B);
-  const set = new BlockSet(Math.ceil(layout.size / B));
-  let batch: Array<{ offset: number; length: number }> = [];
-  const flush = async (): Promise<void> => {
-    for (const e of await layout.mapChanges(batch)) set.addExtent(e.offset, e.length, B);
-    batch = [];
-  };
-  for await (const r of changed) {
-    if (!Number.isSafeInteger(r.offset) || !Number.isSafeInteger(r.length) || r.offset < 0 || r.length < 0) {
-      throw new ReplicationError('RANGE_INVALID', `changed range ${r.offset}+${r.length} is not a valid byte range`);
-    }
-    batch.push({ offset: r.offset, length: r.length });
-    if (batch.length >= RANGE_BATCH) await flush();
-  }
-  await flush();
-  for (const [s, e] of layout.structuralRuns(B)) set.addRun(s, e);
-  for (let i = merger.keep; i < merger.newCount; i++) if (layout.isReferenced(i, B)) set.addRun(i, i + 1);
-  return set.runs();
-}
-
-interface Chunk {
-  /** Block runs [start, end) read back to back as one chunk, ascending. */
-  runs: BlockRun[];
-}
-
-// Groups block runs into chunks of at most CHUNK_BYTES (lazily), never past the end of the file.
-// Long runs are split; short ones (change tracking: scattered blocks) share a chunk, so each
-// worker message carries many blocks.
-function* chunkRuns(runs: Iterable<BlockRun>, B: number, size: number): Generator<Chunk, void> {
-  const per = Math.max(1, Math.floor(CHUNK_BYTES / B));
-  const last = Math.ceil(size / B);
-  let current: BlockRun[] = [];
-  let blocks = 0;
-  for (const [s, e] of runs) {
-    for (let start = s; start < Math.min(e, last); ) {
-      const end = Math.min(start + (per - blocks), e, last);
-      current.push([start, end]);
-      blocks += end - start;
-      start = end;
-      if (blocks === per) {
-        yield { runs: current };
-        current = [];
-        blocks = 0;
-      }
-    }
-  }
-  if (current.length > 0) yield { runs: current };
 }
