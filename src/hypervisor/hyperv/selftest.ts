@@ -159,7 +159,7 @@ export async function runHypervSelftest(hv: HypervDriver, o: SelftestOptions): P
   // In place registration keeps the id, so on one host the copy meets the VM itself: it must be
   // adopted with its own disks when Off (a running one is refused: a replica must be Off) and
   // refused with any other ones (a true import needs the peer).
-  await step('RegisterFindsItself', async () => {
+  await step('RegisterFindsItself', async (): Promise<Facts> => {
     const own = (vm as VmInfo | null)!.disks.map((d) => d.path);
     try {
       const r = await hv.registerReplica(configDir!, own, T);
