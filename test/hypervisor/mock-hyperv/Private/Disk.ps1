@@ -9,7 +9,7 @@ function ConvertTo-MockDriveObject {
         Path = $path; VMId = [guid]$Vm.Id; VMName = [string]$Vm.Name
         ControllerType = [MockHyperV.ControllerType]$Disk.ControllerType
         ControllerNumber = [int]$Disk.ControllerNumber; ControllerLocation = [int]$Disk.ControllerLocation
-        DiskIdentifier = [string]$Disk.DiskIdentifier; DiskNumber = $Disk.DiskNumber; MockReportId = $ReportId }
+        DiskNumber = $Disk.DiskNumber; MockReportId = $ReportId }
 }
 
 function Get-VMHardDiskDrive {

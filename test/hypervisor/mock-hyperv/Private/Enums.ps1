@@ -1,12 +1,19 @@
-# Enums whose numbers are shuffled relative to Hyper-V's: only .ToString() gives the right answer.
+# The real module's enums (every member name, from test/hypervisor/hyperv-signatures.json) as
+# MockHyperV.<Name>, with numbers that are NOT Hyper-V's (100000 and up, in reverse order): the
+# numbers differ between Windows builds, so only .ToString() may be relied on, and a script that
+# sends [int]$vm.State gets a number no host would, and its test fails.
+# Read once per import; Private/Signatures.ps1 uses the same facts.
+$script:MockFacts = Get-Content -LiteralPath (Join-Path $PSScriptRoot '../../hyperv-signatures.json') -Raw | ConvertFrom-Json
 if (-not ('MockHyperV.VMState' -as [type])) {
-    Add-Type -TypeDefinition @'
-namespace MockHyperV {
-    public enum VMState { Other = 7, Running = 3, Off = 2, Stopping = 10, Saved = 4, Paused = 11, Starting = 9, Reset = 6, Saving = 32776, Pausing = 32773, Resuming = 1 }
-    public enum VMHeartbeatStatus { Unknown = 8, Disabled = 7, NoContact = 6, Error = 5, LostCommunication = 0, OkApplicationsUnknown = 3, OkApplicationsHealthy = 2, OkApplicationsCritical = 1, Paused = 4 }
-    public enum ControllerType { IDE = 2, SCSI = 0, PMEM = 1 }
-    public enum VhdType { Unknown = 1, Fixed = 4, Dynamic = 2, Differencing = 3 }
-    public enum VhdFormat { VHD = 3, VHDX = 1, VHDSet = 2 }
-}
-'@
+    $enumFacts = $script:MockFacts.Enums
+    $source = New-Object System.Text.StringBuilder
+    [void]$source.Append("namespace MockHyperV {`n")
+    foreach ($e in $enumFacts.PSObject.Properties) {
+        $members = @($e.Value)
+        $numbered = New-Object System.Collections.ArrayList
+        for ($i = 0; $i -lt $members.Count; $i++) { [void]$numbered.Add("$($members[$i]) = $(100000 + $members.Count - $i)") }
+        [void]$source.Append("    public enum $($e.Name) { $($numbered -join ', ') }`n")
+    }
+    [void]$source.Append("}`n")
+    Add-Type -TypeDefinition $source.ToString()
 }

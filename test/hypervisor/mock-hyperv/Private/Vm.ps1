@@ -189,7 +189,7 @@ function Get-VMSwitch {
     [CmdletBinding()] param([Parameter(Position = 0)][string]$Name)
     foreach ($s in @((Read-MockState).Host.Switches)) {
         if ($Name -and -not ([string]$s -like $Name)) { continue }
-        [pscustomobject]@{ PSTypeName = 'Microsoft.HyperV.PowerShell.VMSwitch'; Name = [string]$s; SwitchType = 'External' }
+        [pscustomobject]@{ PSTypeName = 'Microsoft.HyperV.PowerShell.VMSwitch'; Name = [string]$s; SwitchType = [MockHyperV.VMSwitchType]::External }
     }
 }
 
