@@ -69,6 +69,7 @@ export class PeerServer extends EventEmitter {
       // A socket already gone (reset, evicted, timed out) was accounted for when it left the gate.
       const entry = this.gate.find(socket.remoteAddress, socket.remotePort);
       if (entry) this.gate.refuse(entry, 'tls-handshake-failed', { error: err.code ?? err.message });
+      socket.destroy(); // the TLS layer too, not only the TCP socket under it
     });
     this.server.on('error', (err: NodeJS.ErrnoException) => this.onListenerError(err));
     this.listener = createNetServer((raw: Socket) => this.onTcp(raw));
