@@ -41,6 +41,8 @@ export class World {
   witness: { up: boolean; off: number; rate: number; state: WitnessState };
   readonly links: Record<Link, boolean> = { ab: true, aw: true, bw: true };
   readonly phys: Record<HostName, Record<string, boolean>> = { a: {}, b: {} };
+  /** Which run of the VM is on (bumped at every start): a stop decided for one run cannot hit the next. */
+  private readonly runs: Record<HostName, Record<string, number>> = { a: {}, b: {} };
   readonly violations: Violation[] = [];
   /** Real time at which each module last ran nowhere, and its longest such gap. */
   readonly log: string[] = [];
@@ -196,19 +198,28 @@ export class World {
       case 'fence':
       case 'stop-vm': {
         // TurnOff takes under a second: the fence lead (1.5 s) must cover it.
+        const run = this.runs[h.name][eff.module] ?? 0;
         this.at(this.between(50, 1000), () => {
-          if (h.hostUp) this.phys[h.name][eff.module] = false;
+          if (h.hostUp && this.runs[h.name][eff.module] === run) this.setPhys(h, eff.module, false, eff.type);
           if (h.incarnation === inc) this.deliver(h, { type: 'effect-done', module: eff.module, effect: eff.type });
         });
         return;
       }
       case 'promote-replica':
         return;
-      case 'start-vm':
+      case 'start-vm': {
         // Counted as running from the moment the start begins (the conservative reading).
-        this.phys[h.name][eff.module] = true;
-        back(this.between(100, 1500), { type: 'effect-done', module: eff.module, effect: 'start-vm' });
+        const run = (this.runs[h.name][eff.module] ?? 0) + 1;
+        this.runs[h.name][eff.module] = run;
+        this.setPhys(h, eff.module, true, 'start');
+        this.at(this.between(100, 1500), () => {
+          if (h.incarnation !== inc) return;
+          // Turned off while starting (the guard): the start reports failure, as Start-VM would.
+          const up = this.phys[h.name][eff.module] && this.runs[h.name][eff.module] === run;
+          this.deliver(h, up ? { type: 'effect-done', module: eff.module, effect: 'start-vm' } : { type: 'effect-failed', module: eff.module, effect: 'start-vm', code: 'VM_WRONG_STATE' });
+        });
         return;
+      }
       case 'claim-epoch': {
         let answered = false;
         if (this.linkUp(h.name, 'w')) {
@@ -258,13 +269,20 @@ export class World {
       if (nowUntil !== null && this.local(h) < nowUntil) return; // renewed since
       for (const m of this.modules) {
         if (!this.phys[h.name][m.name]) continue;
+        const run = this.runs[h.name][m.name] ?? 0;
         this.at(this.between(50, 1000), () => {
-          this.phys[h.name][m.name] = false;
+          if (this.runs[h.name][m.name] !== run) return;
+          this.setPhys(h, m.name, false, 'guard');
           // The agent (if any) sees it at its next poll of the hypervisor.
           this.at(this.between(100, 1000), () => this.deliver(h, { type: 'vm-observed', module: m.name, activity: 'off', cause: 'guard' }));
         });
       }
     });
+  }
+
+  private setPhys(h: HostSim, module: string, running: boolean, why: string): void {
+    if (this.phys[h.name][module] !== running) this.log.push(`${this.t} ${h.name} ${module} vm ${running ? 'runs' : 'off'} (${why})`);
+    this.phys[h.name][module] = running;
   }
 
   crashHost(h: HostSim): void {
@@ -273,7 +291,7 @@ export class World {
     h.incarnation += 1;
     h.snap = null;
     h.guardLease = { fromPeerUntil: null, fromWitnessUntil: null };
-    for (const m of this.modules) this.phys[h.name][m.name] = false;
+    for (const m of this.modules) this.setPhys(h, m.name, false, 'host crash');
   }
 
   crashAgent(h: HostSim): void {
