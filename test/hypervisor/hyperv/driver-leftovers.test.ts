@@ -61,10 +61,12 @@ describe('src/hypervisor/hyperv/driver (leftover views and consistency)', functi
 
   it('releases the snapshot of a freeze that timed out once the job ends, within the cleanup\'s own timeout', async () => {
     const id = await newVm(h, 'slow snapshot', { State: 'Running' });
-    await h.mock('SetHost', { SnapshotJobDelayMs: 2000 });
+    // The job ends 3.1 s after CreateSnapshot, which comes after the script's 3 s deadline began:
+    // the freeze must time out. Its cleanup starts after that deadline with 3 s of its own, so it
+    // sees the job end however long the script took to reach CreateSnapshot (up to 2.9 s).
+    await h.mock('SetHost', { SnapshotJobDelayMs: 3100 });
     try {
-      // Freeze gives up at 1.5 s; its cleanup (another 1.5 s) sees the job end at 2 s and merges.
-      const d = await expectCode(h.hypervisor.freeze(id, { timeoutMs: 1500 }), 'VM_TIMEOUT');
+      const d = await expectCode(h.hypervisor.freeze(id, { timeoutMs: 3000 }), 'VM_TIMEOUT');
       expect(d.leftoverViewsReleased).to.have.length(1);
       expect(d.leftoverJobsPending).to.deep.equal([]);
     } finally {
@@ -78,7 +80,8 @@ describe('src/hypervisor/hyperv/driver (leftover views and consistency)', functi
 
   it('keeps a job still running past the cleanup\'s deadline pending, and releases its snapshot at the next releaseLeftoverViews', async () => {
     const id = await newVm(h, 'very slow snapshot', { State: 'Running' });
-    await h.mock('SetHost', { SnapshotJobDelayMs: 4000 });
+    // 0.6 s for the freeze and 0.6 s for its cleanup, against a job that takes 10 s.
+    await h.mock('SetHost', { SnapshotJobDelayMs: 10_000 });
     let d: Record<string, unknown>;
     try {
       d = await expectCode(h.hypervisor.freeze(id, { timeoutMs: 600 }), 'VM_TIMEOUT');
@@ -89,7 +92,7 @@ describe('src/hypervisor/hyperv/driver (leftover views and consistency)', functi
     expect(d.leftoverJobsPending).to.have.length(1);
     // The snapshot exists (unnamed: the rename never ran), so only the remembered job can find it.
     expect(await snapshotsOf(id)).to.have.length(1);
-    const r = await h.hypervisor.releaseLeftoverViews(id, { timeoutMs: 20_000 });
+    const r = await h.hypervisor.releaseLeftoverViews(id, { timeoutMs: 30_000 });
     expect(r.released).to.have.length(1);
     expect(await snapshotsOf(id)).to.deep.equal([]);
   });
