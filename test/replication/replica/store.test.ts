@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LOCAL_MODULE, ReplicaStore, STATE_FOLDER, replicateLocal, verifyFiles } from '../../../src/replication';
+import { resetReplica } from '../../../src/replication/replica/reset';
 import { seeded } from '../../helpers/seed';
 import { tempDir } from '../../helpers/tmp';
 import { asChunks, validStream } from '../stream-tools';
@@ -151,6 +152,41 @@ describe('replication/replica/store', () => {
       const again = await replicateLocal({ sources: [a], toDir: rep });
       expect([again.generation, again.blocksChanged]).to.deep.equal([2, 0]);
       const v = await verifyFiles([{ name: 'a.raw', source: a, replica: join(rep, 'a.raw') }], { blockSize: 4096, mode: 'raw' });
+      expect(v.equal).to.equal(true);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('refuses to apply into a damaged manifest instead of recreating it empty, and reset gets out', async () => {
+    const B = 4096;
+    const { rand } = seeded('store-damaged-manifest-apply');
+    const { dir, cleanup } = await tempDir();
+    try {
+      const a = join(dir, 'a.raw');
+      const rep = join(dir, 'replica');
+      await writeFile(a, randomBuffer(rand, 9 * B));
+      await replicateLocal({ sources: [a], toDir: rep, blockSize: B });
+      await writeFile(a, randomBuffer(rand, 9 * B));
+      // A committed journal whose apply failed (a folder appeared at the replica path).
+      const targets = (path: string): Array<{ name: string; path: string; maxBytes: number }> => [{ name: 'a.raw', path, maxBytes: 1 << 20 }];
+      const broken = await ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: targets(join(dir, 'folder')) });
+      await mkdir(join(dir, 'folder'));
+      try {
+        const s1 = await validStream(broken, [{ name: 'a.raw', path: a }]);
+        expect(await refusal(broken.receive(asChunks(s1.bytes), { expectedStreamId: s1.streamId }))).to.equal('IO_ERROR');
+      } finally {
+        await broken.close();
+      }
+      const manifest = join(rep, STATE_FOLDER, 'manifests', 'a.raw.manifest');
+      const damaged = (await readFile(manifest)).subarray(0, 40);
+      await writeFile(manifest, damaged);
+      // Re-applying on open meets the damaged manifest: an error, and the manifest is left as it is.
+      expect(await refusal(ReplicaStore.open({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: targets(join(rep, 'a.raw')) }))).to.equal('REPLICA_INVALID');
+      expect((await readFile(manifest)).equals(damaged), 'not recreated').to.equal(true);
+      await resetReplica({ stateDir: join(rep, STATE_FOLDER), module: LOCAL_MODULE, targets: targets(join(rep, 'a.raw')) });
+      await replicateLocal({ sources: [a], toDir: rep });
+      const v = await verifyFiles([{ name: 'a.raw', source: a, replica: join(rep, 'a.raw') }], { blockSize: B, mode: 'raw' });
       expect(v.equal).to.equal(true);
     } finally {
       await cleanup();
