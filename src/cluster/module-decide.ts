@@ -17,6 +17,8 @@ interface View {
   canRun: boolean;
   alive: boolean;
   peer: ClusterSnapshot['peerModules'][string] | undefined;
+  /** The newest (epoch, owner) known from the peer's heartbeat (while it is alive) or the witness's last lease reply. */
+  newest: { epoch: number; owner: string | null } | undefined;
   witness: boolean;
   peerGrantExpired: boolean;
   retryDue: (m: ModuleSnapshot) => boolean;
@@ -25,7 +27,11 @@ interface View {
 
 export function viewOf(s: ClusterSnapshot, name: string): View {
   const alive = peerAlive(s.detector, s.now, s.settings.peerTimeoutMs);
+  const fromPeer = alive ? s.peerModules[name] : undefined;
+  const fromWitness = s.witnessModules[name];
+  const newest = fromPeer === undefined ? fromWitness : fromWitness === undefined || fromPeer.epoch >= fromWitness.epoch ? fromPeer : fromWitness;
   return {
+    newest,
     now: s.now,
     self: s.self,
     canRun: mayRun(s.now, quorumUntil(s.lease.fromPeerUntil, s.lease.fromWitnessUntil), s.settings),
@@ -85,10 +91,13 @@ export function decide(m0: ModuleSnapshot, v: View): Decision {
   let m = m0;
   if (m.state === 'STOP') return { m, effects: [] };
 
-  // C2: a newer epoch at the peer wins. Whatever this host was, its copy is now stale.
-  if (v.peer !== undefined && v.peer.epoch > m.epoch && v.peer.owner !== v.self) {
+  // C2: a newer epoch, held by the peer, wins (the peer says so, or the witness). Whatever this
+  // host was, its copy is now stale. A lease always comes with its voter's epochs (the peer's
+  // heartbeat answer, the witness's lease reply), so no lease can be used for an epoch it
+  // contradicts.
+  if (v.newest !== undefined && v.newest.epoch > m.epoch && v.newest.owner !== v.self) {
     const fenced = fenceIfRunning(m);
-    m = { ...fenced.m, epoch: v.peer.epoch, owner: v.peer.owner, claim: null, bumpPending: false };
+    m = { ...fenced.m, epoch: v.newest.epoch, owner: v.newest.owner, claim: null, bumpPending: false };
     // A copy that never held a generation has nothing to discard: the next cycle seeds it.
     if (m.generation === 0 && m0.owner === null) {
       m = to(m, 'SECOND');
@@ -99,10 +108,11 @@ export function decide(m0: ModuleSnapshot, v: View): Decision {
     return { m: r.m, effects: [...fenced.effects, persist(m), ...r.effects] };
   }
 
-  // The peer knows of a newer epoch granted to us (the witness's answer was lost, or we crashed
-  // before recording it): it is ours; record it.
-  if (v.peer !== undefined && v.peer.epoch > m.epoch && v.peer.owner === v.self) {
-    m = { ...m, epoch: v.peer.epoch, owner: v.self, bumpPending: false, claim: m.claim?.epoch === v.peer.epoch ? m.claim : null };
+  // A newer epoch granted to us (the witness's answer was lost, or we crashed before recording
+  // it): it is ours; record it.
+  if (v.newest !== undefined && v.newest.epoch > m.epoch && v.newest.owner === v.self) {
+    const epoch = v.newest.epoch;
+    m = { ...m, epoch, owner: v.self, bumpPending: false, claim: m.claim?.epoch === epoch ? m.claim : null };
     const r = decide(m, v);
     return { m: r.m, effects: [persist(m), ...r.effects] };
   }

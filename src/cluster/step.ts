@@ -27,7 +27,9 @@ export function step(s: ClusterSnapshot, e: ClusterEvent): StepResult {
       lease: answer === undefined ? next.lease : { ...next.lease, fromPeerUntil: Math.max(next.lease.fromPeerUntil ?? 0, holderExpiry(answer.askedAt, answer.grantedMs)) },
     };
   } else if (e.type === 'witness-lease') {
-    next = { ...next, lease: { ...next.lease, fromWitnessUntil: Math.max(next.lease.fromWitnessUntil ?? 0, holderExpiry(e.askedAt, e.grantedMs)) } };
+    const witnessModules = { ...next.witnessModules };
+    for (const [name, c] of Object.entries(e.claims)) if ((witnessModules[name]?.epoch ?? -1) <= c.epoch) witnessModules[name] = c;
+    next = { ...next, witnessModules, lease: { ...next.lease, fromWitnessUntil: Math.max(next.lease.fromWitnessUntil ?? 0, holderExpiry(e.askedAt, e.grantedMs)) } };
   }
 
   const transitions: StepResult['transitions'] = [];
@@ -107,6 +109,7 @@ export function initialSnapshot(o: {
     lease: o.lease ?? { fromPeerUntil: null, fromWitnessUntil: null },
     grantedToPeerUntil: grantorExpiry(o.now, o.settings.leaseMs, o.settings),
     peerModules: {},
+    witnessModules: {},
     modules,
   };
 }

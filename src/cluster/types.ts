@@ -69,6 +69,8 @@ export interface ClusterSnapshot {
   grantedToPeerUntil: number | null;
   /** What the peer last said of each module. */
   peerModules: Record<string, PeerModuleView>;
+  /** The witness's current (epoch, owner) of each module, from its last lease reply (claims only grow). */
+  witnessModules: Record<string, { epoch: number; owner: string | null }>;
   modules: Record<string, ModuleSnapshot>;
 }
 
@@ -82,7 +84,8 @@ export type ClusterEvent =
       /** The peer's answer to our last lease request: our send time of that request, and the grant. */
       answer?: { askedAt: number; grantedMs: number };
     }
-  | { type: 'witness-lease'; now: number; askedAt: number; grantedMs: number }
+  /** The witness renewed our lease; it says, in the same reply, the current epoch of each module. */
+  | { type: 'witness-lease'; now: number; askedAt: number; grantedMs: number; claims: Record<string, { epoch: number; owner: string | null }> }
   | { type: 'witness-claim'; now: number; module: string; epoch: number; granted: boolean; current: { epoch: number; owner: string | null } }
   | { type: 'cycle-done'; now: number; module: string; epoch: number; generation: number }
   | { type: 'effect-done'; now: number; module: string; effect: EffectType; generation?: number; epoch?: number }

@@ -17,4 +17,5 @@ for (const h of [w.hosts.a, w.hosts.b]) if (!h.agentUp) w.startAgent(h);
 w.runUntil(320000);
 const M = process.argv[3] ?? 'm1';
 console.log(JSON.stringify(w.hosts.a.snap!.modules[M]), JSON.stringify(w.hosts.b.snap!.modules[M]), JSON.stringify(w.witness.state.claims), w.phys);
-console.log(w.log.filter((l) => l.includes(M) || l.includes('fault')).slice(-25).join('\n'));
+const from = Number(process.argv[4] ?? 0), to = Number(process.argv[5] ?? Infinity);
+console.log(w.log.filter((l) => (l.includes(M) || l.includes("fault")) && Number(l.split(" ")[0]) >= from && Number(l.split(" ")[0]) <= to).slice(-40).join("\n"));

@@ -175,8 +175,9 @@ export class World {
     this.at(this.between(1, 30), () => {
       if (!this.linkUp(h.name, 'w')) return;
       this.witness.state = grantLease(this.witness.state, h.name, this.witnessClock(), this.settings);
+      const claims = structuredClone(this.witness.state.claims);
       this.at(this.between(1, 30), () => {
-        if (h.incarnation === inc && this.linkUp(h.name, 'w')) this.deliver(h, { type: 'witness-lease', askedAt, grantedMs: this.settings.leaseMs });
+        if (h.incarnation === inc && this.linkUp(h.name, 'w')) this.deliver(h, { type: 'witness-lease', askedAt, grantedMs: this.settings.leaseMs, claims });
       });
     });
   }
@@ -227,6 +228,7 @@ export class World {
             if (!this.linkUp(h.name, 'w')) return;
             const r = claim(this.witness.state, eff.module, eff.epoch, h.name, this.witnessClock(), eff.kind);
             this.witness.state = r.next;
+            this.log.push(`${this.t} witness ${eff.module} e${eff.epoch} ${eff.kind} by ${h.name}: ${r.answer.granted ? 'granted' : `refused (${r.answer.reason})`}`);
             this.at(this.between(1, 30), () => {
               if (h.incarnation !== inc || !this.linkUp(h.name, 'w') || answered) return;
               answered = true;
