@@ -4,6 +4,10 @@
 .DESCRIPTION
     Msvm_ImageManagementService.GetVirtualDiskChanges in 1 GiB requests, advancing by ProcessedByteLength (answers may be
     partial). Any failure, or an answer that makes no progress, is RCT_UNAVAILABLE: the caller scans instead.
+    The loop has its own deadline, TimeoutMs (the driver sets the runner's timeout 15 s above it): on a large disk or a
+    slow host the query ends in RCT_UNAVAILABLE, so the cycle falls back to a scan instead of the runner killing the
+    session. Each call is bounded too (-OperationTimeoutSec, the time left). TargetSnapshotId is left out: it is
+    documented as valid only for VHD Sets.
     Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
 .PARAMETER InputBase64
     Base64 of UTF-8 JSON: { "VmId": guid, "Disks": [{ "BasePath", "ReadPath", "SizeBytes", "RctId" }], "TimeoutMs": number }.
@@ -29,10 +33,12 @@ try {
         $ranges = New-Object System.Collections.ArrayList
         try {
             while ($off -lt $size) {
+                $left = ($deadline - [DateTime]::UtcNow).TotalSeconds
+                if ($left -le 0) { throw "the change query passed its deadline (TimeoutMs) at byte $off of $size" }
                 $len = [uint64]1073741824
                 if ($size - $off -lt $len) { $len = [uint64]($size - $off) }
-                $r = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualDiskChanges -Arguments @{
-                    Path = [string]$d.ReadPath; LimitId = [string]$d.RctId; TargetSnapshotId = ''; ByteOffset = $off; ByteLength = $len }
+                $r = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualDiskChanges -OperationTimeoutSec ([uint32][Math]::Ceiling($left)) -Arguments @{
+                    Path = [string]$d.ReadPath; LimitId = [string]$d.RctId; ByteOffset = $off; ByteLength = $len }
                 [void](Wait-MirrorCimJob -Result $r -Deadline $deadline -What 'GetVirtualDiskChanges' -FailCode 'RCT_UNAVAILABLE')
                 $offsets = @($r.ChangedByteOffsets)
                 $lengths = @($r.ChangedByteLengths)

@@ -176,7 +176,9 @@ function Get-MirrorDeadline {
 }
 
 function Wait-MirrorCimJob {
-    # Completes a Msvm method result: 0 = done, 4096 = poll the job until Completed (7).
+    # Completes a Msvm method result: 0 = done, 4096 = poll the job until it ends. CIM_ConcreteJob
+    # JobState 7 (Completed) and 32768 (Completed with warnings: e.g. a checkpoint whose guest
+    # writers complained) are both success; anything else is a failure.
     param([Parameter(Mandatory = $true)]$Result, [Parameter(Mandatory = $true)][datetime]$Deadline, [string]$What = 'WMI call', [string]$FailCode = 'HYPERVISOR_ERROR')
     $rv = [int]$Result.ReturnValue
     if ($rv -eq 0) { return $null }
@@ -191,7 +193,7 @@ function Wait-MirrorCimJob {
         Start-Sleep -Milliseconds 100
         $job = Get-CimInstance -InputObject $job
     }
-    if ([int]$job.JobState -ne 7) {
+    if (@(7, 32768) -notcontains [int]$job.JobState) {
         throw (New-MirrorException -Code $FailCode -Message "$What failed: job state $($job.JobState): $($job.ErrorDescription) ($($job.ErrorCode))" -Details @{ JobState = [int]$job.JobState; ErrorCode = [int]$job.ErrorCode })
     }
     $job

@@ -167,7 +167,8 @@ function Get-CimAssociatedInstance {
 
 function Invoke-CimMethod {
     [CmdletBinding()]
-    param([Parameter(Mandatory = $true)]$InputObject, [Parameter(Mandatory = $true)][string]$MethodName, [hashtable]$Arguments = @{})
+    # -OperationTimeoutSec is accepted as CimCmdlets does; the mock's methods answer at once.
+    param([Parameter(Mandatory = $true)]$InputObject, [Parameter(Mandatory = $true)][string]$MethodName, [hashtable]$Arguments = @{}, [uint32]$OperationTimeoutSec)
     switch ("$($InputObject.MockClass).$MethodName") {
         'Msvm_VirtualSystemSnapshotService.CreateSnapshot' { return Invoke-MockCreateSnapshot $Arguments }
         'Msvm_VirtualSystemSnapshotService.ConvertToReferencePoint' { return Invoke-MockReleaseSnapshot $Arguments.AffectedSnapshot $true }
