@@ -21,6 +21,7 @@ describe('replication/source/hash-pool', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let file: string;
+  let big: string;
   let bytes: Buffer;
   before(async () => {
     ({ dir, cleanup } = await tempDir());
@@ -29,6 +30,9 @@ describe('replication/source/hash-pool', () => {
     for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE(Math.floor(rand() * 2 ** 32), i);
     file = join(dir, `data-${seed}.raw`);
     await writeFile(file, bytes);
+    // Reading and hashing 32 MiB takes milliseconds: far longer than the instant between posting and killing.
+    big = join(dir, 'big.raw');
+    await writeFile(big, Buffer.alloc(32 << 20, 0x61));
   });
   after(() => cleanup());
 
@@ -40,7 +44,8 @@ describe('replication/source/hash-pool', () => {
     try {
       const dead = pool.threads[0]!;
       // Posted and killed in the same tick, before the worker can answer: its requests are lost with it.
-      const lost = [outcome(pool.hash({ path: file, ...request })), outcome(pool.hash({ path: file, ...request })), outcome(pool.hash({ path: file, ...request }))];
+      const slow = { path: big, offset: 0, length: 32 << 20, blockSize: B, old: null, wantData: false };
+      const lost = [outcome(pool.hash(slow)), outcome(pool.hash({ path: file, ...request })), outcome(pool.hash(slow))];
       const killed = dead.terminate();
       const settled = await Promise.race([Promise.all(lost), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000))]);
       await killed;
