@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ErrorDocument } from '../../src/cli/output';
+import { run } from '../../src/util/exec';
 import type { ErrorCode } from '../../src/errors';
 import { replicateLocal } from '../../src/replication';
 import { verifyLocal } from '../../src/replication/verify/verify-local';
@@ -96,4 +98,20 @@ describe('replication/source input checks', () => {
     await fh.close();
     expect((await verifyLocal({ sources: [src], replicaDir: join(dir, 'real') })).equal).to.equal(false);
   });
+
+  it('the CLI (this checkout, under ts-node) answers both with one JSON error document and the INPUT / IO exit codes', async () => {
+    const ROOT = resolve(__dirname, '../..');
+    const child = (args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> =>
+      run(process.execPath, ['-r', 'ts-node/register', join(__dirname, 'fixtures', 'replicate-cli-child.ts'), ...args, '--json'], { cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' } });
+    const src = join(dir, 'disk.vhdx');
+    await writeFile(src, Buffer.alloc(70_000, 0x11));
+    const bad = await child(['replicate', src, '--to', join(dir, 'rep')]);
+    expect(bad.exitCode, bad.stderr).to.equal(4);
+    expect(ErrorDocument.parse(JSON.parse(bad.stdout)).Error.Code).to.equal('VHDX_INVALID');
+    const missing = await child(['verify', src, '--replica', join(dir, 'nowhere'), '--mode', 'raw']);
+    expect(missing.exitCode, missing.stderr).to.equal(5);
+    expect(ErrorDocument.parse(JSON.parse(missing.stdout)).Error.Code).to.equal('FILE_NOT_FOUND');
+    expect(existsSync(join(dir, 'nowhere'))).to.equal(false);
+  });
 });
+
