@@ -115,6 +115,7 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
   let fh: FileHandle | undefined;
   let created = false;
   try {
+    await dropDeadTwinTemp(tmp, path);
     fh = await createFresh(tmp, 0o600);
     created = true;
     await writeAll(fh, Buffer.from(String(process.pid)), 0, tmp);
@@ -154,6 +155,16 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
     await fh?.close().catch(() => undefined);
     // Only our own temp is removed: a link planted at its name stays for the operator to see.
     if (created) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+// A process with our pid that died between linking its temp into place and removing it left the
+// temp as a second name of its lock (we do not hold it: heldHere said so). That name is ours to
+// drop; any other link at the temp's name is refused by createFresh.
+async function dropDeadTwinTemp(tmp: string, path: string): Promise<void> {
+  const [t, l] = await Promise.all([lstat(tmp).catch(() => null), lstat(path).catch(() => null)]);
+  if (t !== null && l !== null && t.isFile() && l.isFile() && t.dev === l.dev && t.ino === l.ino && t.nlink === 2) {
+    await unlink(tmp).catch(() => undefined);
   }
 }
 

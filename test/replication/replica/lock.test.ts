@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasCode } from '../../../src/errors';
 import { ReplicaStore } from '../../../src/replication';
@@ -67,6 +67,24 @@ describe('replication/replica/lock', () => {
       expect(await lockCode(acquireLock(lock))).to.equal('REPLICA_LOCKED');
       await again();
       expect(existsSync(lock)).to.equal(false);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('takes over a lock left by a crash between linking its temp and removing it', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const lock = join(dir, 'lock');
+      for (const pid of [2147483646, process.pid]) {
+        // The dead owner's lock still has its temp as a second name (our own pid: a reused pid).
+        await writeFile(`${lock}.${pid}.tmp`, String(pid));
+        await link(`${lock}.${pid}.tmp`, lock);
+        const release = await acquireLock(lock);
+        expect(await readFile(lock, 'utf8')).to.equal(String(process.pid));
+        await release();
+        await rm(`${lock}.${pid}.tmp`, { force: true });
+      }
     } finally {
       await cleanup();
     }
