@@ -62,14 +62,16 @@ async function readLock(path: string, base: string): Promise<SeenLock | null> {
 }
 
 // A second name is legitimate only while its holder links its temp into place: the temp named by
-// the file's own pid has the same inode, or it is already gone and the count dropped.
+// the file's own pid has the same inode, or it is already gone and the count dropped (the fstat
+// is of the file we opened, which may since have lost every name).
 async function checkOnlyTempLink(fh: FileHandle, path: string, base: string, text: string, dev: number, ino: number): Promise<void> {
   const pid = pidOf(text);
   if (pid !== null) {
     const tmp = await lstat(`${base}.${pid}.tmp`).catch(() => null);
     if (tmp !== null && tmp.dev === dev && tmp.ino === ino && tmp.nlink === 2) return;
   }
-  if ((await fh.stat()).nlink === 1) return;
+  // Gone down meanwhile: the temp was removed (1), or the holder released it too (0).
+  if ((await fh.stat()).nlink <= 1) return;
   throw unsafePath(path, 'hardlink');
 }
 
