@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { replicateLocal } from '../../src/replication';
+import { replicateLocal, verifyFiles } from '../../src/replication';
 import { HashPool, type HashRequest, type HashResult } from '../../src/replication/source/hash-pool';
 import { sameBytes, snapshotTree } from '../helpers/files';
 import { createVhdx, qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
@@ -119,4 +119,23 @@ describe('replication/replicate (a source that changes while it is read)', () =>
     expect([next.generation, next.rehashed]).to.deep.equal([2, []]);
     expect(await sameBytes(src, join(rep, 'vm.vmcx'))).to.equal(true);
   });
+
+  it('verify gives no verdict (SOURCE_CHANGED) when the source changes while it is compared', async () => {
+    const src = join(dir, 'vm.vhdx');
+    const rep = join(dir, 'replica');
+    await createVhdx(src, { sizeBytes: 32 * MiB, subformat: 'dynamic', blockSizeBytes: MiB });
+    await qemuWrites(src, [{ offset: 3 * MiB, length: 2 * MiB, pattern: 0x21 }]);
+    await replicateLocal({ sources: [src], toDir: rep });
+    const pair = [{ name: 'vm.vhdx', source: src, replica: join(rep, 'vm.vhdx') }];
+    expect((await verifyFiles(pair, { blockSize: 65536 })).equal).to.equal(true);
+    const pool = new WriterOnFirstRead(() => qemuWrites(src, [{ offset: 20 * MiB, length: 4096, pattern: 0x22 }]));
+    try {
+      const f = await failure(verifyFiles(pair, { blockSize: 65536, pool }));
+      expect(f.code, f.message).to.equal('SOURCE_CHANGED');
+      expect(f.message).to.match(/vm\.vhdx changed while verify read it .*: no verdict/);
+    } finally {
+      await pool.close();
+    }
+  });
 });
+

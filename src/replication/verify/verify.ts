@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { fromNodeError } from '../../errors';
+import { ReplicationError, fromNodeError } from '../../errors';
 import { HASH_BYTES } from '../hash';
 import type { BlockRun } from '../source/file-layout';
 import { HashPool } from '../source/hash-pool';
@@ -37,15 +37,15 @@ export interface VerifyReport {
 const CHUNK_BLOCKS = 64;
 
 /** Compares each source with its replica. */
-export async function verifyFiles(pairs: VerifyPair[], options: { blockSize: number; mode?: SourceMode; maxRanges?: number }): Promise<VerifyReport> {
+export async function verifyFiles(pairs: VerifyPair[], options: { blockSize: number; mode?: SourceMode; maxRanges?: number; pool?: HashPool }): Promise<VerifyReport> {
   const started = Date.now();
-  const pool = new HashPool();
+  const pool = options.pool ?? new HashPool();
   try {
     const files: FileVerdict[] = [];
     for (const p of pairs) files.push(await verifyOne(pool, p, options.blockSize, options.mode ?? 'auto', options.maxRanges ?? 1000));
     return { equal: files.every((f) => f.equal), files, durationMs: Date.now() - started };
   } finally {
-    await pool.close();
+    if (options.pool === undefined) await pool.close();
   }
 }
 
@@ -84,6 +84,13 @@ async function verifyOne(pool: HashPool, p: VerifyPair, B: number, mode: SourceM
         }
         verdict.bytesCompared += length;
       }
+    }
+    // A source that moved while it was hashed makes the comparison meaningless, either way.
+    const changes = await layout.changesSinceOpen();
+    if (changes.length > 0) {
+      throw new ReplicationError('SOURCE_CHANGED', `${p.name} changed while verify read it (${changes.join('; ')}): no verdict. Stop the VM first, or verify the agent's replica while the module is idle.`, {
+        details: { name: p.name, changes },
+      });
     }
     verdict.equal = verdict.differingBytes === 0;
     verdict.reason = verdict.equal ? 'equal' : 'content';
