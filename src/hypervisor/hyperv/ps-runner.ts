@@ -9,6 +9,7 @@ import type { ZodType } from 'zod';
 import { HypervisorError } from '../../errors';
 import { componentLogger } from '../../log';
 import { preludeCommand, scriptCommand } from './ps-command';
+import { checkPolicyReply, policyCheckCommand } from './ps-policy';
 import { parseReply } from './ps-reply';
 
 const log = componentLogger('ps-runner');
@@ -181,6 +182,13 @@ export class PsRunner {
       throw new HypervisorError('PS_SESSION_DIED', 'PowerShell session prelude failed', { details: { output: out.slice(0, 2000) } });
     }
     pending.pid = Number(match[1]);
+    // A Group Policy execution policy outranks -ExecutionPolicy Bypass: find out now, as one clear error.
+    try {
+      checkPolicyReply(await this.withTimeout(pending, policyCheckCommand(this.scriptDirs), startTimeout, 'execution policy check'));
+    } catch (err) {
+      await this.killSession('SIGKILL');
+      throw err;
+    }
     log.debug({ pid: pending.pid }, 'PowerShell session started');
     return pending;
   }
