@@ -164,8 +164,10 @@ function decideOwner(m0: ModuleSnapshot, v: View): Decision {
 }
 
 function decideSecond(m: ModuleSnapshot, v: View): Decision {
-  // A granted takeover (the epoch is already ours) proceeds as soon as it is safe.
-  if (m.claim?.status === 'granted') return v.canRun ? run(m, v) : { m, effects: [] };
+  // A granted takeover (the epoch is already ours: the witness said so, to us or in a lease reply
+  // whose claim answer was then lost) proceeds as soon as it is safe. A failback in flight starts
+  // the VM itself (the planned switchover), so the machine does not.
+  if (m.claim?.status === 'granted' || (m.owner === v.self && !m.failbackAsked)) return v.canRun ? run(m, v) : { m, effects: [] };
   if (v.alive) {
     const peerRuns = v.peer?.state === 'PRIM' && v.peer.epoch === m.epoch;
     if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns) return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };

@@ -55,8 +55,8 @@ function onClaim(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'witness-cla
   // A grant is binding even when we stopped waiting for it (the peer came back meanwhile): the
   // witness now names this host the owner, so the peer will fence when it learns the epoch.
   if (e.epoch < m.epoch || (e.epoch === m.epoch && !waited)) return { m, effects: [] };
-  if (m.owner === self && e.epoch > m.epoch && (m.state === 'PRIM' || m.state === 'ALONE')) {
-    // The epoch bump of a running owner: done.
+  if (m.owner === self && (m.state === 'PRIM' || m.state === 'ALONE')) {
+    // The epoch bump of a running owner: done (the epoch may already be ours: a lease reply named it first).
     const next = { ...m, epoch: e.epoch, claim: null, bumpPending: false };
     return { m: next, effects: [persist(next)] };
   }
