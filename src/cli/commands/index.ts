@@ -9,6 +9,7 @@ import { registerStatus } from './status';
 import { registerSync } from './sync';
 import { registerSelftest } from './selftest';
 import { registerReplica } from './replica';
+import { registerWitness } from './witness';
 
 // Every CLI command, in the order `vmmirror --help` lists them.
-export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerSelftest];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerSelftest, registerWitness];
