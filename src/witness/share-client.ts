@@ -168,12 +168,22 @@ export class ShareWitnessClient extends EventEmitter implements WitnessClient {
         await fh.close();
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return concludeLost(await this.highest(module), epoch);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return concludeLost(await this.winner(module, epoch), epoch);
       throw fromNodeError(err, file);
     }
     await this.readPeer();
     const after = this.obs[this.o.peerName];
     return concludeCreated({ before, highest: await this.highest(module), epoch, self: this.o.hostName, peerChecked: plan.peerChecked, peerUnchanged: after !== undefined && seen !== undefined && after.value === seen.value && after.since === seen.since });
+  }
+
+  /** After losing epoch `epoch`: its winner may still be writing the file; look a few times. */
+  private async winner(module: string, epoch: number): Promise<EpochRecord | null> {
+    let h = await this.highest(module);
+    for (let i = 0; i < 5 && h !== null && h.epoch === epoch && h.owner === null; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      h = await this.highest(module);
+    }
+    return h;
   }
 
   /** The module's highest epoch file; an unreadable one (a creator that died mid-write) has no owner. */
