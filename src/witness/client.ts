@@ -50,6 +50,8 @@ export class AgentWitnessClient extends EventEmitter implements WitnessClient {
       logger: this.log,
       ...o.link,
     });
+    // Every claim made while the link is down waits for 'peer-up' (one listener each, one per module).
+    this.peer.setMaxListeners(0);
     this.peer.on('peer-up', () => void this.renew());
     this.peer.on('peer-lost', (_c: PeerConnection, reason: string) => this.log.warn({ event: 'witness-lost', reason }, 'witness connection lost'));
   }
