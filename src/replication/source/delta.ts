@@ -144,7 +144,7 @@ async function* produce(o: CreateDeltaOptions, layouts: FileLayout[]): AsyncGene
           const extents = c.runs.map(([s, e]): [number, number] => [s * B, Math.min(e * B, layout.size) - s * B]);
           const length = extents.reduce((n, x) => n + x[1], 0);
           const indices = c.runs.flatMap(([s, e]) => Array.from({ length: e - s }, (_, i) => s + i));
-          const result = pool.hash({ path: src.path, offset: extents[0][0], length, extents, blockSize: B, old: Buffer.from(oldEntries.buffer, oldEntries.byteOffset, oldEntries.byteLength), wantData: true });
+          const result = pool.hash({ path: src.path, file: layout.identity, offset: extents[0][0], length, extents, blockSize: B, old: Buffer.from(oldEntries.buffer, oldEntries.byteOffset, oldEntries.byteLength), wantData: true });
           // A chunk may fail before it is awaited (an earlier one is still being read); its error
           // surfaces when its turn comes, never as an unhandled rejection that kills the process.
           result.catch(() => undefined);

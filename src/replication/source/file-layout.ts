@@ -24,11 +24,13 @@ export interface FileLayout {
   structureExtents: Array<{ offset: number; length: number }> | null;
   /** What changed in the file since it was opened, in words (source-fingerprint.ts); empty when nothing did. */
   changesSinceOpen(): Promise<string[]>;
+  /** The opened file as `${dev}:${ino}` (hash requests carry it, so workers read this file, not whatever the path names later). */
+  identity: string;
   close(): Promise<void>;
 }
 
-/** Layout of a plain file: all of it is data. (`changesSinceOpen` is filled in by openLayout.) */
-export function rawLayout(fh: FileHandle, size: number): Omit<FileLayout, 'changesSinceOpen'> {
+/** Layout of a plain file: all of it is data. (`changesSinceOpen` and `identity` are filled in by openLayout.) */
+export function rawLayout(fh: FileHandle, size: number): Omit<FileLayout, 'changesSinceOpen' | 'identity'> {
   return {
     mode: 'raw',
     size,

@@ -21,6 +21,16 @@ export interface HashRequest {
   old: Buffer | null;
   /** Return the chunk's bytes when a block differs. */
   wantData: boolean;
+  /**
+   * The file `path` must name, as `${dev}:${ino}` (fileIdentity): bytes are never read from another
+   * one (a path re-pointed or replaced since it was opened is SOURCE_CHANGED).
+   */
+  file?: string;
+}
+
+/** The identity a HashRequest's `file` names, from a bigint stat of the file. */
+export function fileIdentity(st: { dev: bigint; ino: bigint }): string {
+  return `${st.dev}:${st.ino}`;
 }
 
 export interface HashResult {

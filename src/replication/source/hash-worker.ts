@@ -8,17 +8,36 @@ export const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { blake3 } = require(workerData.blakePath);
+// Open descriptors by path, each with the file it opened (dev:ino). A request names the file the
+// main thread opened and fingerprinted: a kept descriptor of another file (the path was re-pointed,
+// or the file replaced by a rename, since it was opened) is closed and the path opened again, and a
+// path that now names another file is SOURCE_CHANGED, never bytes of the wrong file.
+const MAX_OPEN = 16;
 const fds = new Map();
 let spare = null;
-function fdFor(path) {
-  let fd = fds.get(path);
-  if (fd === undefined) { fd = fs.openSync(path, 'r'); fds.set(path, fd); }
-  return fd;
+function identity(fd) {
+  const st = fs.fstatSync(fd, { bigint: true });
+  return st.dev + ':' + st.ino;
+}
+function fdFor(m) {
+  let e = fds.get(m.path);
+  if (e !== undefined && m.file && e.id !== m.file) { fs.closeSync(e.fd); fds.delete(m.path); e = undefined; }
+  if (e === undefined) {
+    const fd = fs.openSync(m.path, 'r');
+    e = { fd, id: identity(fd) };
+    if (m.file && e.id !== m.file) {
+      fs.closeSync(fd);
+      throw Object.assign(new Error(m.path + ' no longer names the file that was opened (re-pointed or replaced while it was read)'), { code: 'SOURCE_CHANGED' });
+    }
+    for (const [p, old] of fds) { if (fds.size < MAX_OPEN) break; fs.closeSync(old.fd); fds.delete(p); }
+    fds.set(m.path, e);
+  }
+  return e.fd;
 }
 parentPort.on('message', (m) => {
-  if (m.close) { for (const fd of fds.values()) fs.closeSync(fd); fds.clear(); return; }
+  if (m.close) { for (const e of fds.values()) fs.closeSync(e.fd); fds.clear(); return; }
   try {
-    const fd = fdFor(m.path);
+    const fd = fdFor(m);
     let buf = spare && spare.length >= m.length ? spare : Buffer.allocUnsafeSlow(Math.max(m.length, 1));
     spare = null;
     // The chunk is one extent, or several (change tracking: scattered blocks) read back to back.

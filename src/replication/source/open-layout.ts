@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { rawLayout, type FileLayout } from './file-layout';
+import { fileIdentity } from './hash-pool';
 import { fingerprintChanges, takeFingerprint } from './source-fingerprint';
 import { vhdxLayout } from './vhdx-layout';
 
@@ -40,7 +41,7 @@ export async function openLayout(path: string, mode: SourceMode): Promise<FileLa
     const layout = actual === 'vhdx' ? await vhdxLayout(fh, path, size) : rawLayout(fh, size);
     const structures = layout.structureExtents;
     const opened = { ...(await takeFingerprint(fh, path, structures)), size, mtimeNs: early.mtimeNs, ctimeNs: early.ctimeNs, ino: early.ino, dataWriteGuid: layout.dataWriteGuid };
-    return { ...layout, changesSinceOpen: async () => fingerprintChanges(opened, await takeFingerprint(fh, path, structures)) };
+    return { ...layout, identity: fileIdentity(early), changesSinceOpen: async () => fingerprintChanges(opened, await takeFingerprint(fh, path, structures)) };
   } catch (err) {
     await fh.close().catch(() => undefined);
     if (err instanceof ReplicationError) throw err;

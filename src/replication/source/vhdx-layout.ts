@@ -9,7 +9,7 @@ const MiB = 1 << 20;
 // from Hyper-V are virtual-disk offsets and are mapped through the BAT to file ranges.
 
 /** Parses the VHDX (refusing a corrupt one) and exposes it as a FileLayout. */
-export async function vhdxLayout(fh: FileHandle, path: string, size: number): Promise<Omit<FileLayout, 'changesSinceOpen'>> {
+export async function vhdxLayout(fh: FileHandle, path: string, size: number): Promise<Omit<FileLayout, 'changesSinceOpen' | 'identity'>> {
   const layout = await readVhdxLayout(fh, { path });
   const map = await referencedMap(layout, fh);
   const structural = [

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { HASH_BYTES } from '../hash';
 import type { BlockRun } from '../source/file-layout';
-import { HashPool } from '../source/hash-pool';
+import { HashPool, fileIdentity } from '../source/hash-pool';
 import { openLayout, type SourceMode } from '../source/open-layout';
 
 // Ground truth: hash both sides block by block (nothing trusted from manifests) and report where
@@ -53,13 +53,15 @@ async function verifyOne(pool: HashPool, p: VerifyPair, B: number, mode: SourceM
   const layout = await openLayout(p.source, mode);
   try {
     const verdict: FileVerdict = { name: p.name, mode: layout.mode, sourceSize: layout.size, replicaSize: null, bytesCompared: 0, equal: false, differingRanges: [], differingBytes: 0, reason: 'missing' };
-    const rst = await stat(p.replica).catch((e: unknown) => {
+    const rst = await stat(p.replica, { bigint: true }).catch((e: unknown) => {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw fromNodeError(e, p.replica);
     });
     if (rst === null) return verdict;
-    verdict.replicaSize = rst.size;
-    if (rst.size !== layout.size) return { ...verdict, reason: 'size' };
+    verdict.replicaSize = Number(rst.size);
+    if (verdict.replicaSize !== layout.size) return { ...verdict, reason: 'size' };
+    // The replica is compared as this file: a kept descriptor of one it replaced is never read.
+    const replicaFile = fileIdentity(rst);
     const add = (offset: number, length: number): void => {
       verdict.differingBytes += length;
       const last = verdict.differingRanges[verdict.differingRanges.length - 1];
@@ -74,8 +76,8 @@ async function verifyOne(pool: HashPool, p: VerifyPair, B: number, mode: SourceM
         const offset = start * B;
         const length = Math.min(end * B, layout.size) - offset;
         const [a, b] = await Promise.all([
-          pool.hash({ path: p.source, offset, length, blockSize: B, old: null, wantData: false }),
-          pool.hash({ path: p.replica, offset, length, blockSize: B, old: null, wantData: false }),
+          pool.hash({ path: p.source, file: layout.identity, offset, length, blockSize: B, old: null, wantData: false }),
+          pool.hash({ path: p.replica, file: replicaFile, offset, length, blockSize: B, old: null, wantData: false }),
         ]);
         for (let j = 0; j < end - start; j++) {
           if (!a.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES).equals(b.hashes.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES))) {
