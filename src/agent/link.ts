@@ -39,7 +39,9 @@ export async function createLink(config: LoadedConfig): Promise<AgentLink> {
     ...(a.BandwidthLimitBytesPerSecond !== null ? { bandwidth: new TokenBucket(a.BandwidthLimitBytesPerSecond) } : {}),
     logger: componentLogger('peer', { host: config.self.Name }),
   };
-  const server = new PeerServer({ ...common, host: config.self.Address, port: config.self.Port });
+  // The peer's configured address is preferred from the start: until it has authenticated once
+  // (never, after a restart) nothing else tells it from a flood of one-socket strangers.
+  const server = new PeerServer({ ...common, host: config.self.Address, port: config.self.Port, preferredAddresses: [config.peer.Address] });
   const client = new PeerClient({ ...common, host: config.peer.Address, port: config.peer.Port, expectPeer: config.peer.Name, reconnectMaxMs: 2000 });
   const current = (): PeerConnection | undefined => client.current() ?? server.connection(config.peer.Name);
   return {

@@ -1,0 +1,116 @@
+import { expect } from 'chai';
+import { writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createLink, type AgentLink } from '../../src/agent/link';
+import type { LoadedConfig } from '../../src/config';
+import type { HostIdentity } from '../../src/peer/types';
+import { identities } from '../helpers/peer-pair';
+import { seeded } from '../helpers/seed';
+import { tempDir } from '../helpers/tmp';
+
+// Review of issue 7 item 17 from the outside, on loopback only (every 127.x.y.z is a local source
+// address on Linux, so "many sources" needs no namespace). The per-source limit and max-min
+// fairness cannot tell the peer from a stranger that holds ONE socket from each of many addresses:
+// only a preferred address can. The agent's server must prefer the configured peer address from
+// its first second, not only after the peer authenticated once (after a restart it has not).
+
+const FLOOD_SOURCES = 80; // more sources than the 64 unauthenticated sockets a server holds
+
+function hostConfig(dir: string, self: { name: string; port: number }, peer: { name: string; address: string; port: number; fingerprint: string }): LoadedConfig {
+  const host = (name: string, address: string, port: number, fingerprint: string) => ({ Name: name, Address: address, Port: port, CertificateFingerprint: fingerprint });
+  const me = host(self.name, '127.0.0.1', self.port, 'unused');
+  const other = host(peer.name, peer.address, peer.port, peer.fingerprint);
+  return {
+    dir,
+    clusterName: 'lab',
+    self: me,
+    peer: other,
+    hosts: [me, other],
+    dataDir: join(dir, 'data'),
+    modulesDir: join(dir, 'modules'),
+    keyPath: join(dir, `${self.name}.key`),
+    certificatePath: join(dir, `${self.name}.crt`),
+    tokenPath: '',
+    agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60 },
+    hypervisor: { Driver: 'simulated', Options: {} },
+    modules: [],
+  };
+}
+
+async function writeIdentity(dir: string, name: string, id: HostIdentity): Promise<void> {
+  await writeFile(join(dir, `${name}.key`), id.keyPem);
+  await writeFile(join(dir, `${name}.crt`), id.certPem);
+}
+
+/** One silent TCP socket from each source, re-opened (after a short seeded pause) whenever it closes. */
+function flood(port: number, sources: string[], rand: () => number): { stop: () => void; opened: () => number } {
+  let stopped = false;
+  let opened = 0;
+  const live = new Set<Socket>();
+  const open = (source: string): void => {
+    if (stopped) return;
+    const s = connect({ host: '127.0.0.1', port, localAddress: source });
+    opened += 1;
+    live.add(s);
+    s.on('error', () => undefined);
+    s.once('close', () => {
+      live.delete(s);
+      setTimeout(() => open(source), 5 + Math.floor(rand() * 20));
+    });
+  };
+  for (const s of sources) open(s);
+  return {
+    stop: () => {
+      stopped = true;
+      for (const s of live) s.destroy();
+    },
+    opened: () => opened,
+  };
+}
+
+describe('peer link (adversarial: one socket from each of many sources)', function () {
+  this.timeout(60_000);
+  let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
+  const links: AgentLink[] = [];
+  let stopFlood: (() => void) | undefined;
+  afterEach(async () => {
+    stopFlood?.();
+    for (const l of links.splice(0)) await l.close();
+    await tmp?.cleanup();
+  });
+
+  it("the agent's server admits its configured peer at once while 80 strangers hold every unauthenticated slot", async () => {
+    const { seed, rand } = seeded('peer-adversarial-many-sources');
+    process.stderr.write(`    many-sources seed ${seed}\n`);
+    tmp = await tempDir('vmmirror-peer-adv-');
+    const ids = identities();
+    await writeIdentity(tmp.dir, 'a', ids.a);
+    await writeIdentity(tmp.dir, 'b', ids.b);
+    // Host a has just (re)started: it has never seen b authenticate, so it has learned nothing.
+    const a = await createLink(hostConfig(tmp.dir, { name: 'a', port: 0 }, { name: 'b', address: '127.0.0.1', port: 1, fingerprint: ids.b.fingerprint }));
+    links.push(a);
+    const { port } = await a.server.listen();
+    const sources = Array.from({ length: FLOOD_SOURCES }, (_, i) => `127.0.${1 + (i >> 6)}.${1 + (i & 63)}`);
+    const f = flood(port, sources, rand);
+    stopFlood = f.stop;
+    // Until every slot is held (the gate counts them), the peer's attempt would prove nothing.
+    const full = Date.now() + 10_000;
+    while (a.server.stats().preAuth < 64) {
+      if (Date.now() > full) throw new Error(`the flood never filled the server (${a.server.stats().preAuth} held)`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+
+    const b = await createLink(hostConfig(tmp.dir, { name: 'b', port: 0 }, { name: 'a', address: '127.0.0.1', port, fingerprint: ids.a.fingerprint }));
+    links.push(b);
+    const started = Date.now();
+    const up = new Promise<void>((resolve) => a.server.once('peer-up', () => resolve()));
+    b.client.start();
+    // The client's normal reconnect time is at most 2 s; a stranger-filled server must not add to it.
+    const ok = await Promise.race([up.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 4000))]);
+    const took = Date.now() - started;
+    process.stderr.write(`    peer admitted: ${ok} after ${took} ms, ${f.opened()} flood sockets opened\n`);
+    expect(ok, `b was kept out for ${took} ms by ${FLOOD_SOURCES} one-socket sources (seed ${seed})`).to.equal(true);
+    expect(a.server.connection('b'), 'b is connected').to.not.equal(undefined);
+  });
+});
