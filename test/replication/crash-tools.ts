@@ -64,7 +64,7 @@ export function nowMs(): number {
 /**
  * When to SIGKILL the child: `afterSpawnMs` after it was spawned, or `afterMs` after the instant the
  * child stamped on the trace line that started `phase` (the moment it entered that phase). Kills
- * past the start-up are anchored on the child's own progress because node's start-up takes 0.3-2 s
+ * past the start-up are anchored on the child's own progress because node's start-up takes 0.3-9 s
  * and, like every later step, stretches under CPU load: an instant counted from the spawn would
  * drift out of a 20 ms phase, whereas counted from the phase's own start it only drifts by the
  * watcher's latency.

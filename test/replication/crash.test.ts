@@ -1,7 +1,10 @@
 import { expect } from 'chai';
-import { cp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replicateLocal } from '../../src/replication';
+import { HASH_BYTES } from '../../src/replication/hash';
+import { readCommitRecord } from '../../src/replication/journal/commit-record';
+import { MANIFEST_HEADER_BYTES, entryCountFor } from '../../src/replication/manifest/manifest-file';
 import { cliNodeArgs } from '../cli/vmmirror-process';
 import { createVhdx, qemuCompare, qemuWrites } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
@@ -120,6 +123,26 @@ describe('replication crash safety (SIGKILL of the replicating CLI)', function (
       const { phase } = await crashOnce(`point-${run}`, { VMMIRROR_CRASHPOINT: `${point}:${n}` }, undefined, `seed ${seed}, ${point}:${n}`);
       expect(expectedPhases[point], `seed ${seed}, ${point}:${n} must fire and be recorded in its phase`).to.include(phase);
     }
+  });
+
+  // Found by the random instants: a kill inside the manifest resize of apply (setFileSize cuts the
+  // file, then rewrites its header) left a committed journal that no later open could re-apply
+  // (REPLICA_INVALID, "manifest size does not match its header"). No failpoint sits between the
+  // two writes, so the torn manifest is made here by hand, exactly as that kill leaves it.
+  it('re-applies a committed journal whose manifest was cut to its new length before its header was rewritten', async () => {
+    const rep = join(dir, 'torn-manifest');
+    await cp(template, rep, { recursive: true });
+    const r = await runChild(process.execPath, cliNodeArgs(['replicate', src, '--to', rep, '--json']), { VMMIRROR_CRASHPOINT: 'after-commit:1' });
+    expect(r.signal, r.stderr).to.equal('SIGKILL');
+    const record = await readCommitRecord(join(rep, '.vmmirror', 'journal.commit'));
+    expect(record, 'the commit record is there').to.not.equal(null);
+    const { Files, BlockSize } = record as NonNullable<typeof record>;
+    const f = Files[0];
+    expect(f.ToSize, 'generation N+1 grows the file').to.be.greaterThan(f.FromSize);
+    await truncate(join(rep, '.vmmirror', 'manifests', 'disk.vhdx.manifest'), MANIFEST_HEADER_BYTES + entryCountFor(f.ToSize, BlockSize) * HASH_BYTES);
+    expect(await assertWholeGeneration(rep, 'torn manifest')).to.equal(2);
+    await replicateLocal({ sources: [src], toDir: rep });
+    expect((await readFile(join(rep, 'disk.vhdx'))).equals(await readFile(genN1)), 'next cycle converges').to.equal(true);
   });
 
   // The random instants are drawn over the span of a real, uninterrupted run of the same command,

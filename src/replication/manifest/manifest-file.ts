@@ -51,8 +51,13 @@ export class ManifestFile implements ManifestInfo {
     return m;
   }
 
-  /** Opens an existing manifest; refuses a damaged one (REPLICA_INVALID). */
-  static async open(path: string, mode: 'r' | 'r+' = 'r+'): Promise<ManifestFile> {
+  /**
+   * Opens an existing manifest; refuses a damaged one (REPLICA_INVALID). `lengthMayBeTorn`: the
+   * caller resizes it next (applying a committed journal), so a file length that disagrees with a
+   * valid header is accepted: setFileSize cuts the file before it rewrites the header, and a crash
+   * between the two leaves exactly that (test/replication/crash.test.ts).
+   */
+  static async open(path: string, mode: 'r' | 'r+' = 'r+', o: { lengthMayBeTorn?: boolean } = {}): Promise<ManifestFile> {
     // No-follow, one link (FILE_NOT_FOUND when absent; REPLICA_UNSAFE_PATH for a link).
     const fh = await openExisting(path, mode);
     try {
@@ -65,7 +70,7 @@ export class ManifestFile implements ManifestInfo {
       const fileSize = Number(head.readBigUInt64LE(16));
       const count = Number(head.readBigUInt64LE(24));
       const { size } = await fh.stat();
-      if (count !== entryCountFor(fileSize, blockSize) || size !== MANIFEST_HEADER_BYTES + count * HASH_BYTES) {
+      if (count !== entryCountFor(fileSize, blockSize) || (size !== MANIFEST_HEADER_BYTES + count * HASH_BYTES && o.lengthMayBeTorn !== true)) {
         throw new ReplicationError('REPLICA_INVALID', `${path}: manifest size does not match its header`);
       }
       return new ManifestFile(path, fh, blockSize, fileSize);

@@ -53,7 +53,9 @@ async function readJournal(path: string, range: { start?: number; end?: number }
 /** A manifest to apply into: only one that does not exist yet may be created empty. */
 async function openManifestForApply(path: string, blockSize: number): Promise<ManifestFile> {
   try {
-    return await ManifestFile.open(path);
+    // A crash inside the resize below, on an earlier try of this journal, may have left the
+    // length and the header disagreeing; the resize sets both again.
+    return await ManifestFile.open(path, 'r+', { lengthMayBeTorn: true });
   } catch (err) {
     // Anything else (damaged, a link, unreadable) is an error: an empty manifest would claim the
     // replica holds nothing and hide the damage.
