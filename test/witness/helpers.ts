@@ -13,13 +13,16 @@ export interface WitnessProcess {
   port: number;
   quietMs: number;
   stderr: () => string;
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
-export async function startWitnessProcess(dir: string, timeoutMs = 60_000): Promise<WitnessProcess> {
+export async function startWitnessProcess(dir: string, extraArgs: string[] = [], timeoutMs = 60_000): Promise<WitnessProcess> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, cliNodeArgs(['witness', 'run', '--dir', dir]), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VMMIRROR_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, cliNodeArgs(['witness', 'run', '--dir', dir, ...extraArgs]), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VMMIRROR_LOG_LEVEL: 'warn' } });
   let err = '';
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const listening = new Promise<{ port: number; quietMs: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`witness did not listen within ${timeoutMs} ms: ${err}`)), timeoutMs);
@@ -41,7 +44,7 @@ export async function startWitnessProcess(dir: string, timeoutMs = 60_000): Prom
     });
   });
   const { port, quietMs } = await listening;
-  return { child, spawnedAt, port, quietMs, stderr: () => err, exited };
+  return { child, spawnedAt, port, quietMs, stderr: () => err, stdout: () => out, exited };
 }
 
 export interface Recorded {

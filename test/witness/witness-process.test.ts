@@ -152,6 +152,38 @@ describe('vmmirror witness (real process, real TLS)', function () {
     expect(witness.stderr()).to.include('unpinned-certificate');
   });
 
+  it('a witness that stops answering (SIGSTOP) ends a claim as a failed-claim event in time; it answers again after SIGCONT and stops cleanly on SIGTERM', async () => {
+    witness = await startWitnessProcess(dir, ['--json']);
+    const A = client('hv-a');
+    await A.rec.waitFor((e) => e.type === 'witness-lease', 30_000, 'lease of hv-a');
+    witness.child.kill('SIGSTOP');
+    try {
+      const stoppedAt = performance.now();
+      const r = await claimAnswer(A.c, A.rec, 'vm2', 1, 'own', 10_000);
+      expect(r.e).to.deep.include({ type: 'effect-failed', effect: 'claim-epoch', code: 'PEER_TIMEOUT' });
+      // It waited out requestTimeoutMs (2000; Node timers may fire a millisecond early), not failed at once.
+      expect(r.at - stoppedAt).to.be.at.least(1990);
+      const settled = performance.now() + 500;
+      await delay(1000);
+      expect(A.rec.events.filter((x) => x.e.type === 'witness-lease' && x.at > settled), 'no lease while it is stopped').to.have.length(0);
+    } finally {
+      witness.child.kill('SIGCONT');
+    }
+    // Reconnects if the link gave up meanwhile; the witness answers again.
+    let answered;
+    for (;;) {
+      answered = await claimAnswer(A.c, A.rec, 'vm2', 1, 'own', 15_000);
+      if (answered.e.type === 'witness-claim' && answered.e.granted) break;
+      await delay(100);
+    }
+    await A.rec.waitFor((e) => e.type === 'witness-lease', 10_000, 'lease after SIGCONT', answered.at);
+    witness.child.kill('SIGTERM');
+    expect(await witness.exited).to.equal(0);
+    const doc = JSON.parse(witness.stdout()) as { Signal: string; StartedAt: string; StoppedAt: string };
+    expect(doc.Signal).to.equal('SIGTERM');
+    expect(Date.parse(doc.StoppedAt)).to.be.at.least(Date.parse(doc.StartedAt));
+  });
+
   it('a damaged claims file stops the start with WITNESS_STATE_INVALID and opens no port', async () => {
     const claims = join(dir, 'claims.json');
     const good = await readFile(claims, 'utf8');
