@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError, VmmirrorError, ExitCodes } from '../errors';
-import { rootLogger } from '../log';
 import type { CommandOutcome } from './command';
-import { registrars } from './commands';
-import { errorDocument } from './output';
+import { registrars } from './definitions';
+import { errorDocument } from './error-document';
+import { withExamples } from './help';
 
 const VERSION = '0.1.0';
 
@@ -23,6 +23,12 @@ export async function runCli(argv: string[]): Promise<number> {
   };
   for (const register of registrars) register(program, run);
   for (const sub of program.commands) sub.exitOverride().option('--json', 'print one JSON document on stdout');
+  withExamples(program, [
+    ['vmmirror init --host hv1 --address 10.0.0.11', "first step on each host (then fill in cluster.json with the peer's fingerprint)"],
+    ['vmmirror config validate', 'check the configuration before starting the agent'],
+    ['vmmirror status --json | ConvertFrom-Json', 'from PowerShell: hosts and modules as objects'],
+    ['vmmirror <command> --help', "a command's options and examples"],
+  ]);
 
   try {
     await program.parseAsync(argv);
@@ -41,7 +47,8 @@ function reportError(err: unknown, wantsJson: boolean): number {
     err = new UsageError(err.message.replace(/^error: /, ''));
   }
   const known = err instanceof VmmirrorError ? err : undefined;
-  if (known === undefined) rootLogger.error({ err }, 'unexpected error');
+  // The logger (pino) loads only for an unexpected error: expected ones are one line, no stack.
+  if (known === undefined) (require('../log') as typeof import('../log')).rootLogger.error({ err }, 'unexpected error');
   const doc = errorDocument(err);
   if (wantsJson) process.stdout.write(`${JSON.stringify(doc)}\n`);
   else process.stderr.write(`vmmirror: ${doc.Error.Code}: ${doc.Error.Message}\n`);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { VmmirrorError } from '../errors';
 
 // The JSON output contract (docs/output.md): PascalCase, ISO 8601 UTC, bytes, milliseconds.
+// Loaded by command implementations only (zod is the largest part of the CLI's start-up cost).
 
 export const ErrorDocument = z.object({
   Error: z.object({
@@ -12,15 +12,8 @@ export const ErrorDocument = z.object({
 });
 export type ErrorDocument = z.infer<typeof ErrorDocument>;
 
-/** The one JSON error shape every command prints under --json. */
-export function errorDocument(err: unknown): ErrorDocument {
-  if (err instanceof VmmirrorError) {
-    const details = Object.keys(err.details).length > 0 ? err.details : undefined;
-    return { Error: { Code: err.code, Message: err.message, ...(details ? { Details: details } : {}) } };
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return { Error: { Code: 'INTERNAL', Message: message } };
-}
+/** The one JSON error shape every command prints under --json (kept in a zod-free file for main). */
+export { errorDocument } from './error-document';
 
 /** Parses a command's output through its schema, so what we print is what we documented. */
 export function emit<T extends z.ZodType>(schema: T, value: z.input<T>): z.output<T> {

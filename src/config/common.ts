@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { validateCronExpression } from 'cron';
 
 // Small field schemas shared by the cluster, module and host-local files.
 
@@ -24,6 +23,9 @@ export const Port = z.number().int().min(1).max(65535);
 /** A cron expression (6 fields with seconds, or 5) or a whole number of seconds. */
 export const Interval = z.union([z.number().int().min(1).max(86400), z.string()]).superRefine((v, ctx) => {
   if (typeof v === 'number') return;
+  // cron (and luxon under it) loads only for a cron-string interval: every CLI command imports
+  // these schemas, and most configs give seconds (docs/performance.md, CLI start-up).
+  const { validateCronExpression } = require('cron') as typeof import('cron');
   const r = validateCronExpression(v);
   if (!r.valid) ctx.addIssue({ code: 'custom', message: `must be a cron expression or a number of seconds (${r.error?.message ?? 'invalid'})` });
 });

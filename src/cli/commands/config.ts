@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { formatProblem, inspectConfig } from '../../config';
 import { ExitCodes } from '../../errors';
-import type { CommandRegistrar } from '../command';
+import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 
 // `vmmirror config validate`: every problem of cluster.json, host.json and modules/*.json at once.
@@ -15,26 +15,22 @@ export const ConfigValidateOutput = z.object({
 });
 export type ConfigValidateOutput = z.infer<typeof ConfigValidateOutput>;
 
-export const registerConfig: CommandRegistrar = (program, run) => {
-  const config = program.command('config').description('inspect the configuration files');
-  config
-    .command('validate')
-    .description('check cluster.json, host.json and every module file; list all problems (exit 3 when invalid)')
-    .option('--dir <dir>', 'config directory (default: VMMIRROR_CONFIG_DIR or the platform default)')
-    .action((opts: { dir?: string }) =>
-      run(async () => {
-        const r = await inspectConfig(opts.dir);
-        const json = emit(ConfigValidateOutput, {
-          Valid: r.problems.length === 0,
-          ConfigDirectory: r.dir,
-          HostName: r.config?.self.Name ?? null,
-          ModuleCount: r.config?.modules.length ?? 0,
-          Problems: r.problems,
-        });
-        const text = json.Valid
-          ? `configuration in ${r.dir} is valid: host ${json.HostName}, ${json.ModuleCount} module(s)`
-          : `configuration in ${r.dir} has ${r.problems.length} problem(s):\n${r.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`;
-        return { json, text, exitCode: json.Valid ? ExitCodes.OK : ExitCodes.CONFIG };
-      }),
-    );
-};
+export interface ConfigValidateOptions {
+  dir?: string;
+}
+
+/** Checks every config file (definitions/config.ts declares the command). */
+export async function runConfigValidate(opts: ConfigValidateOptions): Promise<CommandOutcome> {
+  const r = await inspectConfig(opts.dir);
+  const json = emit(ConfigValidateOutput, {
+    Valid: r.problems.length === 0,
+    ConfigDirectory: r.dir,
+    HostName: r.config?.self.Name ?? null,
+    ModuleCount: r.config?.modules.length ?? 0,
+    Problems: r.problems,
+  });
+  const text = json.Valid
+    ? `configuration in ${r.dir} is valid: host ${json.HostName}, ${json.ModuleCount} module(s)`
+    : `configuration in ${r.dir} has ${r.problems.length} problem(s):\n${r.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`;
+  return { json, text, exitCode: json.Valid ? ExitCodes.OK : ExitCodes.CONFIG };
+}

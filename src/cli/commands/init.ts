@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { initHost } from '../../config/init';
 import { UsageError } from '../../errors';
-import type { CommandRegistrar } from '../command';
+import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 
 // `vmmirror init`: make this host's key pair, certificate and token; write the config skeleton.
@@ -26,41 +26,38 @@ function parsePort(v: string): number {
   return Number(v);
 }
 
-export const registerInit: CommandRegistrar = (program, run) => {
-  program
-    .command('init')
-    .description("create this host's key pair, self-signed certificate and control token; write the config skeleton")
-    .requiredOption('--host <name>', 'this host\'s name (as the cluster file will list it)')
-    .requiredOption('--address <addr>', 'address the peer connects to')
-    .option('--port <n>', 'peer-link port (default 7420)')
-    .option('--dir <dir>', 'config directory (default: VMMIRROR_CONFIG_DIR or the platform default)')
-    .option('--force', 'replace an existing identity (the peer must pin the new fingerprint)')
-    .action((opts: { host: string; address: string; port?: string; dir?: string; force?: boolean }) =>
-      run(async () => {
-        const r = await initHost({ host: opts.host, address: opts.address, ...(opts.port !== undefined ? { port: parsePort(opts.port) } : {}), ...(opts.dir !== undefined ? { dir: opts.dir } : {}), force: opts.force === true });
-        const json = emit(InitOutput, {
-          HostName: r.hostName,
-          Address: r.address,
-          Port: r.port,
-          CertificateFingerprint: r.fingerprint,
-          ConfigDirectory: r.dir,
-          KeyPath: r.keyPath,
-          CertificatePath: r.certificatePath,
-          TokenPath: r.tokenPath,
-          HostFile: r.hostFile,
-          ClusterFile: r.clusterFile,
-          ClusterFileWritten: r.clusterFileWritten,
-        });
-        const lines = [
-          `host ${r.hostName} initialised in ${r.dir}`,
-          `certificate fingerprint (paste into the peer's cluster.json, Hosts[].CertificateFingerprint):`,
-          `  ${r.fingerprint}`,
-          r.clusterFileWritten
-            ? `wrote ${r.clusterFile}: fill in the peer's Name, Address and CertificateFingerprint, then copy it to the peer`
-            : `${r.clusterFile} already exists and was left alone: set this host's CertificateFingerprint in it`,
-          'then: vmmirror config validate',
-        ];
-        return { json, text: lines.join('\n') };
-      }),
-    );
-};
+export interface InitOptions {
+  host: string;
+  address: string;
+  port?: string;
+  dir?: string;
+  force?: boolean;
+}
+
+/** Creates this host's identity and config skeleton (definitions/init.ts declares the command). */
+export async function runInit(opts: InitOptions): Promise<CommandOutcome> {
+  const r = await initHost({ host: opts.host, address: opts.address, ...(opts.port !== undefined ? { port: parsePort(opts.port) } : {}), ...(opts.dir !== undefined ? { dir: opts.dir } : {}), force: opts.force === true });
+  const json = emit(InitOutput, {
+    HostName: r.hostName,
+    Address: r.address,
+    Port: r.port,
+    CertificateFingerprint: r.fingerprint,
+    ConfigDirectory: r.dir,
+    KeyPath: r.keyPath,
+    CertificatePath: r.certificatePath,
+    TokenPath: r.tokenPath,
+    HostFile: r.hostFile,
+    ClusterFile: r.clusterFile,
+    ClusterFileWritten: r.clusterFileWritten,
+  });
+  const lines = [
+    `host ${r.hostName} initialised in ${r.dir}`,
+    `certificate fingerprint (paste into the peer's cluster.json, Hosts[].CertificateFingerprint):`,
+    `  ${r.fingerprint}`,
+    r.clusterFileWritten
+      ? `wrote ${r.clusterFile}: fill in the peer's Name, Address and CertificateFingerprint, then copy it to the peer`
+      : `${r.clusterFile} already exists and was left alone: set this host's CertificateFingerprint in it`,
+    'then: vmmirror config validate',
+  ];
+  return { json, text: lines.join('\n') };
+}

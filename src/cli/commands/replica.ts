@@ -4,7 +4,7 @@ import { UsageError } from '../../errors';
 import { LOCAL_MODULE, STATE_FOLDER } from '../../replication';
 import { localReplicaFiles, resetReplica } from '../../replication/replica/reset';
 import { BlockSize } from '../../replication/stream/format';
-import type { CommandRegistrar } from '../command';
+import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 import { parseBytes } from '../parse';
 
@@ -23,45 +23,39 @@ export const ReplicaResetOutput = z
   .strict();
 export type ReplicaResetOutput = z.infer<typeof ReplicaResetOutput>;
 
+export interface ReplicaResetOptions {
+  blockSize?: string;
+}
+
 // vmmirror replica reset <dir>: the way out when a replica folder's own state is damaged
 // (REPLICA_INVALID): discard it and rehash the replica files, which are kept (docs/replication.md).
-export const registerReplica: CommandRegistrar = (program, run) => {
-  const replica = program.command('replica').description('maintain a replica folder');
-  replica
-    .command('reset')
-    .description("discard vmmirror's state in a replica folder (state, journal, manifests) and rehash its files; the next replicate sends only what differs")
-    .argument('<dir>', 'replica folder (as given to replicate --to)')
-    .option('--block-size <bytes>', 'block size of the rebuilt manifests (default: the old one when readable, else 64K)')
-    .option('--json', 'print one JSON document on stdout')
-    .action((dir: string, opts: { blockSize?: string }) =>
-      run(async () => {
-        const started = Date.now();
-        const blockSize = opts.blockSize === undefined ? undefined : parseBytes('--block-size', opts.blockSize);
-        if (blockSize !== undefined && !BlockSize.safeParse(blockSize).success) {
-          throw new UsageError(`--block-size must be a power of two between 4K and 16M, got ${opts.blockSize}`);
-        }
-        const { files, skipped } = await localReplicaFiles(dir, STATE_FOLDER);
-        const r = await resetReplica({
-          stateDir: join(dir, STATE_FOLDER),
-          module: LOCAL_MODULE,
-          targets: files.map((name) => ({ name, path: join(dir, name), maxBytes: Number.MAX_SAFE_INTEGER })),
-          blockSize,
-        });
-        const json = emit(ReplicaResetOutput, {
-          Replica: resolve(dir),
-          BlockSize: r.blockSize,
-          DurationMs: Date.now() - started,
-          Discarded: r.discarded,
-          Rehashed: r.files.map((f) => ({ Name: f.name, Size: f.size })),
-          Skipped: skipped.map((s) => ({ Name: s.name, Reason: s.reason })),
-        });
-        const text = [
-          `reset ${json.Replica}: discarded ${json.Discarded.length === 0 ? 'nothing' : json.Discarded.join(', ')}; rehashed ${json.Rehashed.length} file(s) in ${json.BlockSize}-byte blocks`,
-          ...json.Rehashed.map((f) => `  ${f.Name}: ${f.Size} bytes`),
-          ...json.Skipped.map((s) => `  skipped ${s.Name} (${s.Reason})`),
-          'the next replicate sends only what differs',
-        ].join('\n');
-        return { json, text };
-      }),
-    );
-};
+// definitions/replica.ts declares the command; this runs it.
+export async function runReplicaReset(dir: string, opts: ReplicaResetOptions): Promise<CommandOutcome> {
+  const started = Date.now();
+  const blockSize = opts.blockSize === undefined ? undefined : parseBytes('--block-size', opts.blockSize);
+  if (blockSize !== undefined && !BlockSize.safeParse(blockSize).success) {
+    throw new UsageError(`--block-size must be a power of two between 4K and 16M, got ${opts.blockSize}`);
+  }
+  const { files, skipped } = await localReplicaFiles(dir, STATE_FOLDER);
+  const r = await resetReplica({
+    stateDir: join(dir, STATE_FOLDER),
+    module: LOCAL_MODULE,
+    targets: files.map((name) => ({ name, path: join(dir, name), maxBytes: Number.MAX_SAFE_INTEGER })),
+    blockSize,
+  });
+  const json = emit(ReplicaResetOutput, {
+    Replica: resolve(dir),
+    BlockSize: r.blockSize,
+    DurationMs: Date.now() - started,
+    Discarded: r.discarded,
+    Rehashed: r.files.map((f) => ({ Name: f.name, Size: f.size })),
+    Skipped: skipped.map((s) => ({ Name: s.name, Reason: s.reason })),
+  });
+  const text = [
+    `reset ${json.Replica}: discarded ${json.Discarded.length === 0 ? 'nothing' : json.Discarded.join(', ')}; rehashed ${json.Rehashed.length} file(s) in ${json.BlockSize}-byte blocks`,
+    ...json.Rehashed.map((f) => `  ${f.Name}: ${f.Size} bytes`),
+    ...json.Skipped.map((s) => `  skipped ${s.Name} (${s.Reason})`),
+    'the next replicate sends only what differs',
+  ].join('\n');
+  return { json, text };
+}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { UsageError } from '../../errors';
 import { BlockSize } from '../../replication/stream/format';
 import { replicateLocal, type ReplicateReport } from '../../replication';
-import type { CommandRegistrar } from '../command';
+import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 import { parseBytes, parseChoice } from '../parse';
 import { changedRangesOf, changedRangesPaths, type ChangedRange } from '../../replication/source/changed-ranges-file';
@@ -73,33 +73,29 @@ async function changedRangesBySource(file: string, sources: string[]): Promise<M
   return new Map(sources.map((s) => [s, changedRangesOf(file, entries.get(s) ?? new Set())]));
 }
 
-// vmmirror replicate <source...> --to <dir>: seed or update a local replica folder.
-export const registerReplicate: CommandRegistrar = (program, run) => {
-  program
-    .command('replicate')
-    .description('replicate files into a replica folder (first run seeds, later runs send only changed blocks)')
-    .argument('<source...>', 'files to replicate (VHDX files are read VHDX-aware; others raw)')
-    .requiredOption('--to <dir>', 'replica folder: the replica of each source is <dir>/<its file name>')
-    .option('--block-size <bytes>', 'block size of a new replica (e.g. 64K); an existing replica keeps its own')
-    .option('--mode <mode>', 'how to read sources: auto, vhdx or raw', 'auto')
-    .option('--rehash', 'first rebuild the replica\'s manifests from its files (after something wrote to the replica)')
-    .option('--changed-ranges <file>', 'JSON [{Path, Ranges:[{Offset, Length}]}]: send only these (change-tracking mode)')
-    .action((sources: string[], opts: { to: string; blockSize?: string; mode: string; changedRanges?: string; rehash?: boolean }) =>
-      run(async () => {
-        const blockSize = opts.blockSize === undefined ? undefined : parseBytes('--block-size', opts.blockSize);
-        if (blockSize !== undefined && !BlockSize.safeParse(blockSize).success) {
-          throw new UsageError(`--block-size must be a power of two between 4K and 16M, got ${opts.blockSize}`);
-        }
-        const mode = parseChoice('--mode', opts.mode, ['auto', 'vhdx', 'raw'] as const);
-        const changedRanges = opts.changedRanges === undefined ? undefined : await changedRangesBySource(opts.changedRanges, sources);
-        const report = await replicateLocal({ sources, toDir: opts.to, blockSize, mode, changedRanges, rehash: opts.rehash === true });
-        const json = toOutput(report, sources, opts.to);
-        const text = [
-          ...(json.Rehashed.length > 0 ? [`rebuilt the manifests of ${json.Rehashed.join(', ')} from the replica (it had been written to)`] : []),
-          `generation ${json.Generation}: sent ${json.BytesSent} bytes (${json.BlocksChanged} blocks changed) after scanning ${json.BytesScanned} bytes in ${json.DurationMs} ms`,
-          ...json.Files.map((f) => `  ${f.Name}: ${f.Mode}, ${f.Size} bytes, ${f.BlocksChanged} blocks changed, content ${f.ContentDigest.slice(0, 16)}`),
-        ].join('\n');
-        return { json, text };
-      }),
-    );
-};
+export interface ReplicateOptions {
+  to: string;
+  blockSize?: string;
+  mode: string;
+  changedRanges?: string;
+  rehash?: boolean;
+}
+
+// vmmirror replicate <source...> --to <dir>: seed or update a local replica folder
+// (definitions/replicate.ts declares the command; this runs it).
+export async function runReplicate(sources: string[], opts: ReplicateOptions): Promise<CommandOutcome> {
+  const blockSize = opts.blockSize === undefined ? undefined : parseBytes('--block-size', opts.blockSize);
+  if (blockSize !== undefined && !BlockSize.safeParse(blockSize).success) {
+    throw new UsageError(`--block-size must be a power of two between 4K and 16M, got ${opts.blockSize}`);
+  }
+  const mode = parseChoice('--mode', opts.mode, ['auto', 'vhdx', 'raw'] as const);
+  const changedRanges = opts.changedRanges === undefined ? undefined : await changedRangesBySource(opts.changedRanges, sources);
+  const report = await replicateLocal({ sources, toDir: opts.to, blockSize, mode, changedRanges, rehash: opts.rehash === true });
+  const json = toOutput(report, sources, opts.to);
+  const text = [
+    ...(json.Rehashed.length > 0 ? [`rebuilt the manifests of ${json.Rehashed.join(', ')} from the replica (it had been written to)`] : []),
+    `generation ${json.Generation}: sent ${json.BytesSent} bytes (${json.BlocksChanged} blocks changed) after scanning ${json.BytesScanned} bytes in ${json.DurationMs} ms`,
+    ...json.Files.map((f) => `  ${f.Name}: ${f.Mode}, ${f.Size} bytes, ${f.BlocksChanged} blocks changed, content ${f.ContentDigest.slice(0, 16)}`),
+  ].join('\n');
+  return { json, text };
+}

@@ -1,7 +1,7 @@
 import { callAgent } from '../../agent/control/client';
-import { StatusDocument, type ModuleStatus } from '../../agent/control/documents';
+import type { ModuleStatus, StatusDocument } from '../../agent/control/documents';
 import { controlEndpoint } from '../../agent/control/endpoint';
-import type { CommandRegistrar } from '../command';
+import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 
 // `vmmirror status`: hosts (reachable, last heartbeat) and modules (role, generations, lag, last cycle).
@@ -25,15 +25,15 @@ export function statusText(s: StatusDocument): string {
   return [`cluster ${s.Cluster}, host ${s.Host} (agent pid ${s.AgentPid})`, 'hosts:', ...hosts, 'modules:', ...(s.Modules.length > 0 ? s.Modules.map(moduleLine) : ['  (none)'])].join('\n');
 }
 
-export const registerStatus: CommandRegistrar = (program, run) => {
-  program
-    .command('status')
-    .description('show hosts and modules as the local agent sees them')
-    .option('--dir <dir>', 'config directory (default: VMMIRROR_CONFIG_DIR or the platform default)')
-    .action((opts: { dir?: string }) =>
-      run(async () => {
-        const doc = emit(StatusDocument, (await callAgent(await controlEndpoint(opts.dir), 'GET', '/v1/status')) as StatusDocument);
-        return { json: doc, text: statusText(doc) };
-      }),
-    );
-};
+export interface StatusOptions {
+  dir?: string;
+}
+
+/** Asks the local agent for its status (definitions/status.ts declares the command). */
+export async function runStatus(opts: StatusOptions): Promise<CommandOutcome> {
+  const answer = await callAgent(await controlEndpoint(opts.dir), 'GET', '/v1/status');
+  // The status schemas load only once the agent has answered: with no agent, status fails fast.
+  const { StatusDocument } = require('../../agent/control/documents') as typeof import('../../agent/control/documents');
+  const doc = emit(StatusDocument, answer as StatusDocument);
+  return { json: doc, text: statusText(doc) };
+}

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ExitCodes } from '../../errors';
 import { verifyLocal } from '../../replication/verify/verify-local';
-import type { CommandRegistrar } from '../command';
+import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 import { parseChoice } from '../parse';
 
@@ -30,43 +30,39 @@ export const VerifyOutput = z
   .strict();
 export type VerifyOutput = z.infer<typeof VerifyOutput>;
 
-// vmmirror verify <source...> --replica <dir>: exit 0 when every replica equals its source, 1 when not.
-export const registerVerify: CommandRegistrar = (program, run) => {
-  program
-    .command('verify')
-    .description('compare sources with their replicas by hashing both (exit 0 equal, 1 differs)')
-    .argument('<source...>', 'source files')
-    .requiredOption('--replica <dir>', 'replica folder (as given to replicate --to)')
-    .option('--mode <mode>', 'auto (VHDX live regions), vhdx or raw (every byte)', 'auto')
-    .action((sources: string[], opts: { replica: string; mode: string }) =>
-      run(async () => {
-        const mode = parseChoice('--mode', opts.mode, ['auto', 'vhdx', 'raw'] as const);
-        const r = await verifyLocal({ sources, replicaDir: opts.replica, mode });
-        const json = emit(VerifyOutput, {
-          Equal: r.equal,
-          Generation: r.generation,
-          DurationMs: r.durationMs,
-          Files: r.files.map((f, i) => ({
-            Name: f.name,
-            Source: resolve(sources[i]),
-            Replica: resolve(opts.replica, f.name),
-            Mode: f.mode,
-            Equal: f.equal,
-            Reason: f.reason,
-            SourceSize: f.sourceSize,
-            ReplicaSize: f.replicaSize,
-            BytesCompared: f.bytesCompared,
-            DifferingBytes: f.differingBytes,
-            DifferingRanges: f.differingRanges.map((d) => ({ Offset: d.offset, Length: d.length })),
-          })),
-        });
-        const lines = json.Files.map((f) =>
-          f.Equal
-            ? `  ${f.Name}: equal (${f.BytesCompared} bytes compared)`
-            : `  ${f.Name}: DIFFERS (${f.Reason}${f.Reason === 'content' ? `: ${f.DifferingBytes} bytes in ${f.DifferingRanges.length} ranges, first at ${f.DifferingRanges[0]?.Offset}` : ''})`,
-        );
-        const text = [`${json.Equal ? 'replica equals its sources' : 'replica DIFFERS from its sources'} (generation ${json.Generation})`, ...lines].join('\n');
-        return { json, text, exitCode: json.Equal ? ExitCodes.OK : ExitCodes.DIFFERS };
-      }),
-    );
-};
+export interface VerifyOptions {
+  replica: string;
+  mode: string;
+}
+
+// vmmirror verify <source...> --replica <dir>: exit 0 when every replica equals its source, 1 when not
+// (definitions/verify.ts declares the command; this runs it).
+export async function runVerify(sources: string[], opts: VerifyOptions): Promise<CommandOutcome> {
+  const mode = parseChoice('--mode', opts.mode, ['auto', 'vhdx', 'raw'] as const);
+  const r = await verifyLocal({ sources, replicaDir: opts.replica, mode });
+  const json = emit(VerifyOutput, {
+    Equal: r.equal,
+    Generation: r.generation,
+    DurationMs: r.durationMs,
+    Files: r.files.map((f, i) => ({
+      Name: f.name,
+      Source: resolve(sources[i]),
+      Replica: resolve(opts.replica, f.name),
+      Mode: f.mode,
+      Equal: f.equal,
+      Reason: f.reason,
+      SourceSize: f.sourceSize,
+      ReplicaSize: f.replicaSize,
+      BytesCompared: f.bytesCompared,
+      DifferingBytes: f.differingBytes,
+      DifferingRanges: f.differingRanges.map((d) => ({ Offset: d.offset, Length: d.length })),
+    })),
+  });
+  const lines = json.Files.map((f) =>
+    f.Equal
+      ? `  ${f.Name}: equal (${f.BytesCompared} bytes compared)`
+      : `  ${f.Name}: DIFFERS (${f.Reason}${f.Reason === 'content' ? `: ${f.DifferingBytes} bytes in ${f.DifferingRanges.length} ranges, first at ${f.DifferingRanges[0]?.Offset}` : ''})`,
+  );
+  const text = [`${json.Equal ? 'replica equals its sources' : 'replica DIFFERS from its sources'} (generation ${json.Generation})`, ...lines].join('\n');
+  return { json, text, exitCode: json.Equal ? ExitCodes.OK : ExitCodes.DIFFERS };
+}
