@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import { copyFile, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replicateLocal, verifyFiles } from '../../src/replication';
+import type { ManifestMerger } from '../../src/replication/manifest/manifest-merge';
+import { candidateRuns } from '../../src/replication/source/candidates';
 import { HashPool, type HashRequest, type HashResult } from '../../src/replication/source/hash-pool';
+import { openLayout } from '../../src/replication/source/open-layout';
 import { sameBytes, snapshotTree } from '../helpers/files';
 import { createVhdx, qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
@@ -45,7 +48,7 @@ function randomBytesSeeded(rand: () => number, n: number): Buffer {
   return b;
 }
 
-describe('replication (adversarial: the source path stops naming the opened file)', () => {
+describe('replication (adversarial source side: re-pointed paths, kept descriptors, repeated ranges)', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   beforeEach(async () => ({ dir, cleanup } = await tempDir()));
@@ -137,6 +140,39 @@ describe('replication (adversarial: the source path stops naming the opened file
       expect([v.equal, v.files[0]!.differingRanges], `seed ${seed}`).to.deep.equal([false, [{ offset: 2 * MiB, length: 65536 }]]);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('a changed-ranges stream that repeats and overlaps ranges costs one mapping per batch, not one per copy (same runs)', async () => {
+    const { seed, int } = seeded('adversarial-overlapping-ranges');
+    const src = join(dir, 'vm.vhdx');
+    const V = 4 * 1024 * MiB;
+    await createVhdx(src, { sizeBytes: V, subformat: 'dynamic', blockSizeBytes: MiB });
+    await qemuWrites(src, Array.from({ length: 8 }, (_, i) => ({ offset: (i * 300 + int(0, 200)) * MiB, length: 65536, pattern: 1 + i })));
+    const layout = await openLayout(src, 'auto');
+    try {
+      // 200,000 ranges: the whole disk, and seeded pieces of it, in no order. Unmerged, each whole-disk
+      // copy walked all 4096 BAT entries again (about 20 minutes here): the count stops it at once.
+      const n = 200_000;
+      const batches = Math.ceil(n / 65536);
+      let mapped = 0;
+      const counted = {
+        ...layout,
+        mapChanges: (r: Array<{ offset: number; length: number }>) => {
+          mapped += r.reduce((sum, x) => sum + x.length, 0);
+          if (mapped > batches * V) throw new Error(`${mapped} bytes handed to the mapping, more than ${batches} x the disk (seed ${seed})`);
+          return layout.mapChanges(r);
+        },
+      };
+      const nothingKept = { keep: 0, newCount: 0 } as unknown as ManifestMerger;
+      const ranges = function* (): Generator<{ offset: number; length: number }> {
+        for (let i = 0; i < n; i++) yield i % 3 === 0 ? { offset: 0, length: V } : { offset: int(0, 4000) * MiB, length: int(1, 90) * MiB };
+      };
+      const runs = [...(await candidateRuns(counted, 65536, nothingKept, ranges()))];
+      const once = [...(await candidateRuns(layout, 65536, nothingKept, [{ offset: 0, length: V }]))];
+      expect(runs, 'the same blocks as the whole disk once').to.deep.equal(once);
+    } finally {
+      await layout.close();
     }
   });
 });

@@ -19,7 +19,9 @@ export async function candidateRuns(layout: FileLayout, B: number, merger: Manif
   const set = new BlockSet(Math.ceil(layout.size / B));
   let batch: Array<{ offset: number; length: number }> = [];
   const flush = async (): Promise<void> => {
-    for (const e of await layout.mapChanges(batch)) set.addExtent(e.offset, e.length, B);
+    // Merged first: mapping walks every VHDX block a range covers, so a file repeating a range (or
+    // overlapping ones) would cost its whole length again for each copy, not once per batch.
+    for (const e of await layout.mapChanges(mergeRanges(batch))) set.addExtent(e.offset, e.length, B);
     batch = [];
   };
   for await (const r of changed) {
@@ -62,4 +64,18 @@ export function* chunkRuns(runs: Iterable<BlockRun>, B: number, size: number, ch
     }
   }
   if (current.length > 0) yield { runs: current };
+}
+
+/**
+ * Sorts byte ranges and merges the overlapping or touching ones (a batch, so the sort is bounded).
+ * Empty ranges are kept unless inside another: the layout still refuses one outside the disk.
+ */
+export function mergeRanges(ranges: Array<{ offset: number; length: number }>): Array<{ offset: number; length: number }> {
+  const out: Array<{ offset: number; length: number }> = [];
+  for (const r of [...ranges].sort((a, b) => a.offset - b.offset)) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r.offset <= last.offset + last.length) last.length = Math.max(last.length, r.offset + r.length - last.offset);
+    else out.push({ offset: r.offset, length: r.length });
+  }
+  return out;
 }
