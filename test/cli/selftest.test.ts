@@ -50,7 +50,7 @@ describe('cli/commands/selftest (hyperv, on the mock host)', function () {
     await h.guestWrite(id, offset, length, 0x66);
     await writeFile(signal, '');
     const out = await cli;
-    expect(out.exitCode, out.stderr).to.equal(0);
+    expect(out.exitCode, `stdout: ${out.stdout}\nstderr: ${out.stderr}`).to.equal(0);
     const lines = out.stdout.trim().split('\n');
     expect(lines, 'one JSON document on stdout').to.have.length(1);
     const report = SelftestReport.parse(JSON.parse(lines[0]!));
