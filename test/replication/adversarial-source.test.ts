@@ -1,7 +1,9 @@
 import { expect } from 'chai';
-import { copyFile, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, open, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replicateLocal, verifyFiles } from '../../src/replication';
+import { verifyLocal } from '../../src/replication/verify/verify-local';
 import type { ManifestMerger } from '../../src/replication/manifest/manifest-merge';
 import { candidateRuns } from '../../src/replication/source/candidates';
 import { HashPool, type HashRequest, type HashResult } from '../../src/replication/source/hash-pool';
@@ -173,6 +175,48 @@ describe('replication (adversarial source side: re-pointed paths, kept descripto
       expect(runs, 'the same blocks as the whole disk once').to.deep.equal(once);
     } finally {
       await layout.close();
+    }
+  });
+
+  it('verify reads a replica on a read-only file system (no lock to take) and refuses one with a committed cycle not applied', async function () {
+    // A read-only bind mount needs root, like the loop-mounted file systems of disk-full.test.ts.
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI === 'true') throw new Error('needs root (mount) under CI');
+      this.skip();
+    }
+    const { rand, seed } = seeded('adversarial-verify-read-only');
+    const src = join(dir, 'vm.vmcx');
+    const rep = join(dir, 'replica');
+    const ro = join(dir, 'ro');
+    await writeFile(src, randomBytesSeeded(rand, 2 * MiB + 999));
+    await replicateLocal({ sources: [src], toDir: rep, blockSize: 65536 });
+    const at = Math.floor(rand() * (2 * MiB));
+    await mkdir(ro);
+    execFileSync('mount', ['--bind', rep, ro]);
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+      const before = await snapshotTree(rep);
+      const same = await verifyLocal({ sources: [src], replicaDir: ro });
+      expect([same.equal, same.generation], `seed ${seed}`).to.deep.equal([true, 1]);
+      const fh = await open(src, 'r+');
+      await fh.write(Buffer.from([0x5a ^ (at & 0xff)]), 0, 1, at);
+      await fh.close();
+      const differs = await verifyLocal({ sources: [src], replicaDir: ro });
+      expect([differs.equal, differs.files[0]!.differingRanges], `seed ${seed}`).to.deep.equal([false, [{ offset: Math.floor(at / 65536) * 65536, length: 65536 }]]);
+      expect(await snapshotTree(rep), 'nothing was written').to.deep.equal(before);
+    } finally {
+      execFileSync('umount', [ro]);
+    }
+    // A committed cycle waiting to be applied: the files may be torn, so no verdict.
+    await writeFile(join(rep, '.vmmirror', 'journal.commit'), '{}');
+    execFileSync('mount', ['--bind', rep, ro]);
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+      const f = await failure(verifyLocal({ sources: [src], replicaDir: ro }));
+      expect(f.code, f.message).to.equal('REPLICA_INVALID');
+      expect(f.message).to.match(/read-only file system and holds a committed cycle not yet applied: no verdict/);
+    } finally {
+      execFileSync('umount', [ro]);
     }
   });
 });

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ReplicationError, fromNodeError } from '../../errors';
+import { readState } from '../replica/state';
 import { ReplicaStore } from '../replica/store';
 import { LOCAL_MODULE, STATE_FOLDER, localTargets } from '../replicate';
 import type { SourceMode } from '../source/open-layout';
@@ -10,15 +11,10 @@ import { verifyFiles, type VerifyReport } from './verify';
 export async function verifyLocal(o: { sources: string[]; replicaDir: string; mode?: SourceMode; maxRanges?: number }): Promise<VerifyReport & { generation: number }> {
   const targets = await localTargets(o.sources, o.replicaDir);
   await requireReplicaFolder(o.replicaDir);
-  // Opening recovers an interrupted cycle, so we never compare against a torn replica.
-  const store = await ReplicaStore.open({
-    stateDir: join(o.replicaDir, STATE_FOLDER),
-    module: LOCAL_MODULE,
-    targets: targets.map((t) => ({ name: t.name, path: t.path, maxBytes: Number.MAX_SAFE_INTEGER })),
+  const { generation, blockSize } = await openForVerify(o.replicaDir, targets).catch((err: unknown) => {
+    if (!isReadOnlyFs(err)) throw err;
+    return readOnlyState(o.replicaDir);
   });
-  const generation = store.state().Generation;
-  const blockSize = store.blockSize;
-  await store.close();
   const report = await verifyFiles(
     targets.map((t) => ({ name: t.name, source: t.source, replica: t.path })),
     { blockSize, mode: o.mode, maxRanges: o.maxRanges },
@@ -51,4 +47,41 @@ async function requireReplicaFolder(replicaDir: string): Promise<void> {
       details: { path: stateDir },
     });
   }
+}
+
+async function openForVerify(replicaDir: string, targets: Array<{ name: string; path: string }>): Promise<{ generation: number; blockSize: number }> {
+  // Opening recovers an interrupted cycle, so we never compare against a torn replica.
+  const store = await ReplicaStore.open({
+    stateDir: join(replicaDir, STATE_FOLDER),
+    module: LOCAL_MODULE,
+    targets: targets.map((t) => ({ name: t.name, path: t.path, maxBytes: Number.MAX_SAFE_INTEGER })),
+  });
+  try {
+    return { generation: store.state().Generation, blockSize: store.blockSize };
+  } finally {
+    await store.close();
+  }
+}
+
+function isReadOnlyFs(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  return cause?.code === 'EROFS';
+}
+
+// A replica on a read-only file system (a backup or snapshot mounted read-only) cannot be locked
+// or recovered, but nothing can write it either: it is verified as it stands, unless a committed
+// cycle is waiting to be applied (then its files are torn until a writable open applies it).
+async function readOnlyState(replicaDir: string): Promise<{ generation: number; blockSize: number }> {
+  const stateDir = join(replicaDir, STATE_FOLDER);
+  const pending = await stat(join(stateDir, 'journal.commit')).then(
+    () => true,
+    () => false,
+  );
+  const state = await readState(join(stateDir, 'state.json'));
+  if (pending || state === null) {
+    throw new ReplicationError('REPLICA_INVALID', `${replicaDir} is on a read-only file system and holds a committed cycle not yet applied: no verdict (mount it writable once, so it is applied)`, {
+      details: { path: stateDir },
+    });
+  }
+  return { generation: state.Generation, blockSize: state.BlockSize };
 }
