@@ -39,7 +39,8 @@ function Save-MockState {
     param([Parameter(Mandatory = $true)]$State)
     $file = Get-MockStateFile
     [void](New-Item -ItemType Directory -Force -Path (Split-Path -Parent $file))
-    $tmp = "$file.tmp"
+    # A temp name of this process's own: two processes (the driver's session and a test's) may save at once.
+    $tmp = "$file.$PID.$([guid]::NewGuid().ToString('N')).tmp"
     [IO.File]::WriteAllText($tmp, (ConvertTo-Json -InputObject $State -Depth 30), (New-Object Text.UTF8Encoding $false))
     Move-Item -LiteralPath $tmp -Destination $file -Force
 }
