@@ -6,9 +6,9 @@ import { grantorExpiry, type LeaseTimings } from '../cluster/lease';
 // rewrites each renewal, and a claimant judges that lease expired only after it has watched the
 // file's content stay the same for leaseMs + margin on ITS OWN monotonic clock. A renewal the
 // owner wrote before that window began ended before the window did; one made visible inside the
-// window changes the content; one that becomes visible only later is counted by the owner only
-// from then on (it waits for the rename to return), when the owner's earlier lease has already
-// run out and it has fenced; to start again it needs a claim, which the newer epoch refuses.
+// window changes the content; one that becomes visible only after the claimant's last read is
+// counted by the owner only once its rename returned, and the owner reads the module epochs after
+// that: the same lease event brings it the epoch that overtook it (its earlier lease had run out).
 
 /** What a host last saw of one lease file: its exact content (or ABSENT) and since when (own clock). */
 export interface Observation {
