@@ -1,4 +1,4 @@
-import { isIPv4, type Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 
 // Admission of TCP sockets that have not authenticated yet (TLS handshake, pin check, hello).
 // Unauthenticated sockets cost memory and CPU until their deadline, so they are capped in total and
@@ -35,12 +35,26 @@ export type RefusalSink = (source: string, reason: string, fields: Record<string
 /** Addresses learned from authenticated pinned peers: a few, most recent kept. */
 const MAX_LEARNED = 16;
 
-/** The form of an address as compared here: IPv4-mapped IPv6 (`::ffff:10.0.0.1`) becomes plain IPv4. */
+/**
+ * The form of an address as compared here: IPv6 in its canonical text (RFC 5952, as sockets report
+ * it: a configured `2001:0DB8:0:0::5` must match a peer seen as `2001:db8::5`), and IPv4-mapped
+ * IPv6 (`::ffff:10.0.0.1`, `::ffff:a00:1`) as plain IPv4.
+ */
 export function normalizeAddress(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
   const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:') && isIPv4(lower.slice(7))) return lower.slice(7);
-  return lower;
+  if (!isIPv6(lower)) return lower;
+  let canonical = lower;
+  try {
+    canonical = new URL(`http://[${lower}]/`).hostname.slice(1, -1);
+  } catch {
+    // A zone id (fe80::1%eth0) is not URL syntax: compared as written.
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped === null) return canonical;
+  const hi = parseInt(mapped[1]!, 16);
+  const lo = parseInt(mapped[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 export class PreAuthGate {

@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
 import { createLink, type AgentLink } from '../../src/agent/link';
 import type { LoadedConfig } from '../../src/config';
+import { PreAuthGate } from '../../src/peer/admission';
 import type { HostIdentity } from '../../src/peer/types';
 import { identities } from '../helpers/peer-pair';
 import { seeded } from '../helpers/seed';
@@ -69,7 +71,7 @@ function flood(port: number, sources: string[], rand: () => number): { stop: () 
   };
 }
 
-describe('peer link (adversarial: one socket from each of many sources)', function () {
+describe('peer link (adversarial: many one-socket sources, preferred address forms)', function () {
   this.timeout(60_000);
   let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
   const links: AgentLink[] = [];
@@ -112,5 +114,24 @@ describe('peer link (adversarial: one socket from each of many sources)', functi
     process.stderr.write(`    peer admitted: ${ok} after ${took} ms, ${f.opened()} flood sockets opened\n`);
     expect(ok, `b was kept out for ${took} ms by ${FLOOD_SOURCES} one-socket sources (seed ${seed})`).to.equal(true);
     expect(a.server.connection('b'), 'b is connected').to.not.equal(undefined);
+  });
+
+  it('a preferred IPv6 address written in another valid form still names the peer (a full gate admits it)', () => {
+    const refused: string[] = [];
+    const gate = new PreAuthGate({ maxPreAuthSockets: 4, maxPreAuthPerSource: 4, preAuthTimeoutMs: 60_000 }, (source, reason) => refused.push(`${source} ${reason}`));
+    // What an administrator may write, and how a socket reports the same address.
+    gate.prefer(['2001:0DB8:0:0::5', '::ffff:a00:7']);
+    let port = 40000;
+    const socket = (remoteAddress: string): Parameters<PreAuthGate['offer']>[0] => {
+      const s = Object.assign(new EventEmitter(), { remoteAddress, remotePort: port++, destroyed: false, destroy: () => (s.destroyed = true) });
+      return s as unknown as Parameters<PreAuthGate['offer']>[0];
+    };
+    const strangers = ['2001:db8::66', '2001:db8::67', '2001:db8::68', '2001:db8::69'].map((a) => gate.offer(socket(a)));
+    expect(strangers.every((e) => e !== undefined), 'four strangers fill the gate').to.equal(true);
+    expect(gate.offer(socket('2001:db8::70')), 'a fifth stranger is refused').to.equal(undefined);
+    const peer = gate.offer(socket('2001:db8::5'));
+    expect(peer?.preferred, `the peer as its socket reports it (refusals: ${refused.join(', ')})`).to.equal(true);
+    expect(gate.offer(socket('::ffff:10.0.0.7'))?.preferred, 'IPv4-mapped, configured in hex').to.equal(true);
+    gate.closeAll();
   });
 });
