@@ -6,6 +6,7 @@ import { replicateLocal, verifyFiles } from '../../src/replication';
 import { verifyLocal } from '../../src/replication/verify/verify-local';
 import type { ManifestMerger } from '../../src/replication/manifest/manifest-merge';
 import { candidateRuns } from '../../src/replication/source/candidates';
+import { changedRangesOf, changedRangesPaths } from '../../src/replication/source/changed-ranges-file';
 import { HashPool, type HashRequest, type HashResult } from '../../src/replication/source/hash-pool';
 import { openLayout } from '../../src/replication/source/open-layout';
 import { sameBytes, snapshotTree } from '../helpers/files';
@@ -218,5 +219,47 @@ describe('replication (adversarial source side: re-pointed paths, kept descripto
     } finally {
       execFileSync('umount', [ro]);
     }
+  });
+
+  it('a --changed-ranges file rewritten between its check and its use is USAGE and sends nothing (never another disk\'s ranges)', async () => {
+    const { rand, seed } = seeded('adversarial-ranges-rewritten');
+    const B = 65536;
+    const a = join(dir, 'a.img');
+    const b = join(dir, 'b.img');
+    const rep = join(dir, 'replica');
+    await writeFile(a, randomBytesSeeded(rand, 4 * MiB));
+    await writeFile(b, randomBytesSeeded(rand, 4 * MiB));
+    await replicateLocal({ sources: [a, b], toDir: rep, blockSize: B });
+    // a changes in block 10, b in block 40: each listed under its own Path.
+    for (const [file, block] of [[a, 10], [b, 40]] as const) {
+      const fh = await open(file, 'r+');
+      await fh.write(Buffer.from([0xee, 0xef]), 0, 2, block * B + Math.floor(rand() * 1000));
+      await fh.close();
+    }
+    const rangesFile = join(dir, 'changes.json');
+    const listing = (first: [string, number], second: [string, number]): string =>
+      JSON.stringify([first, second].map(([Path, block]) => ({ Path, Ranges: [{ Offset: block * B, Length: B }] })));
+    await writeFile(rangesFile, listing([a, 10], [b, 40]));
+    // What the CLI does (src/cli/commands/replicate.ts): validate once, then read each source's entries.
+    const paths = await changedRangesPaths(rangesFile);
+    expect(paths).to.deep.equal([a, b]);
+    // An exporter regenerates the file meanwhile, listing the disks in the other order.
+    await writeFile(`${rangesFile}.tmp`, listing([b, 40], [a, 10]));
+    await rename(`${rangesFile}.tmp`, rangesFile);
+    const before = await snapshotTree(rep);
+    const changedRanges = new Map([
+      [a, changedRangesOf(rangesFile, new Set([0]))],
+      [b, changedRangesOf(rangesFile, new Set([1]))],
+    ]);
+    const f = await failure(replicateLocal({ sources: [a, b], toDir: rep, blockSize: B, changedRanges }));
+    expect(f.code, `${f.message} (seed ${seed})`).to.equal('USAGE');
+    expect(f.message).to.match(/changes\.json changed while it was being read .*nothing was sent/);
+    expect(withoutLock(await snapshotTree(rep)), 'the replica folder is exactly as it was').to.deep.equal(withoutLock(before));
+    // Checked again, the new file is used as it is now: both replicas are right.
+    const again = new Set(await changedRangesPaths(rangesFile));
+    expect(again).to.deep.equal(new Set([a, b]));
+    const r = await replicateLocal({ sources: [a, b], toDir: rep, blockSize: B, changedRanges: new Map([[a, changedRangesOf(rangesFile, new Set([1]))], [b, changedRangesOf(rangesFile, new Set([0]))]]) });
+    expect(r.blocksChanged, `seed ${seed}`).to.equal(2);
+    expect([await sameBytes(a, join(rep, 'a.img')), await sameBytes(b, join(rep, 'b.img'))]).to.deep.equal([true, true]);
   });
 });

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { UsageError } from '../../errors';
 import { JsonSyntaxError, jsonTokenBatches, type JsonToken } from './json-tokens';
 
@@ -143,15 +144,30 @@ class ChangedRangesParser {
   }
 }
 
-async function* events(file: string): AsyncGenerator<Event[], void> {
+// The file is read more than once (validated, then once per source): one rewritten in between (an
+// exporter that regenerates it) could give a source the ranges of another disk or another time,
+// and change tracking trusts them. So each pass checks that the file is still the validated one:
+// same identity and timestamps before and after, and the same Path at every entry.
+const validated = new Map<string, { stamp: string; paths: string[] }>();
+
+async function stampOf(file: string): Promise<string> {
+  const st = await stat(file, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+async function* events(file: string, onEnd?: (paths: string[], stampBefore: string) => Promise<void>): AsyncGenerator<Event[], void> {
   const parser = new ChangedRangesParser(file);
   try {
+    const before = await stampOf(file);
+    const paths: string[] = [];
     for await (const batch of jsonTokenBatches(file)) {
       const out: Event[] = [];
       for (const tok of batch) parser.feed(tok, out);
+      for (const e of out) if (e.kind === 'entry') paths.push(e.path);
       yield out;
     }
     parser.finish();
+    await onEnd?.(paths, before);
   } catch (err) {
     if (err instanceof JsonSyntaxError) throw new UsageError(`--changed-ranges ${file}: cannot read JSON (${err.message})`);
     if (err instanceof UsageError) throw err;
@@ -161,18 +177,37 @@ async function* events(file: string): AsyncGenerator<Event[], void> {
 
 /** Validates the whole file (streaming) and returns the Path of each entry, in order. */
 export async function changedRangesPaths(file: string): Promise<string[]> {
-  const paths: string[] = [];
-  for await (const batch of events(file)) for (const e of batch) if (e.kind === 'entry') paths.push(e.path);
-  return paths;
+  let result: string[] = [];
+  const remember = async (paths: string[], before: string): Promise<void> => {
+    if ((await stampOf(file)) !== before) throw changedWhileRead(file);
+    validated.set(file, { stamp: before, paths });
+    result = paths;
+  };
+  for await (const batch of events(file, remember)) void batch;
+  return result;
 }
 
-/** The ranges of the given entries, read lazily from the file each time it is iterated. */
+/**
+ * The ranges of the given entries, read lazily from the file each time it is iterated. A pass over
+ * a file that is no longer the one changedRangesPaths validated fails (USAGE) when it ends, before
+ * the caller acts on its ranges (candidates are gathered whole before any block is read).
+ */
 export function changedRangesOf(file: string, entries: ReadonlySet<number>): AsyncIterable<ChangedRange> {
   return {
     async *[Symbol.asyncIterator]() {
-      for await (const batch of events(file)) {
+      const check = async (paths: string[], before: string): Promise<void> => {
+        const known = validated.get(file);
+        const after = await stampOf(file);
+        if (known === undefined) return;
+        if (before !== known.stamp || after !== known.stamp || paths.length !== known.paths.length || paths.some((p, i) => p !== known.paths[i])) throw changedWhileRead(file);
+      };
+      for await (const batch of events(file, check)) {
         for (const e of batch) if (e.kind === 'range' && entries.has(e.entry)) yield { offset: e.offset, length: e.length };
       }
     },
   };
+}
+
+function changedWhileRead(file: string): UsageError {
+  return new UsageError(`--changed-ranges ${file} changed while it was being read (rewritten since it was checked): nothing was sent; run again once it is complete`);
 }
