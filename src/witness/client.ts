@@ -1,5 +1,5 @@
+import { monoNow } from '../util/mono';
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import { VmmirrorError } from '../errors';
 import { componentLogger, type Logger } from '../log';
 import { PeerClient } from '../peer/client';
@@ -38,7 +38,7 @@ export class AgentWitnessClient extends EventEmitter implements WitnessClient {
 
   constructor(private readonly o: AgentWitnessClientOptions) {
     super();
-    this.now = o.now ?? (() => performance.now());
+    this.now = o.now ?? monoNow;
     this.log = o.logger ?? componentLogger('witness-client', { host: o.hostName });
     this.peer = new PeerClient({
       hostName: o.hostName,

@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks';
+import { monoNow } from '../util/mono';
 import { claim, grantLease, startWitness, type ClaimAnswer, type WitnessState } from '../cluster/witness-rules';
 import type { LeaseTimings } from '../cluster/lease';
 import { PeerError } from '../errors';
@@ -36,7 +36,7 @@ export class WitnessServer {
   constructor(private readonly o: WitnessServerOptions) {
     const c = o.witness.config;
     this.timings = { leaseMs: c.LeaseMs, grantMarginMs: c.GrantMarginMs, driftPpm: c.DriftPpm, fenceLeadMs: 0 };
-    this.now = o.now ?? (() => performance.now());
+    this.now = o.now ?? monoNow;
     this.log = o.logger ?? componentLogger('witness');
     this.peer = new PeerServer({
       hostName: WITNESS_PEER_NAME,

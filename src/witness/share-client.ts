@@ -1,7 +1,7 @@
+import { monoNow } from '../util/mono';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { LeaseTimings } from '../cluster/lease';
@@ -49,7 +49,7 @@ export class ShareWitnessClient extends EventEmitter implements WitnessClient {
     for (const n of [o.hostName, o.peerName, ...o.modules]) {
       if (!Name.safeParse(n).success) throw new ConfigError('CONFIG_INVALID', `file-share witness: ${JSON.stringify(n)} is not a valid name`);
     }
-    this.now = o.now ?? (() => performance.now());
+    this.now = o.now ?? monoNow;
     this.log = o.logger ?? componentLogger('witness-share', { host: o.hostName });
   }
 

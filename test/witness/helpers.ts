@@ -1,5 +1,5 @@
+import { monoNow } from '../../src/util/mono';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { WitnessClient, WitnessEvent } from '../../src/witness/events';
 import { cliNodeArgs } from '../cli/vmmirror-process';
@@ -18,7 +18,7 @@ export interface WitnessProcess {
 }
 
 export async function startWitnessProcess(dir: string, extraArgs: string[] = [], timeoutMs = 60_000): Promise<WitnessProcess> {
-  const spawnedAt = performance.now();
+  const spawnedAt = monoNow();
   const child = spawn(process.execPath, cliNodeArgs(['witness', 'run', '--dir', dir, ...extraArgs]), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VMMIRROR_LOG_LEVEL: 'warn' } });
   let err = '';
   let out = '';
@@ -61,7 +61,7 @@ export function record(client: WitnessClient, label: string): Recorder {
   const events: Recorded[] = [];
   const waiters = new Set<() => void>();
   client.on('event', (e: WitnessEvent) => {
-    events.push({ at: performance.now(), e });
+    events.push({ at: monoNow(), e });
     for (const w of [...waiters]) w();
   });
   const waitFor = (match: (e: WitnessEvent) => boolean, timeoutMs: number, what: string, after = -Infinity): Promise<Recorded> =>
@@ -85,7 +85,7 @@ export function record(client: WitnessClient, label: string): Recorder {
 
 /** The answer to one claim: the next witness-claim or failed-claim event for that module and epoch. */
 export async function claimAnswer(client: WitnessClient, rec: Recorder, module: string, epoch: number, kind: 'own' | 'takeover', timeoutMs = 10_000): Promise<Recorded> {
-  const after = performance.now();
+  const after = monoNow();
   client.claim(module, epoch, kind);
   return rec.waitFor((e) => (e.type === 'witness-claim' && e.module === module && e.epoch === epoch) || (e.type === 'effect-failed' && e.module === module), timeoutMs, `answer to ${kind} claim of ${module}@${epoch}`, after);
 }

@@ -1,8 +1,8 @@
+import { monoNow } from '../../src/util/mono';
 import { expect } from 'chai';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { grantorExpiry } from '../../src/cluster/lease';
 import { createHostIdentity } from '../../src/peer/certs';
 import { AgentWitnessClient } from '../../src/witness/client';
@@ -90,8 +90,8 @@ describe('vmmirror witness (real process, real TLS)', function () {
     expect(first.e).to.deep.include({ current: { epoch: 1, owner: 'hv-a' } });
 
     // A takeover while hv-a renews: refused, again and again, for longer than a lease.
-    const until = performance.now() + 2500;
-    while (performance.now() < until) {
+    const until = monoNow() + 2500;
+    while (monoNow() < until) {
       const r = await claimAnswer(B.c, B.rec, 'vm1', 2, 'takeover');
       expect(r.e).to.deep.include({ type: 'witness-claim', granted: false, current: { epoch: 1, owner: 'hv-a' } });
       await delay(150);
@@ -103,7 +103,7 @@ describe('vmmirror witness (real process, real TLS)', function () {
     // hv-a stops renewing. Its lease counts from before it last asked; the witness must not grant
     // the takeover before that lease ended on hv-a's own clock (same clock as ours here).
     await A.c.close();
-    const stoppedAt = performance.now();
+    const stoppedAt = monoNow();
     const lastAsked = Math.max(...A.rec.events.filter((r) => r.e.type === 'witness-lease').map((r) => (r.e as { askedAt: number }).askedAt));
     let granted: Awaited<ReturnType<typeof claimAnswer>>;
     for (;;) {
@@ -119,7 +119,7 @@ describe('vmmirror witness (real process, real TLS)', function () {
     // SIGKILL the witness and start it again: the claim survives; nothing is granted while quiet.
     witness.child.kill('SIGKILL');
     await witness.exited;
-    const killedAt = performance.now();
+    const killedAt = monoNow();
     witness = await startWitnessProcess(dir);
     const A2 = client('hv-a');
     const relisted = await A2.rec.waitFor((e) => e.type === 'witness-lease', 30_000, 'lease after restart');
@@ -158,12 +158,12 @@ describe('vmmirror witness (real process, real TLS)', function () {
     await A.rec.waitFor((e) => e.type === 'witness-lease', 30_000, 'lease of hv-a');
     witness.child.kill('SIGSTOP');
     try {
-      const stoppedAt = performance.now();
+      const stoppedAt = monoNow();
       const r = await claimAnswer(A.c, A.rec, 'vm2', 1, 'own', 10_000);
       expect(r.e).to.deep.include({ type: 'effect-failed', effect: 'claim-epoch', code: 'PEER_TIMEOUT' });
       // It waited out requestTimeoutMs (2000; Node timers may fire a millisecond early), not failed at once.
       expect(r.at - stoppedAt).to.be.at.least(1990);
-      const settled = performance.now() + 500;
+      const settled = monoNow() + 500;
       await delay(1000);
       expect(A.rec.events.filter((x) => x.e.type === 'witness-lease' && x.at > settled), 'no lease while it is stopped').to.have.length(0);
     } finally {
