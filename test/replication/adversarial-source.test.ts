@@ -51,7 +51,7 @@ function randomBytesSeeded(rand: () => number, n: number): Buffer {
   return b;
 }
 
-describe('replication (adversarial source side: re-pointed paths, kept descriptors, repeated ranges)', () => {
+describe('replication (adversarial source side: re-pointed paths, kept descriptors, changed-ranges files, read-only verify)', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   beforeEach(async () => ({ dir, cleanup } = await tempDir()));
@@ -261,5 +261,20 @@ describe('replication (adversarial source side: re-pointed paths, kept descripto
     const r = await replicateLocal({ sources: [a, b], toDir: rep, blockSize: B, changedRanges: new Map([[a, changedRangesOf(rangesFile, new Set([1]))], [b, changedRangesOf(rangesFile, new Set([0]))]]) });
     expect(r.blocksChanged, `seed ${seed}`).to.equal(2);
     expect([await sameBytes(a, join(rep, 'a.img')), await sameBytes(b, join(rep, 'b.img'))]).to.deep.equal([true, true]);
+  });
+
+  it('a --changed-ranges file as Windows PowerShell 5.1 writes it: UTF-8 with a BOM is read, UTF-16 is USAGE that says so', async () => {
+    const json = JSON.stringify([{ Path: join(dir, 'a.img'), Ranges: [{ Offset: 65536, Length: 4096 }] }]);
+    const bom = join(dir, 'bom.json');
+    await writeFile(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json, 'utf8')]));
+    expect(await changedRangesPaths(bom)).to.deep.equal([join(dir, 'a.img')]);
+    const got: Array<{ offset: number; length: number }> = [];
+    for await (const r of changedRangesOf(bom, new Set([0]))) got.push(r);
+    expect(got).to.deep.equal([{ offset: 65536, length: 4096 }]);
+    const utf16 = join(dir, 'utf16.json');
+    await writeFile(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(json, 'utf16le')]));
+    const f = await failure(changedRangesPaths(utf16));
+    expect(f.code, f.message).to.equal('USAGE');
+    expect(f.message).to.match(/utf16\.json: cannot read JSON \(the file is UTF-16 .*save it as UTF-8/);
   });
 });

@@ -89,9 +89,21 @@ function tail(text: string, from: number): string {
 export async function* jsonTokenBatches(path: string): AsyncGenerator<JsonToken[], void> {
   const decoder = new StringDecoder('utf8');
   let leftover = '';
+  let first = true;
   for await (const piece of createReadStream(path, { highWaterMark: 1 << 16 })) {
     const out: JsonToken[] = [];
-    leftover = tokenize(leftover + decoder.write(piece as Buffer), false, out);
+    let text = decoder.write(piece as Buffer);
+    if (first) {
+      // Windows PowerShell 5.1 writes UTF-8 with a byte order mark (Set-Content -Encoding UTF8),
+      // and UTF-16 by default (Out-File, >): the first is JSON all the same, the second is named.
+      const b = piece as Buffer;
+      if (b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) {
+        throw new JsonSyntaxError('the file is UTF-16 (what Windows PowerShell 5.1 Out-File and > write); save it as UTF-8, e.g. Set-Content -Encoding UTF8');
+      }
+      text = text.replace(/^\uFEFF/, '');
+      first = false;
+    }
+    leftover = tokenize(leftover + text, false, out);
     yield out;
   }
   const out: JsonToken[] = [];
