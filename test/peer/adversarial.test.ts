@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { createLink, type AgentLink } from '../../src/agent/link';
@@ -45,29 +45,18 @@ async function writeIdentity(dir: string, name: string, id: HostIdentity): Promi
   await writeFile(join(dir, `${name}.crt`), id.certPem);
 }
 
-/** One silent TCP socket from each source, re-opened (after a short seeded pause) whenever it closes. */
-function flood(port: number, sources: string[], rand: () => number): { stop: () => void; opened: () => number } {
-  let stopped = false;
-  let opened = 0;
-  const live = new Set<Socket>();
-  const open = (source: string): void => {
-    if (stopped) return;
-    const s = connect({ host: '127.0.0.1', port, localAddress: source });
-    opened += 1;
-    live.add(s);
-    s.on('error', () => undefined);
-    s.once('close', () => {
-      live.delete(s);
-      setTimeout(() => open(source), 5 + Math.floor(rand() * 20));
-    });
-  };
-  for (const s of sources) open(s);
+/** The flood, in a child process: one silent TCP socket from each source, re-opened whenever it closes. */
+function flood(port: number, sources: string[], seed: number): { stop: () => Promise<number> } {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, 'fixtures', 'one-socket-flood.ts'), JSON.stringify({ port, sources, seed })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
-    stop: () => {
-      stopped = true;
-      for (const s of live) s.destroy();
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      return Number(out.trim() || '0');
     },
-    opened: () => opened,
   };
 }
 
@@ -75,15 +64,16 @@ describe('peer link (adversarial: many one-socket sources, preferred address for
   this.timeout(60_000);
   let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
   const links: AgentLink[] = [];
-  let stopFlood: (() => void) | undefined;
+  let stopFlood: (() => Promise<number>) | undefined;
   afterEach(async () => {
-    stopFlood?.();
+    await stopFlood?.();
+    stopFlood = undefined;
     for (const l of links.splice(0)) await l.close();
     await tmp?.cleanup();
   });
 
   it("the agent's server admits its configured peer at once while 80 strangers hold every unauthenticated slot", async () => {
-    const { seed, rand } = seeded('peer-adversarial-many-sources');
+    const { seed } = seeded('peer-adversarial-many-sources');
     process.stderr.write(`    many-sources seed ${seed}\n`);
     tmp = await tempDir('vmmirror-peer-adv-');
     const ids = identities();
@@ -94,10 +84,10 @@ describe('peer link (adversarial: many one-socket sources, preferred address for
     links.push(a);
     const { port } = await a.server.listen();
     const sources = Array.from({ length: FLOOD_SOURCES }, (_, i) => `127.0.${1 + (i >> 6)}.${1 + (i & 63)}`);
-    const f = flood(port, sources, rand);
+    const f = flood(port, sources, seed);
     stopFlood = f.stop;
     // Until every slot is held (the gate counts them), the peer's attempt would prove nothing.
-    const full = Date.now() + 10_000;
+    const full = Date.now() + 30_000;
     while (a.server.stats().preAuth < 64) {
       if (Date.now() > full) throw new Error(`the flood never filled the server (${a.server.stats().preAuth} held)`);
       await new Promise((r) => setTimeout(r, 20));
@@ -111,7 +101,9 @@ describe('peer link (adversarial: many one-socket sources, preferred address for
     // The client's normal reconnect time is at most 2 s; a stranger-filled server must not add to it.
     const ok = await Promise.race([up.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 4000))]);
     const took = Date.now() - started;
-    process.stderr.write(`    peer admitted: ${ok} after ${took} ms, ${f.opened()} flood sockets opened\n`);
+    const opened = await f.stop();
+    stopFlood = undefined;
+    process.stderr.write(`    peer admitted: ${ok} after ${took} ms, ${opened} flood sockets opened\n`);
     expect(ok, `b was kept out for ${took} ms by ${FLOOD_SOURCES} one-socket sources (seed ${seed})`).to.equal(true);
     expect(a.server.connection('b'), 'b is connected').to.not.equal(undefined);
   });
