@@ -10,6 +10,8 @@ export interface CycleReport {
   fromGeneration: number;
   toGeneration: number;
   detection: ChangeDetection;
+  /** How consistent the frozen view was: Application (the guest quiesced) or Crash. */
+  consistency: 'Application' | 'Crash';
   /** Why change tracking was not used (null when it was). */
   scanReason: string | null;
   bytesScanned: number;

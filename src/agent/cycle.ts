@@ -196,6 +196,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       fromGeneration: begin.generation,
       toGeneration: ack.generation,
       detection,
+      consistency: view.consistency,
       scanReason,
       bytesScanned: report.bytesScanned,
       bytesChanged: report.files.reduce((n, f) => n + f.bytesChanged, 0),

@@ -17,6 +17,7 @@ export function syncReportJson(r: CycleReport): SyncReport {
     DurationMs: r.durationMs,
     TakenAt: r.takenAt.toISOString(),
     ChangeDetection: r.detection,
+    Consistency: r.consistency,
     ScanReason: r.scanReason,
     BytesScanned: r.bytesScanned,
     BytesChanged: r.bytesChanged,

@@ -50,7 +50,7 @@ describe('src/agent (two agents, real processes, two network namespaces when pos
     const first = await vmmirror(['sync', 'web1', '--dir', t.a.dir, '--json']);
     expect(first.exitCode, first.stdout + first.stderr).to.equal(0);
     const r1 = SyncReport.parse(JSON.parse(first.stdout));
-    expect(r1).to.deep.include({ FromGeneration: 0, ToGeneration: 1, ChangeDetection: 'Scan', Compression: 'deflate' });
+    expect(r1).to.deep.include({ FromGeneration: 0, ToGeneration: 1, ChangeDetection: 'Scan', Consistency: 'Crash', Compression: 'deflate' });
     expect(r1.WireBytes, 'deflate shrinks pattern data').to.be.lessThan(r1.StreamBytes);
     expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
     expect(await sha(t.replicaPath)).to.equal(await sha(t.diskPath));

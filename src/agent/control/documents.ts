@@ -15,6 +15,7 @@ export const SyncReport = z.object({
   DurationMs: z.number().int(),
   TakenAt: Iso,
   ChangeDetection: z.enum(['ChangedRanges', 'Scan']),
+  Consistency: z.enum(['Application', 'Crash']).describe('Application: the guest quiesced (VSS) for the frozen view; Crash: as after a power cut'),
   ScanReason: z.string().nullable(),
   BytesScanned: z.number().int(),
   BytesChanged: z.number().int(),
