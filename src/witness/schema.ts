@@ -22,6 +22,7 @@ export const WitnessHost = z
   .object({
     Name: Name.describe('host name, as in cluster.json Hosts[].Name'),
     CertificateFingerprint: Fingerprint.describe('that host\'s certificate fingerprint, printed by `vmmirror init` on it'),
+    Address: z.string().min(1).optional().describe('address the host connects from: always admitted, however many strangers wait (recommended)'),
   })
   .strict();
 

@@ -44,7 +44,8 @@ export class WitnessServer {
       host: c.Address,
       port: c.Port,
       pinned: c.Hosts.map((h) => ({ name: h.Name, fingerprint: h.CertificateFingerprint })),
-      preferredAddresses: [],
+      // The hosts' own addresses get in past any flood of unauthenticated strangers (docs/peer-link.md).
+      preferredAddresses: c.Hosts.flatMap((h) => (h.Address !== undefined ? [h.Address] : [])),
       logger: this.log,
       ...o.link,
     });
