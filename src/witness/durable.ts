@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../config/write';
 import { fromNodeError } from '../errors';
 
 // Durable replace of a small file: temp (exclusive create), write, fsync, rename over the target,
@@ -8,20 +8,7 @@ import { fromNodeError } from '../errors';
 // only after this returns: an answer it gave is never forgotten by a restart.
 
 export async function writeDurable(path: string, data: string | Buffer): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw fromNodeError(err, path);
-  }
+  await writeFileAtomic(path, data, 0o644);
   await syncFolder(dirname(path));
 }
 
