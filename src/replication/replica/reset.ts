@@ -6,7 +6,9 @@ import { DEFAULT_BLOCK_SIZE } from '../stream/format';
 import { removeIfExists, syncDir } from '../util/durable-file';
 import { checkOwnPaths } from './preflight';
 import type { ReplicaTarget } from './receive';
-import { COMMIT_FILE, JOURNAL_FILE, MANIFEST_FOLDER, STATE_FILE } from './recovery';
+import { readCommitRecord } from '../journal/commit-record';
+import { applyJournal, verifyJournal } from './apply';
+import { COMMIT_FILE, JOURNAL_FILE, MANIFEST_FOLDER, STATE_FILE, manifestPathFor } from './recovery';
 import { readState } from './state';
 import { ReplicaStore } from './store';
 
@@ -52,20 +54,14 @@ export async function resetReplica(o: ResetOptions): Promise<ResetReport> {
     });
     const blockSize = o.blockSize ?? old?.BlockSize ?? DEFAULT_BLOCK_SIZE;
     const discarded: string[] = [];
-    for (const name of OWN_FILES) if (await removeIfExists(join(o.stateDir, name))) discarded.push(name);
     const manifests = join(o.stateDir, MANIFEST_FOLDER);
-    for (const entry of await readdir(manifests).catch((e: unknown) => {
-      throw fromNodeError(e, manifests);
-    })) {
-      // rm removes a link itself, never what it points to.
-      await rm(join(manifests, entry), { recursive: true, force: true }).catch((e: unknown) => {
-        throw fromNodeError(e, join(manifests, entry));
-      });
-      discarded.push(`${MANIFEST_FOLDER}/${entry}`);
-    }
+    await discardManifests(manifests, discarded);
+    const applied = await applyIntactJournal(o);
+    for (const name of OWN_FILES) if (await removeIfExists(join(o.stateDir, name))) discarded.push(name);
+    await discardManifests(manifests, discarded);
     await syncDir(manifests);
     await syncDir(o.stateDir);
-    log.warn({ module: o.module, discarded }, 'replica reset: discarded vmmirror state; rehashing the replica files');
+    log.warn({ module: o.module, discarded, appliedCommittedJournal: applied }, 'replica reset: discarded vmmirror state; rehashing the replica files');
     await checkOwnPaths(o.stateDir, o.targets);
     store = await ReplicaStore.openLocked({ ...o, blockSize }, unlock);
     await store.rehash(o.targets.map((t) => t.name));
@@ -75,6 +71,47 @@ export async function resetReplica(o: ResetOptions): Promise<ResetReport> {
     if (store !== undefined) await store.close();
     else await unlock();
   }
+}
+
+async function discardManifests(manifests: string, discarded: string[]): Promise<void> {
+  for (const entry of await readdir(manifests).catch((e: unknown) => {
+    throw fromNodeError(e, manifests);
+  })) {
+    // rm removes a link itself, never what it points to.
+    await rm(join(manifests, entry), { recursive: true, force: true }).catch((e: unknown) => {
+      throw fromNodeError(e, join(manifests, entry));
+    });
+    if (!discarded.includes(`${MANIFEST_FOLDER}/${entry}`)) discarded.push(`${MANIFEST_FOLDER}/${entry}`);
+  }
+}
+
+// A committed journal may be the only copy of its generation (its primary may be gone, and a crash
+// mid-apply left the files between N and N+1). When it is intact, its blocks go into the replica
+// files before it is discarded, so reset leaves them on N+1, never torn. A damaged one, or one that
+// names a file the folder no longer has as a plain file, cannot be applied: it is discarded (logged).
+// Its manifests are written into the emptied manifest folder and discarded after, like the rest.
+async function applyIntactJournal(o: ResetOptions): Promise<boolean> {
+  const notApplied = (why: string): false => {
+    log.warn({ module: o.module, why }, 'replica reset: a committed journal could not be applied; discarding it');
+    return false;
+  };
+  const record = await readCommitRecord(join(o.stateDir, COMMIT_FILE)).catch((err: unknown) => {
+    if (hasCode(err, 'REPLICA_INVALID')) return undefined;
+    throw err;
+  });
+  if (record === null) return false;
+  if (record === undefined) return notApplied('the commit record is damaged');
+  const targets = record.Files.map((f) => o.targets.find((t) => t.name === f.Name));
+  if (targets.some((t) => t === undefined)) return notApplied('it names a file that is not a plain file of the replica folder');
+  try {
+    await verifyJournal(join(o.stateDir, JOURNAL_FILE), record);
+  } catch (err) {
+    if (hasCode(err, 'REPLICA_INVALID')) return notApplied('the journal is damaged');
+    throw err;
+  }
+  await applyJournal(join(o.stateDir, JOURNAL_FILE), record, targets as ReplicaTarget[], (name) => manifestPathFor(o, name));
+  log.warn({ module: o.module, generation: record.ToGeneration }, 'replica reset: applied the committed journal first');
+  return true;
 }
 
 export type SkipReason = 'symlink' | 'hardlink' | 'not-a-file';

@@ -5,6 +5,9 @@ import { openExisting } from './safe-open';
 // What the operator can do about a damaged file of vmmirror's own (docs/replication.md, recovery).
 export const RESET_HINT = 'run `vmmirror replica reset <replica folder>` to discard vmmirror\'s state and rehash the replica files';
 
+// state.json and the commit record hold a few hundred bytes per replica file.
+const MAX_OWN_JSON_BYTES = 16 * 1024 * 1024;
+
 /** Reads a small JSON file vmmirror owns: null when absent, REPLICA_INVALID (naming `what`) when damaged. */
 export async function readOwnJson<T extends z.ZodType>(path: string, schema: T, what: string): Promise<z.output<T> | null> {
   let text: string;
@@ -12,6 +15,12 @@ export async function readOwnJson<T extends z.ZodType>(path: string, schema: T, 
     // No-follow, one link: a link at this name would make vmmirror act on a file it does not own.
     const fh = await openExisting(path, 'r');
     try {
+      // Read whole, so bounded first: a file grown by hand (or sparse) to gigabytes would take
+      // that much memory, or fail with an uncoded "Invalid string length".
+      const { size } = await fh.stat();
+      if (size > MAX_OWN_JSON_BYTES) {
+        throw new ReplicationError('REPLICA_INVALID', `${path}: ${what} is ${size} bytes, more than any vmmirror writes (${MAX_OWN_JSON_BYTES}); ${RESET_HINT}`);
+      }
       text = await fh.readFile('utf8');
     } finally {
       await fh.close();

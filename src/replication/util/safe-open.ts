@@ -10,6 +10,10 @@ import { ReplicationError, fromNodeError } from '../../errors';
 // reports both as symbolic links) is refused by an lstat just before the open.
 
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+// A FIFO planted at a name would block open(O_RDONLY) until a writer comes (a hang, not an error):
+// non-blocking opens return at once, and the fstat below refuses it. On a regular file O_NONBLOCK
+// changes nothing.
+const NONBLOCK = constants.O_NONBLOCK ?? 0;
 const IS_WINDOWS = process.platform === 'win32';
 
 export type UnsafeReason = 'symlink' | 'hardlink' | 'not-a-file' | 'not-a-folder';
@@ -54,7 +58,7 @@ export interface OpenOptions {
 /** Opens an existing file without following a link at its name; FILE_NOT_FOUND when absent. */
 export async function openExisting(path: string, mode: 'r' | 'r+', o: OpenOptions = {}): Promise<FileHandle> {
   await refuseReparsePoint(path);
-  const flags = (mode === 'r' ? constants.O_RDONLY : constants.O_RDWR) | NOFOLLOW;
+  const flags = (mode === 'r' ? constants.O_RDONLY : constants.O_RDWR) | NOFOLLOW | NONBLOCK;
   const fh = await open(path, flags).catch((e: unknown) => {
     throw openError(e, path);
   });

@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { STATE_FOLDER, replicateLocal } from '../../src/replication';
+import { vmmirror } from '../cli/vmmirror-process';
+import { seeded } from '../helpers/seed';
+import { tempDir } from '../helpers/tmp';
+
+// An adversarial review of the replica side (issue 7 items 1-4, 15): each case is a way an unlucky
+// administrator or a local user could break a replica folder that the first hardening missed.
+// Every outcome must be a replica equal to its source, or a clear coded error with a way out.
+
+const KiB = 1024;
+
+function randomBuffer(rand: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
+  return b;
+}
+
+async function code(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code ?? (err as Error).message;
+  }
+  return undefined;
+}
+
+describe('replication: adversarial replica folder', function () {
+  this.timeout(120_000);
+
+  it('a FIFO planted at the lock path is refused (REPLICA_UNSAFE_PATH), not waited on forever', async () => {
+    const { rand, seed } = seeded('adversarial-replica-fifo');
+    console.log(`seed ${seed}`);
+    const { dir, cleanup } = await tempDir();
+    try {
+      const src = join(dir, 'a.raw');
+      const rep = join(dir, 'rep');
+      await writeFile(src, randomBuffer(rand, 256 * KiB));
+      await replicateLocal({ sources: [src], toDir: rep });
+      // An open(O_RDONLY) of a FIFO blocks until a writer comes: it must never be opened as one.
+      execFileSync('mkfifo', [join(rep, STATE_FOLDER, 'lock')]);
+      expect(await code(replicateLocal({ sources: [src], toDir: rep }))).to.equal('REPLICA_UNSAFE_PATH');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a state.json grown to 1 GiB (sparse) is REPLICA_INVALID naming reset, read without loading it', async () => {
+    const { rand, seed } = seeded('adversarial-replica-huge-state');
+    console.log(`seed ${seed}`);
+    const { dir, cleanup } = await tempDir();
+    try {
+      const src = join(dir, 'a.raw');
+      const rep = join(dir, 'rep');
+      await writeFile(src, randomBuffer(rand, 256 * KiB));
+      await replicateLocal({ sources: [src], toDir: rep });
+      const fh = await open(join(rep, STATE_FOLDER, 'state.json'), 'r+');
+      await fh.truncate(1024 * 1024 * 1024);
+      await fh.close();
+      let err: { code?: string; message: string } | undefined;
+      await replicateLocal({ sources: [src], toDir: rep }).catch((e: { code?: string; message: string }) => (err = e));
+      expect(err?.code, err?.message).to.equal('REPLICA_INVALID');
+      expect(err?.message).to.contain('vmmirror replica reset');
+      const r = await vmmirror(['replica', 'reset', rep, '--json']);
+      expect(r.exitCode, r.stderr).to.equal(0);
+      const next = await replicateLocal({ sources: [src], toDir: rep });
+      expect(next.blocksChanged, 'reset kept the replica file: nothing to send').to.equal(0);
+      expect((await readFile(join(rep, 'a.raw'))).equals(await readFile(src))).to.equal(true);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reset of a folder with a committed, intact journal applies it first: the replica is N+1, not torn', async () => {
+    const { rand, seed } = seeded('adversarial-replica-reset-committed');
+    console.log(`seed ${seed}`);
+    const { dir, cleanup } = await tempDir();
+    try {
+      const src = join(dir, 'a.raw');
+      const rep = join(dir, 'rep');
+      await writeFile(src, randomBuffer(rand, 1024 * KiB));
+      await replicateLocal({ sources: [src], toDir: rep });
+      // N+1 rewrites every block, so a replica left partly applied differs from both N and N+1.
+      const next = randomBuffer(rand, 1024 * KiB);
+      await writeFile(src, next);
+      const crashed = await vmmirror(['replicate', src, '--to', rep, '--json'], { VMMIRROR_CRASHPOINT: 'apply-block:3' });
+      expect(crashed.exitCode, 'the apply was killed').to.not.equal(0);
+      // The primary (and so the only other copy of N+1) is now lost: the journal is the only copy.
+      await writeFile(src, Buffer.alloc(0));
+      const r = await vmmirror(['replica', 'reset', rep, '--json']);
+      expect(r.exitCode, r.stdout + r.stderr).to.equal(0);
+      expect((await readFile(join(rep, 'a.raw'))).equals(next), 'the replica holds N+1 byte for byte').to.equal(true);
+    } finally {
+      await cleanup();
+    }
+  });
+});
