@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STATE_FOLDER, replicateLocal } from '../../src/replication';
 import { vmmirror } from '../cli/vmmirror-process';
@@ -97,4 +97,32 @@ describe('replication: adversarial replica folder', function () {
       await cleanup();
     }
   });
+
+  for (const edit of ['extended', 'truncated'] as const) {
+    it(`a manifest ${edit} by hand is REPLICA_INVALID naming reset, and reset gets out`, async () => {
+      const { rand, seed } = seeded(`adversarial-replica-manifest-${edit}`);
+      console.log(`seed ${seed}`);
+      const { dir, cleanup } = await tempDir();
+      try {
+        const src = join(dir, 'a.raw');
+        const rep = join(dir, 'rep');
+        await writeFile(src, randomBuffer(rand, 512 * KiB));
+        await replicateLocal({ sources: [src], toDir: rep });
+        const m = join(rep, STATE_FOLDER, 'manifests', 'a.raw.manifest');
+        if (edit === 'extended') await appendFile(m, randomBuffer(rand, 100));
+        else await truncate(m, (await stat(m)).size - 50);
+        let err: { code?: string; message: string } | undefined;
+        await replicateLocal({ sources: [src], toDir: rep }).catch((e: { code?: string; message: string }) => (err = e));
+        expect(err?.code, err?.message).to.equal('REPLICA_INVALID');
+        expect(err?.message, 'the message names the way out').to.contain('vmmirror replica reset');
+        const r = await vmmirror(['replica', 'reset', rep, '--json']);
+        expect(r.exitCode, r.stderr).to.equal(0);
+        const next = await replicateLocal({ sources: [src], toDir: rep });
+        expect(next.blocksChanged).to.equal(0);
+        expect((await readFile(join(rep, 'a.raw'))).equals(await readFile(src))).to.equal(true);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
 });

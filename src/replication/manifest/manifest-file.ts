@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ReplicationError, fromNodeError } from '../../errors';
 import { HASH_BYTES } from '../hash';
+import { RESET_HINT } from '../util/json-file';
 import { createFresh, openExisting } from '../util/safe-open';
 import { writeAll } from '../util/write-all';
 
@@ -64,14 +65,14 @@ export class ManifestFile implements ManifestInfo {
       const head = Buffer.alloc(MANIFEST_HEADER_BYTES);
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
       if (bytesRead !== head.length || !head.subarray(0, 8).equals(MAGIC) || head.readUInt32LE(8) !== 1) {
-        throw new ReplicationError('REPLICA_INVALID', `${path}: not a vmmirror manifest`);
+        throw new ReplicationError('REPLICA_INVALID', `${path}: not a vmmirror manifest; ${RESET_HINT}`);
       }
       const blockSize = head.readUInt32LE(12);
       const fileSize = Number(head.readBigUInt64LE(16));
       const count = Number(head.readBigUInt64LE(24));
       const { size } = await fh.stat();
       if (count !== entryCountFor(fileSize, blockSize) || (size !== MANIFEST_HEADER_BYTES + count * HASH_BYTES && o.lengthMayBeTorn !== true)) {
-        throw new ReplicationError('REPLICA_INVALID', `${path}: manifest size does not match its header`);
+        throw new ReplicationError('REPLICA_INVALID', `${path}: manifest size does not match its header (truncated or extended by hand?); ${RESET_HINT}`);
       }
       return new ManifestFile(path, fh, blockSize, fileSize);
     } catch (err) {
@@ -90,7 +91,7 @@ export class ManifestFile implements ManifestInfo {
     let done = 0;
     while (done < want) {
       const { bytesRead } = await this.fh.read(buf, done, want - done, MANIFEST_HEADER_BYTES + start * HASH_BYTES + done);
-      if (bytesRead === 0) throw new ReplicationError('REPLICA_INVALID', `${this.path}: manifest truncated`);
+      if (bytesRead === 0) throw new ReplicationError('REPLICA_INVALID', `${this.path}: manifest truncated; ${RESET_HINT}`);
       done += bytesRead;
     }
     return buf.subarray(0, want);
