@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { appendFile, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rename, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STATE_FOLDER, replicateLocal } from '../../src/replication';
+import { LOCAL_MODULE, ReplicaStore, STATE_FOLDER, createDelta, replicateLocal } from '../../src/replication';
 import { vmmirror } from '../cli/vmmirror-process';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
@@ -120,6 +120,62 @@ describe('replication: adversarial replica folder', function () {
         const next = await replicateLocal({ sources: [src], toDir: rep });
         expect(next.blocksChanged).to.equal(0);
         expect((await readFile(join(rep, 'a.raw'))).equals(await readFile(src))).to.equal(true);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+
+  // The state folder swapped for a link to a folder outside while a store is open (after every
+  // check of open): at the start of the cycle, and in the middle of receiving its stream.
+  for (const when of ['before the cycle', 'while the stream is received'] as const) {
+    it(`the state folder replaced by a link ${when} is REPLICA_UNSAFE_PATH; nothing is committed outside`, async () => {
+      const { rand, seed } = seeded(`adversarial-replica-swap-${when}`);
+      console.log(`seed ${seed}`);
+      const { dir, cleanup } = await tempDir();
+      try {
+        const src = join(dir, 'a.raw');
+        const rep = join(dir, 'rep');
+        const stateDir = join(rep, STATE_FOLDER);
+        const outside = join(dir, 'outside');
+        await mkdir(join(outside, 'manifests'), { recursive: true });
+        const first = randomBuffer(rand, 1024 * KiB);
+        await writeFile(src, first);
+        await replicateLocal({ sources: [src], toDir: rep });
+        await writeFile(src, randomBuffer(rand, 1024 * KiB));
+        const swap = async (): Promise<void> => {
+          await rename(stateDir, `${stateDir}.real`);
+          await symlink(outside, stateDir);
+        };
+        const store = await ReplicaStore.open({ stateDir, module: LOCAL_MODULE, targets: [{ name: 'a.raw', path: join(rep, 'a.raw'), maxBytes: Number.MAX_SAFE_INTEGER }] });
+        let result: string | undefined;
+        try {
+          const manifest = await store.openManifest('a.raw');
+          const streamId = 'ab'.repeat(16);
+          const { stream } = await createDelta({
+            module: LOCAL_MODULE,
+            streamId,
+            blockSize: store.blockSize,
+            sources: [{ name: 'a.raw', path: src, mode: 'auto' }],
+            replica: { generation: store.state().Generation, manifests: new Map([['a.raw', manifest]]) },
+          });
+          async function* swapping(): AsyncGenerator<Uint8Array> {
+            let n = 0;
+            for await (const chunk of stream) {
+              if (++n === 3) await swap();
+              yield chunk;
+            }
+          }
+          if (when === 'before the cycle') await swap();
+          result = await code(store.receive(when === 'before the cycle' ? stream : swapping(), { expectedStreamId: streamId }));
+          await manifest?.close();
+        } finally {
+          await store.close();
+        }
+        expect(result).to.equal('REPLICA_UNSAFE_PATH');
+        const leaked = (await readdir(outside, { recursive: true })).filter((n) => n !== 'manifests');
+        expect(leaked, 'nothing of the cycle landed outside the replica folder').to.deep.equal([]);
+        expect((await readFile(join(rep, 'a.raw'))).equals(first), 'the replica stays on N').to.equal(true);
       } finally {
         await cleanup();
       }

@@ -13,7 +13,7 @@ import { removeIfExists } from '../util/durable-file';
 import { RESET_HINT } from '../util/json-file';
 import { checkRealFolder } from '../util/safe-open';
 import { acquireLock } from './lock';
-import { checkOwnPaths, checkStateFolder } from './preflight';
+import { type FolderIdentity, checkOwnPaths, checkSameStateFolder, checkStateFolder, stateFolderIdentity } from './preflight';
 import { rehashFile, replicaDataWriteGuid } from './rehash';
 import { HashPool } from '../source/hash-pool';
 import { receiveIntoJournal, type ReplicaTarget } from './receive';
@@ -58,6 +58,7 @@ export class ReplicaStore {
     private current: ReplicaState,
     private readonly unlock: () => Promise<void>,
     readonly recovery: RecoveryOutcome,
+    private readonly folder: FolderIdentity,
   ) {}
 
   /** Opens (creating if needed) and recovers a replica. Holds its lock until close(). */
@@ -113,7 +114,7 @@ export class ReplicaStore {
     let state = (await readState(statePath(o))) ?? initialState(o.module, o.blockSize);
     if (state.Module !== o.module) throw new ReplicationError('REPLICA_INVALID', `replica belongs to module '${state.Module}', not '${o.module}'; ${RESET_HINT}`);
     state = await reconcileDigests(o, state);
-    return new ReplicaStore(o, state, unlock, { action, generation: state.Generation });
+    return new ReplicaStore(o, state, unlock, { action, generation: state.Generation }, await stateFolderIdentity(o.stateDir));
   }
 
   /** The generation this replica holds and, per file, its size and digests. */
@@ -216,6 +217,7 @@ export class ReplicaStore {
 
   /** Receives one delta stream: journal, verify, commit, apply. On any error the replica stays on its generation. */
   async receive(source: AsyncIterable<Uint8Array>, options: { expectedStreamId?: string } = {}): Promise<ApplyReport> {
+    await checkSameStateFolder(this.o.stateDir, this.folder);
     // A generation committed by an earlier receive whose apply failed is completed first: its
     // journal is the only way back to a whole replica and must not be overwritten.
     if ((await readCommitRecord(commitPath(this.o))) !== null) {
@@ -238,6 +240,7 @@ export class ReplicaStore {
       for (const m of manifests.values()) await m?.close();
     }
     crashpoint('before-commit');
+    await checkSameStateFolder(this.o.stateDir, this.folder);
     await writeCommitRecord(commitPath(this.o), record);
     crashpoint('after-commit');
     this.current = await completeCommitted(this.o, record, this.current);
