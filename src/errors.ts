@@ -33,6 +33,7 @@ export const ErrorCodes = {
   STREAM_REPLAYED: 'INPUT',
   MANIFEST_MISMATCH: 'INPUT',
   REPLICA_INVALID: 'INPUT',
+  CLUSTER_STATE_INVALID: 'INPUT', // a module's durable cluster record is damaged: never replaced by a guess
   SOURCE_CHANGED: 'INPUT', // a source file changed while it was being read (no frozen view)
   REPLICA_LOCKED: 'IO',
   REPLICA_UNSAFE_PATH: 'IO', // a symlink, hard link, reparse point or non-regular file where vmmirror writes
