@@ -1,4 +1,5 @@
 export { step, initialSnapshot, type ModuleConfigView } from './step';
+export { nextDeadline } from './deadline';
 export { TRANSITIONS, isAllowed } from './transitions';
 export { ModuleRecord, ModuleState, WaitReason } from './record';
 export * from './types';
