@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { fromNodeError } from '../../errors';
 import { HASH_BYTES } from '../hash';
+import { writeAll } from '../util/write-all';
 
 // A record of what one delta stream sent (file index, block index, hash), appended on disk so its
 // size never weighs on memory. After the receiver acknowledges, the sender replays it onto its
@@ -11,12 +12,18 @@ const RECORD_BYTES = 8 + 8 + HASH_BYTES;
 export class SentLogWriter {
   private pos = 0;
   private pending: Buffer[] = [];
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+  ) {}
 
   static async create(path: string): Promise<SentLogWriter> {
-    return new SentLogWriter(await open(path, 'w', 0o600).catch((e: unknown) => {
-      throw fromNodeError(e, path);
-    }));
+    return new SentLogWriter(
+      await open(path, 'w', 0o600).catch((e: unknown) => {
+        throw fromNodeError(e, path);
+      }),
+      path,
+    );
   }
 
   /** Records one sent block. */
@@ -38,7 +45,8 @@ export class SentLogWriter {
     if (this.pending.length === 0) return;
     const b = Buffer.concat(this.pending);
     this.pending = [];
-    await this.fh.write(b, 0, b.length, this.pos);
+    // Complete or an error: a short write would drop sent blocks from P's manifest replay.
+    await writeAll(this.fh, b, this.pos, this.path);
     this.pos += b.length;
   }
 }
