@@ -8,6 +8,7 @@ import { changedRangesOf, changedRangesPaths } from '../../src/replication/sourc
 import { openLayout } from '../../src/replication/source/open-layout';
 import { sameBytes, snapshotTree } from '../helpers/files';
 import { createVhdx, qemuWrites } from '../helpers/qemu';
+import { failure, seededBytes, withoutLock } from '../helpers/outcomes';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
 
@@ -16,23 +17,6 @@ import { tempDir } from '../helpers/tmp';
 // encodings), beyond the malformed ones test/replication/changed-ranges.test.ts refuses.
 
 const MiB = 1 << 20;
-
-async function failure(p: Promise<unknown>): Promise<{ code: string | undefined; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { code: (err as { code?: string }).code, message: (err as Error).message };
-  }
-  return { code: 'none (it succeeded)', message: '' };
-}
-
-const withoutLock = (m: Map<string, string>): Array<[string, string]> => [...m.entries()].filter(([k]) => !k.endsWith('lock'));
-
-function randomBytesSeeded(rand: () => number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b;
-}
 
 describe('replication (adversarial changed-ranges files)', () => {
   let dir: string;
@@ -79,8 +63,8 @@ describe('replication (adversarial changed-ranges files)', () => {
     const a = join(dir, 'a.img');
     const b = join(dir, 'b.img');
     const rep = join(dir, 'replica');
-    await writeFile(a, randomBytesSeeded(rand, 4 * MiB));
-    await writeFile(b, randomBytesSeeded(rand, 4 * MiB));
+    await writeFile(a, seededBytes(rand, 4 * MiB));
+    await writeFile(b, seededBytes(rand, 4 * MiB));
     await replicateLocal({ sources: [a, b], toDir: rep, blockSize: B });
     // a changes in block 10, b in block 40: each listed under its own Path.
     for (const [file, block] of [[a, 10], [b, 40]] as const) {

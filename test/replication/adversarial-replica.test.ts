@@ -4,6 +4,7 @@ import { appendFile, mkdir, open, readFile, readdir, rename, stat, symlink, trun
 import { join } from 'node:path';
 import { LOCAL_MODULE, ReplicaStore, STATE_FOLDER, createDelta, replicateLocal } from '../../src/replication';
 import { vmmirror } from '../cli/vmmirror-process';
+import { errorCode as code, seededBytes } from '../helpers/outcomes';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
 
@@ -12,21 +13,6 @@ import { tempDir } from '../helpers/tmp';
 // Every outcome must be a replica equal to its source, or a clear coded error with a way out.
 
 const KiB = 1024;
-
-function randomBuffer(rand: () => number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b;
-}
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code ?? (err as Error).message;
-  }
-  return undefined;
-}
 
 describe('replication: adversarial replica folder', function () {
   this.timeout(120_000);
@@ -38,7 +24,7 @@ describe('replication: adversarial replica folder', function () {
     try {
       const src = join(dir, 'a.raw');
       const rep = join(dir, 'rep');
-      await writeFile(src, randomBuffer(rand, 256 * KiB));
+      await writeFile(src, seededBytes(rand, 256 * KiB));
       await replicateLocal({ sources: [src], toDir: rep });
       // An open(O_RDONLY) of a FIFO blocks until a writer comes: it must never be opened as one.
       execFileSync('mkfifo', [join(rep, STATE_FOLDER, 'lock')]);
@@ -55,7 +41,7 @@ describe('replication: adversarial replica folder', function () {
     try {
       const src = join(dir, 'a.raw');
       const rep = join(dir, 'rep');
-      await writeFile(src, randomBuffer(rand, 256 * KiB));
+      await writeFile(src, seededBytes(rand, 256 * KiB));
       await replicateLocal({ sources: [src], toDir: rep });
       const fh = await open(join(rep, STATE_FOLDER, 'state.json'), 'r+');
       await fh.truncate(1024 * 1024 * 1024);
@@ -81,10 +67,10 @@ describe('replication: adversarial replica folder', function () {
     try {
       const src = join(dir, 'a.raw');
       const rep = join(dir, 'rep');
-      await writeFile(src, randomBuffer(rand, 1024 * KiB));
+      await writeFile(src, seededBytes(rand, 1024 * KiB));
       await replicateLocal({ sources: [src], toDir: rep });
       // N+1 rewrites every block, so a replica left partly applied differs from both N and N+1.
-      const next = randomBuffer(rand, 1024 * KiB);
+      const next = seededBytes(rand, 1024 * KiB);
       await writeFile(src, next);
       const crashed = await vmmirror(['replicate', src, '--to', rep, '--json'], { VMMIRROR_CRASHPOINT: 'apply-block:3' });
       expect(crashed.exitCode, 'the apply was killed').to.not.equal(0);
@@ -106,10 +92,10 @@ describe('replication: adversarial replica folder', function () {
       try {
         const src = join(dir, 'a.raw');
         const rep = join(dir, 'rep');
-        await writeFile(src, randomBuffer(rand, 512 * KiB));
+        await writeFile(src, seededBytes(rand, 512 * KiB));
         await replicateLocal({ sources: [src], toDir: rep });
         const m = join(rep, STATE_FOLDER, 'manifests', 'a.raw.manifest');
-        if (edit === 'extended') await appendFile(m, randomBuffer(rand, 100));
+        if (edit === 'extended') await appendFile(m, seededBytes(rand, 100));
         else await truncate(m, (await stat(m)).size - 50);
         let err: { code?: string; message: string } | undefined;
         await replicateLocal({ sources: [src], toDir: rep }).catch((e: { code?: string; message: string }) => (err = e));
@@ -139,10 +125,10 @@ describe('replication: adversarial replica folder', function () {
         const stateDir = join(rep, STATE_FOLDER);
         const outside = join(dir, 'outside');
         await mkdir(join(outside, 'manifests'), { recursive: true });
-        const first = randomBuffer(rand, 1024 * KiB);
+        const first = seededBytes(rand, 1024 * KiB);
         await writeFile(src, first);
         await replicateLocal({ sources: [src], toDir: rep });
-        await writeFile(src, randomBuffer(rand, 1024 * KiB));
+        await writeFile(src, seededBytes(rand, 1024 * KiB));
         const swap = async (): Promise<void> => {
           await rename(stateDir, `${stateDir}.real`);
           await symlink(outside, stateDir);

@@ -7,6 +7,7 @@ import { verifyLocal } from '../../src/replication/verify/verify-local';
 import { HashPool, type HashRequest, type HashResult } from '../../src/replication/source/hash-pool';
 import { sameBytes, snapshotTree } from '../helpers/files';
 import { createVhdx, qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
+import { failure, seededBytes, withoutLock } from '../helpers/outcomes';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
 
@@ -29,23 +30,6 @@ class ChangeOnFirstRead extends HashPool {
     await this.changed;
     return super.hash(req);
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: string | undefined; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { code: (err as { code?: string }).code, message: (err as Error).message };
-  }
-  return { code: 'none (it succeeded)', message: '' };
-}
-
-const withoutLock = (m: Map<string, string>): Array<[string, string]> => [...m.entries()].filter(([k]) => !k.endsWith('lock'));
-
-function randomBytesSeeded(rand: () => number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b;
 }
 
 describe('replication (adversarial source side: re-pointed paths, kept descriptors, read-only verify)', () => {
@@ -115,7 +99,7 @@ describe('replication (adversarial source side: re-pointed paths, kept descripto
     const { rand, seed } = seeded('adversarial-shared-pool');
     const src = join(dir, 'vm.vmcx');
     const rep = join(dir, 'replica');
-    const first = randomBytesSeeded(rand, 3 * MiB + 123);
+    const first = seededBytes(rand, 3 * MiB + 123);
     await writeFile(src, first);
     const pool = new HashPool(2);
     try {
@@ -153,7 +137,7 @@ describe('replication (adversarial source side: re-pointed paths, kept descripto
     const src = join(dir, 'vm.vmcx');
     const rep = join(dir, 'replica');
     const ro = join(dir, 'ro');
-    await writeFile(src, randomBytesSeeded(rand, 2 * MiB + 999));
+    await writeFile(src, seededBytes(rand, 2 * MiB + 999));
     await replicateLocal({ sources: [src], toDir: rep, blockSize: 65536 });
     const at = Math.floor(rand() * (2 * MiB));
     await mkdir(ro);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { link, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STATE_FOLDER, replicateLocal, verifyFiles } from '../../src/replication';
+import { errorCode as code, seededBytes } from '../helpers/outcomes';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
 
@@ -11,21 +12,6 @@ import { tempDir } from '../helpers/tmp';
 // that once the link is gone the next run converges (the replica equals its source).
 
 const B = 4096;
-
-function randomBuffer(rand: () => number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
-  return b;
-}
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code ?? (err as Error).message;
-  }
-  return undefined;
-}
 
 // Paths inside the replica folder (the lock's temp is named by the taking process's pid: this one).
 const FILE_PATHS: Array<{ label: string; rel: string }> = [
@@ -49,13 +35,13 @@ describe('replication: links at the paths vmmirror writes', function () {
     const { dir, cleanup } = await tempDir();
     const src = join(dir, 'a.raw');
     const rep = join(dir, 'replica');
-    await writeFile(src, randomBuffer(rand, 10 * B + 100));
+    await writeFile(src, seededBytes(rand, 10 * B + 100));
     const first = await replicateLocal({ sources: [src], toDir: rep, blockSize: B });
     expect(first.generation, `seed ${seed}`).to.equal(1);
     await mkdir(join(dir, 'outside'));
     const outside = join(dir, 'outside', 'victim');
     // Not a pid, not JSON, not a manifest: whatever vmmirror reads there is refused, not parsed.
-    const victim = Buffer.concat([Buffer.from('outside file, not vmmirror\'s\n'), randomBuffer(rand, 3 * B)]);
+    const victim = Buffer.concat([Buffer.from('outside file, not vmmirror\'s\n'), seededBytes(rand, 3 * B)]);
     await writeFile(outside, victim);
     return { dir, src, rep, outside, victim, rand, cleanup };
   }
@@ -69,7 +55,7 @@ describe('replication: links at the paths vmmirror writes', function () {
           await rm(planted, { force: true });
           if (kind === 'symlink') await symlink(r.outside, planted);
           else await link(r.outside, planted);
-          await writeFile(r.src, randomBuffer(r.rand, 12 * B + 7));
+          await writeFile(r.src, seededBytes(r.rand, 12 * B + 7));
 
           expect(await code(replicateLocal({ sources: [r.src], toDir: r.rep }))).to.equal('REPLICA_UNSAFE_PATH');
           expect((await readFile(r.outside)).equals(r.victim), 'the file outside is unchanged').to.equal(true);
