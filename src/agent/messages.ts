@@ -22,9 +22,37 @@ export const ModuleSummary = z
   .strict();
 export type ModuleSummary = z.infer<typeof ModuleSummary>;
 
-const HeartbeatBody = z.object({ host: z.string().max(63), sentAt: z.string().datetime(), modules: z.array(ModuleSummary).max(10_000) }).strict();
+/** Ownership epoch on the wire: only grows; 0 = never owned. */
+export const Epoch = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-/** Agent heartbeat: liveness plus each side's module view (the cluster issue adds votes and leases). */
+/** What the sending host's cluster layer says of one module (src/cluster/types.ts PeerModuleView). */
+export const ClusterModuleView = z
+  .object({
+    state: z.enum(['PRIM', 'SECOND', 'ALONE', 'WAIT', 'STOP']),
+    epoch: Epoch,
+    owner: z.string().max(63).nullable(),
+    generation: z.number().int().min(0),
+    vm: z.enum(['off', 'starting', 'running', 'stopping']),
+    /** Why the module waits there (status only). */
+    waitReason: z.string().max(32).nullable().default(null),
+  })
+  .strict();
+export type ClusterModuleView = z.output<typeof ClusterModuleView>;
+
+const HeartbeatBody = z
+  .object({
+    host: z.string().max(63),
+    sentAt: z.string().datetime(),
+    modules: z.array(ModuleSummary).max(10_000),
+    /**
+     * The sender's cluster view of each module it knows, and (in a reply) the vote it grants the
+     * asker: `grantMs` counted by the asker from before it sent the request (DESIGN C4).
+     */
+    cluster: z.object({ modules: z.record(ModuleName, ClusterModuleView), grantMs: z.number().int().min(0).max(600_000).optional() }).strict().optional(),
+  })
+  .strict();
+
+/** Agent heartbeat: liveness, each side's module view, and the peer's vote (a lease) in the reply. */
 export const AgentHeartbeat = defineRequest('agent.heartbeat', HeartbeatBody, HeartbeatBody);
 
 /** Disks the primary will send this cycle (names only select among the secondary's configured targets). */
@@ -33,15 +61,38 @@ const DiskAnnouncement = z.object({ name: z.string().min(1).max(255), sizeBytes:
 /** P -> S: start a cycle. S answers with a fresh stream nonce and the state it holds (it is the authority, DESIGN I2). */
 export const CycleBegin = defineRequest(
   'cycle.begin',
-  z.object({ module: ModuleName, disks: z.array(DiskAnnouncement).min(1).max(64), blockSize: z.number().int().positive() }).strict(),
-  z.object({ streamId: StreamId, generation: z.number().int().min(0), takenAt: z.string().datetime().nullable(), files: z.array(ReplicaFileInfo).max(64) }).strict(),
+  // epoch: the sender's ownership epoch; the receiver refuses any other than the one it holds for the module (STALE_EPOCH).
+  z.object({ module: ModuleName, epoch: Epoch, disks: z.array(DiskAnnouncement).min(1).max(64), blockSize: z.number().int().positive() }).strict(),
+  z.object({ streamId: StreamId, epoch: Epoch, generation: z.number().int().min(0), takenAt: z.string().datetime().nullable(), files: z.array(ReplicaFileInfo).max(64) }).strict(),
 );
 
 /** P -> S: wait for the outcome of the stream just sent (journal, verify, commit, apply). */
 export const CycleResult = defineRequest(
   'cycle.result',
   z.object({ module: ModuleName, streamId: StreamId }).strict(),
-  z.object({ generation: z.number().int().min(0), bytes: z.number().int().min(0), blocks: z.number().int().min(0), files: z.array(ReplicaFileInfo).max(64) }).strict(),
+  z.object({ epoch: Epoch, generation: z.number().int().min(0), bytes: z.number().int().min(0), blocks: z.number().int().min(0), files: z.array(ReplicaFileInfo).max(64) }).strict(),
+);
+
+/**
+ * Stale host -> owner: "my copy of this module is stale at your epoch: send me a cycle now" (the
+ * resync of a returning host). The owner runs a cycle into the asker's copy (only differing
+ * blocks move) and answers with the generation the asker now holds.
+ */
+export const ResyncRequest = defineRequest(
+  'resync.request',
+  z.object({ module: ModuleName, epoch: Epoch }).strict(),
+  z.object({ epoch: Epoch, generation: z.number().int().min(0), bytes: z.number().int().min(0), diskBytes: z.number().int().min(0) }).strict(),
+);
+
+/**
+ * Default primary -> owner: the planned switchover of a failback. The owner stops the VM (its
+ * StopMode), sends a final cycle, hands the next epoch to the asker and answers with it; the
+ * asker then starts the VM. Zero loss: every write made before the stop is in the final cycle.
+ */
+export const HandoverRequest = defineRequest(
+  'handover.request',
+  z.object({ module: ModuleName, epoch: Epoch }).strict(),
+  z.object({ epoch: Epoch, generation: z.number().int().min(0), finalBytes: z.number().int().min(0), stopMs: z.number().min(0), syncMs: z.number().min(0) }).strict(),
 );
 
 /** P -> S: send me your manifest of one file on this stream (P issued the nonce). */
