@@ -34,7 +34,9 @@ export function viewOf(s: ClusterSnapshot, name: string): View {
     newest,
     now: s.now,
     self: s.self,
-    canRun: mayRun(s.now, quorumUntil(s.lease.fromPeerUntil, s.lease.fromWitnessUntil), s.settings),
+    // Without a witness no host can ever take a module over (one vote of two is no quorum), so an
+    // owner keeps its VMs when the peer goes silent: fencing them would protect nothing.
+    canRun: !s.settings.witness || mayRun(s.now, quorumUntil(s.lease.fromPeerUntil, s.lease.fromWitnessUntil), s.settings),
     alive,
     peer: alive ? s.peerModules[name] : undefined,
     witness: s.settings.witness,
@@ -117,15 +119,20 @@ export function decide(m0: ModuleSnapshot, v: View): Decision {
     return { m: r.m, effects: [persist(m), ...r.effects] };
   }
 
+  // A module never owned by anyone, whose VM already runs on its default primary (vmmirror was just
+  // installed beside a running VM): it is adopted under epoch 1, never fenced. No copy of it exists
+  // elsewhere: the peer holds no generation, and a takeover needs one.
+  const adopting = m.owner === null && m.epoch === 0 && m.defaultPrimary === v.self;
+
   // Nothing may run here without quorum (C1): fence before the lease can expire anywhere.
-  if (!v.canRun && (m.vm === 'running' || m.vm === 'starting')) {
+  if (!v.canRun && !adopting && (m.vm === 'running' || m.vm === 'starting')) {
     const fenced = fenceIfRunning(m);
     m = m.state === 'WAIT' || m.state === 'SECOND' ? fenced.m : to(fenced.m, 'WAIT', 'no-quorum');
     return { m, effects: [...fenced.effects, ...(m.state !== m0.state ? [persist(m)] : [])] };
   }
 
   // A VM running here on a copy this host does not own (started by hand) is fenced at once.
-  if ((m.vm === 'running' || m.vm === 'starting') && m.owner !== v.self && m.claim?.status !== 'granted') {
+  if ((m.vm === 'running' || m.vm === 'starting') && m.owner !== v.self && m.claim?.status !== 'granted' && !adopting) {
     const fenced = fenceIfRunning(m);
     return { m: fenced.m, effects: fenced.effects };
   }
@@ -175,8 +182,9 @@ function decideSecond(m: ModuleSnapshot, v: View): Decision {
     if (m.failbackAsked || v.now - since < v.failbackStableMs || !v.retryDue(m)) return { m: { ...m, claim: null, inSyncSince: since }, effects: [] };
     return { m: { ...m, claim: null, inSyncSince: since, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
   }
-  // Peer lost: only a witness can give the vote a takeover needs.
-  if (!v.witness || !v.canRun || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
+  // Peer lost: only a witness can give the vote a takeover needs, and only a copy that holds a
+  // replicated generation is worth starting (generation 0 is an empty or foreign copy).
+  if (!v.witness || !v.canRun || m.generation === 0 || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
   return ask(m, v, m.epoch + 1, 'takeover');
 }
 

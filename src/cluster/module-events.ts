@@ -24,7 +24,18 @@ export function applyModuleEvent(m: ModuleSnapshot, e: ModuleEvent, self: string
       return onOperator(m, e);
     case 'vm-observed':
       return onObserved(m, e);
+    case 'handed-over':
+      return onHandedOver(m, e, self);
   }
+}
+
+function onHandedOver(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'handed-over' }>, self: string): { m: ModuleSnapshot; effects: Effect[] } {
+  if (m.owner !== self || e.epoch !== m.epoch + 1 || e.to === self || m.state !== 'PRIM') {
+    throw new InvariantError(`cluster: ${m.name} handed over epoch ${e.epoch} to ${e.to} while this host held epoch ${m.epoch} as ${m.state} (owner ${m.owner ?? 'none'})`);
+  }
+  // The copy here equals what the final cycle sent: it is the peer's replica from now on.
+  const next: ModuleSnapshot = { ...m, state: 'SECOND', waitReason: null, epoch: e.epoch, owner: e.to, vm: 'off', claim: null, bumpPending: false, failedAt: null, inSyncSince: null, failbackAsked: false };
+  return { m: next, effects: [persist(next)] };
 }
 
 function onObserved(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'vm-observed' }>): { m: ModuleSnapshot; effects: Effect[] } {

@@ -17,6 +17,7 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'WAIT', to: 'STOP', when: 'operator stop, or the VM was stopped outside vmmirror' },
   { from: 'PRIM', to: 'ALONE', when: 'the peer is lost (the epoch is bumped through the witness so its stale copy cannot start) or leaves SECOND' },
   { from: 'PRIM', to: 'WAIT', when: 'quorum lost: the VM is fenced; or the peer holds a newer epoch: fenced, resync' },
+  { from: 'PRIM', to: 'SECOND', when: 'planned switchover away (failback): VM stopped here, final cycle sent, the next epoch handed to the peer' },
   { from: 'PRIM', to: 'STOP', when: 'operator stop, or the VM was stopped outside vmmirror' },
   { from: 'ALONE', to: 'PRIM', when: 'the peer is back in SECOND at the same epoch' },
   { from: 'ALONE', to: 'WAIT', when: 'quorum lost or the witness refused the epoch bump: the VM is fenced; or the peer holds a newer epoch' },

@@ -92,6 +92,11 @@ export type ClusterEvent =
   | { type: 'effect-failed'; now: number; module: string; effect: EffectType; code: string }
   | { type: 'operator'; now: number; module: string; command: 'stop' | 'start' }
   /**
+   * A planned switchover away from this host finished its part: the VM was stopped here, a final
+   * cycle brought the peer's copy level, and `epoch` (this epoch + 1) was handed to `to`.
+   */
+  | { type: 'handed-over'; now: number; module: string; epoch: number; to: string }
+  /**
    * What the hypervisor says of the VM here, when it differs from what the machine expects: the
    * guard fenced it (`guard`), or someone outside vmmirror started or stopped it (`outside`).
    */

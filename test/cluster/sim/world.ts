@@ -133,6 +133,24 @@ export class World {
     loop(100, () => this.deliver(h, { type: 'tick' }));
     loop(1000, () => this.sendHeartbeat(h));
     loop(1000, () => this.askWitness(h));
+    loop(1000, () => this.replicate(h));
+  }
+
+  // A replication cycle: an owner in PRIM sends to its peer in SECOND at the same epoch; both learn
+  // the new generation (a takeover needs a copy that holds one).
+  private replicate(h: HostSim): void {
+    const peer = this.hosts[h.peer];
+    for (const m of Object.values(h.snap?.modules ?? {})) {
+      const p = peer.snap?.modules[m.name];
+      if (m.state !== 'PRIM' || m.owner !== h.name || m.vm !== 'running' || p === undefined || p.state !== 'SECOND' || p.epoch !== m.epoch) continue;
+      if (!peer.agentUp || !this.linkUp(h.name, h.peer)) continue;
+      const e = { type: 'cycle-done' as const, module: m.name, epoch: m.epoch, generation: Math.max(m.generation, p.generation) + 1 };
+      this.at(this.between(10, 300), () => {
+        if (!peer.agentUp || !this.linkUp(h.name, h.peer)) return;
+        this.deliver(peer, e);
+        this.deliver(h, e);
+      });
+    }
   }
 
   views(h: HostSim): Record<string, PeerModuleView> {
