@@ -8,6 +8,20 @@ const probe = (port: number, host: string): string[] => [
   `const s=require('net').connect(${port},'${host}');s.setTimeout(700);s.on('connect',()=>{console.log('open');s.destroy()});s.on('error',e=>{console.log(e.code);});s.on('timeout',()=>{console.log('timeout');s.destroy()})`,
 ];
 
+// Listens on port 7000 and echoes; prints one line once listening.
+const ECHO_SERVER = `require('net').createServer((s)=>s.pipe(s)).listen(7000,'0.0.0.0',()=>console.log('listening'))`;
+// Sends a line every 100 ms over one connection and prints the instant (its own clock, so the test's
+// blocking probes do not shift it) each echo comes back.
+const STREAM_CLIENT = `const s=require('net').connect(7000,process.argv[1],()=>setInterval(()=>s.write('x\\n'),100));s.on('data',(d)=>{for(const c of d.toString())if(c==='\\n')console.log(Date.now())});s.on('error',(e)=>{console.error(e.code);process.exit(1)})`;
+
+async function until(done: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function namespaces(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .split('\n')
@@ -41,6 +55,52 @@ describe('test/helpers/netns', function () {
       lab.cleanup();
     }
     expect(namespaces().filter((n) => n.includes(lab.id))).to.deep.equal([]);
+  });
+
+  it('cuts one pair only, silently, stalls an open connection across the cut, and heals it', async () => {
+    const lab = createNetnsLab(3);
+    const [h1, h2, h3] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0], typeof lab.hosts[0]];
+    try {
+      // A listener on h2: "open" proves reachability both ways (the SYN arrives, the SYN-ACK returns).
+      const server = lab.spawnIn(h2, process.execPath, ['-e', ECHO_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+      const stream = lab.spawnIn(h1, process.execPath, ['-e', STREAM_CLIENT, h2.address], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const echoes: number[] = [];
+      let buffered = '';
+      stream.stdout!.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+          echoes.push(Number(buffered.slice(0, i)));
+          buffered = buffered.slice(i + 1);
+        }
+      });
+      await until(() => echoes.length >= 3);
+      expect(lab.execIn(h1, process.execPath, probe(7000, h2.address)).trim()).to.equal('open');
+
+      lab.cut(h1, h2);
+      const cutAt = Date.now();
+      // Both directions are dropped, silently (a timeout, never an instant error), ...
+      expect(lab.execIn(h1, process.execPath, probe(7000, h2.address)).trim()).to.equal('timeout');
+      expect(lab.execIn(h2, process.execPath, probe(9, h1.address)).trim()).to.equal('timeout');
+      // ... while the third host still reaches both.
+      expect(lab.execIn(h3, process.execPath, probe(7000, h2.address)).trim()).to.equal('open');
+      expect(lab.execIn(h3, process.execPath, probe(9, h1.address)).trim()).to.equal('ECONNREFUSED');
+      // The open connection stalls: no echo arrives after the cut (one in flight may), until the heal.
+      lab.cut(h2, h1); // idempotent, either order
+      const healAt = Date.now();
+      lab.heal(h2, h1);
+      await until(() => echoes.some((t) => t > healAt));
+      const duringCut = echoes.filter((t) => t > cutAt + 50 && t < healAt).length;
+      expect(healAt - cutAt, 'the cut lasted').to.be.greaterThan(1500);
+      expect(duringCut, 'echoes across the cut').to.equal(0);
+      // Healed: new connections open, and the stalled one resumed by itself (TCP retransmits).
+      expect(lab.execIn(h1, process.execPath, probe(7000, h2.address)).trim()).to.equal('open');
+      expect(stream.exitCode, 'the open connection survived the cut').to.equal(null);
+      stream.kill('SIGKILL');
+      server.kill('SIGKILL');
+    } finally {
+      lab.cleanup();
+    }
   });
 
   it('removes namespaces left behind by a dead run', () => {

@@ -24,8 +24,14 @@ export interface NetnsLab {
   execIn: (host: NetnsHost, command: string, args: string[]) => string;
   /** Cuts the host off the bridge (link down on both veth ends). */
   partition: (host: NetnsHost) => void;
-  /** Reconnects a partitioned host. */
-  heal: (host: NetnsHost) => void;
+  /** Reconnects a partitioned host; with `peer`, removes the pairwise cut between the two. */
+  heal: (host: NetnsHost, peer?: NetnsHost) => void;
+  /**
+   * Drops all traffic between two hosts only, silently (a third host still reaches both): each side
+   * discards what arrives from the other, so a connect times out and an open connection stalls,
+   * as on a cut cable, not the instant error a local reject would give.
+   */
+  cut: (x: NetnsHost, y: NetnsHost) => void;
   cleanup: () => void;
 }
 
@@ -75,6 +81,18 @@ export function removeStaleLabs(): string[] {
     }
   }
   return removed;
+}
+
+// Pairwise cuts are policy-routing rules "from <peer> blackhole" (only iproute2 is installed here:
+// no nft, no iptables, no tc actions). Received packets are matched too, so they must come before
+// the rule that delivers local traffic (preference 0 by default): it moves to LOCAL_RULE_PREF.
+const CUT_RULE_PREF = 10;
+const LOCAL_RULE_PREF = 100;
+function preparePolicyRouting(ns: string, prepared: Set<string>): void {
+  if (prepared.has(ns)) return;
+  ip('-n', ns, 'rule', 'add', 'pref', String(LOCAL_RULE_PREF), 'lookup', 'local');
+  ip('-n', ns, 'rule', 'del', 'pref', '0', 'lookup', 'local');
+  prepared.add(ns);
 }
 
 let probed: boolean | undefined;
@@ -130,7 +148,28 @@ export function createNetnsLab(count: number): NetnsLab {
     cleanup();
     throw err;
   }
-  const index = (h: NetnsHost): number => hosts.indexOf(h) + 1;
+  const index = (h: NetnsHost): number => {
+    const i = hosts.indexOf(h);
+    if (i < 0) throw new Error(`host ${h.name} is not in lab ${id}`);
+    return i + 1;
+  };
+  const cuts = new Set<string>();
+  const prepared = new Set<string>();
+  const pairKey = (x: NetnsHost, y: NetnsHost): string => [index(x), index(y)].sort((p, q) => p - q).join('-');
+  const setCut = (x: NetnsHost, y: NetnsHost, on: boolean): void => {
+    if (x === y) throw new Error('a host cannot be cut from itself');
+    const key = pairKey(x, y);
+    if (cuts.has(key) === on) return;
+    for (const [self, other] of [[x, y], [y, x]] as const) {
+      const pref = String(CUT_RULE_PREF + index(other));
+      if (on) {
+        preparePolicyRouting(self.ns, prepared);
+        ip('-n', self.ns, 'rule', 'add', 'pref', pref, 'from', other.address, 'blackhole');
+      } else ip('-n', self.ns, 'rule', 'del', 'pref', pref);
+    }
+    if (on) cuts.add(key);
+    else cuts.delete(key);
+  };
   return {
     id,
     hosts,
@@ -145,10 +184,12 @@ export function createNetnsLab(count: number): NetnsLab {
       ip('-n', hub, 'link', 'set', `h${index(host)}`, 'down');
       ip('-n', host.ns, 'link', 'set', 'eth0', 'down');
     },
-    heal: (host) => {
+    heal: (host, peer) => {
+      if (peer !== undefined) return setCut(host, peer, false);
       ip('-n', hub, 'link', 'set', `h${index(host)}`, 'up');
       ip('-n', host.ns, 'link', 'set', 'eth0', 'up');
     },
+    cut: (x, y) => setCut(x, y, true),
     cleanup,
   };
 }
