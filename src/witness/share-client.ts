@@ -1,27 +1,29 @@
 import { monoNow } from '../util/mono';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { LeaseTimings } from '../cluster/lease';
-import type { ClaimAnswer } from '../cluster/witness-rules';
+import type { ClaimAnswer, ClaimKind } from '../cluster/witness-rules';
 import { Name } from '../config/common';
 import { ConfigError, fromNodeError, VmmirrorError } from '../errors';
 import { componentLogger, type Logger } from '../log';
 import type { WitnessClient, WitnessClientTimings, WitnessEvent } from './events';
 import { Epoch } from './schema';
-import { ABSENT, concludeCreated, concludeLost, highestEpochName, observe, observedExpired, planClaim, type EpochRecord, type Observations } from './share-rules';
+import { createEpochFile, readHighest, readWinner, shareFolder } from './share-epochs';
+import { ABSENT, concludeCreated, concludeLost, observe, observedExpired, planClaim, type EpochRecord, type Observations } from './share-rules';
 
 // The file-share witness (cluster.json Witness.Kind FileShare): the same client interface as the
 // `vmmirror witness` one, over a folder both hosts can write. Layout (docs/witness.md):
 //   <share>/leases/<host>.json             this host's lease counter, replaced by rename each renewal
-//   <share>/modules/<module>/epoch-<n>.json  created exclusively ('wx'): its first creator owns epoch n
+//   <share>/modules/<module>/epoch-<n>.json  created exclusively ('wx'): its first creator decides
+//                                            epoch n's Owner (itself, or the peer on a handover)
 // Folder and file names come only from this host's own validated config (host names, module
 // names) and from numbers; never from what the share contains.
 
 export const LeaseRecord = z.object({ Host: Name, Incarnation: z.string().regex(/^[0-9a-f]{32}$/), Counter: z.number().int().min(1) }).strict();
-export const EpochFile = z.object({ Module: Name, Epoch, Owner: Name, Kind: z.enum(['own', 'takeover']) }).strict();
+export { EpochFile } from './share-epochs';
 
 export interface ShareWitnessClientOptions extends WitnessClientTimings {
   path: string;
@@ -59,8 +61,8 @@ export class ShareWitnessClient extends EventEmitter implements WitnessClient {
     void this.renew();
   }
 
-  claim(module: string, epoch: number, kind: 'own' | 'takeover'): void {
-    void this.withTimeout(this.doClaim(module, epoch, kind)).then(
+  claim(module: string, epoch: number, kind: ClaimKind, to?: string): void {
+    void this.withTimeout(this.doClaim(module, epoch, kind, to)).then(
       (a) => this.emitEvent({ type: 'witness-claim', now: this.now(), module, epoch, granted: a.granted, current: { epoch: a.epoch, owner: a.owner } }),
       (err: unknown) => {
         this.log.warn({ event: 'witness-claim-failed', module, epoch, code: codeOf(err), err: (err as Error).message }, 'claim got no answer');
@@ -105,7 +107,7 @@ export class ShareWitnessClient extends EventEmitter implements WitnessClient {
   }
 
   private async writeLease(): Promise<void> {
-    const dir = await this.folder('leases');
+    const dir = await shareFolder(this.o.path, 'leases');
     const target = join(dir, `${this.o.hostName}.json`);
     const tmp = join(dir, `.${this.o.hostName}.${randomBytes(6).toString('hex')}.tmp`);
     // Reserved before writing: an attempt that timed out may still land later, and two attempts
@@ -141,82 +143,29 @@ export class ShareWitnessClient extends EventEmitter implements WitnessClient {
   private async currentEpochs(): Promise<Record<string, EpochRecord>> {
     const claims: Record<string, EpochRecord> = {};
     for (const module of this.o.modules) {
-      const h = await this.highest(module);
+      const h = await readHighest(this.o.path, module);
       if (h !== null && h.owner !== null) claims[module] = h;
     }
     return claims;
   }
 
-  private async doClaim(module: string, epoch: number, kind: 'own' | 'takeover'): Promise<ClaimAnswer> {
+  private async doClaim(module: string, epoch: number, kind: ClaimKind, to: string | undefined): Promise<ClaimAnswer> {
     if (this.closed) throw new VmmirrorError('CANCELLED', 'witness client closed');
     if (!this.o.modules.includes(module)) throw new ConfigError('CONFIG_INVALID', `file-share witness: module ${JSON.stringify(module)} is not in this host's config`);
     if (!Epoch.safeParse(epoch).success) throw new ConfigError('CONFIG_INVALID', `file-share witness: epoch ${epoch} is not a positive whole number`);
     await this.readPeer();
     const seen = this.obs[this.o.peerName];
-    const before = await this.highest(module);
-    const plan = planClaim({ highest: before, self: this.o.hostName, peer: this.o.peerName, epoch, kind, peerExpired: observedExpired(this.obs, this.o.peerName, this.now(), this.o.timings) });
+    const before = await readHighest(this.o.path, module);
+    const peerExpired = observedExpired(this.obs, this.o.peerName, this.now(), this.o.timings);
+    const plan = planClaim({ highest: before, self: this.o.hostName, peer: this.o.peerName, epoch, kind, ...(to !== undefined ? { to } : {}), peerExpired });
     if (plan.action === 'answer') return plan.answer;
-    const dir = await this.folder('modules', module);
-    const file = join(dir, `epoch-${epoch}.json`);
-    const body = `${JSON.stringify(EpochFile.parse({ Module: module, Epoch: epoch, Owner: this.o.hostName, Kind: kind }))}\n`;
-    try {
-      const fh = await open(file, 'wx');
-      try {
-        await fh.writeFile(body);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return concludeLost(await this.winner(module, epoch), epoch);
-      throw fromNodeError(err, file);
+    if ((await createEpochFile(this.o.path, module, epoch, plan.owner, kind)) === 'exists') {
+      return concludeLost(await readWinner(this.o.path, module, epoch), epoch, kind === 'handover' ? plan.owner : undefined);
     }
     await this.readPeer();
     const after = this.obs[this.o.peerName];
-    return concludeCreated({ before, highest: await this.highest(module), epoch, self: this.o.hostName, peerChecked: plan.peerChecked, peerUnchanged: after !== undefined && seen !== undefined && after.value === seen.value && after.since === seen.since });
-  }
-
-  /** After losing epoch `epoch`: its winner may still be writing the file; look a few times. */
-  private async winner(module: string, epoch: number): Promise<EpochRecord | null> {
-    let h = await this.highest(module);
-    for (let i = 0; i < 5 && h !== null && h.epoch === epoch && h.owner === null; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      h = await this.highest(module);
-    }
-    return h;
-  }
-
-  /** The module's highest epoch file; an unreadable one (a creator that died mid-write) has no owner. */
-  private async highest(module: string): Promise<EpochRecord | null> {
-    const dir = join(this.o.path, 'modules', module);
-    const names = await readdir(dir).catch((e: unknown) => {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
-      throw fromNodeError(e, dir);
-    });
-    const epoch = highestEpochName(names);
-    if (epoch === null) return null;
-    const text = await readFile(join(dir, `epoch-${epoch}.json`), 'utf8').catch(() => '');
-    let parsed: unknown = null;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = null;
-    }
-    const r = EpochFile.safeParse(parsed);
-    return { epoch, owner: r.success && r.data.Epoch === epoch && r.data.Module === module ? r.data.Owner : null };
-  }
-
-  /** A folder under the share (created if missing); the share itself must exist. */
-  private async folder(...parts: string[]): Promise<string> {
-    const s = await stat(this.o.path).catch((e: unknown) => {
-      throw fromNodeError(e, this.o.path);
-    });
-    if (!s.isDirectory()) throw new ConfigError('CONFIG_INVALID', `file-share witness: ${this.o.path} is not a folder`);
-    const dir = join(this.o.path, ...parts);
-    await mkdir(dir, { recursive: true }).catch((e: unknown) => {
-      throw fromNodeError(e, dir);
-    });
-    return dir;
+    const peerUnchanged = after !== undefined && seen !== undefined && after.value === seen.value && after.since === seen.since;
+    return concludeCreated({ before, highest: await readHighest(this.o.path, module), epoch, owner: plan.owner, peerChecked: plan.peerChecked, peerUnchanged });
   }
 
   /** A share that hangs (SMB server gone) must not hold a claim or a renewal forever. */

@@ -1,4 +1,4 @@
-import type { ClaimAnswer, ClaimKind } from '../cluster/witness-rules';
+import type { ClaimAnswer, ClaimKind, ClaimRefusal } from '../cluster/witness-rules';
 import { grantorExpiry, type LeaseTimings } from '../cluster/lease';
 
 // What a host concludes from what it has seen on a file-share witness (pure, like witness-rules.ts).
@@ -45,23 +45,27 @@ export interface ClaimInput {
   peer: string;
   epoch: number;
   kind: ClaimKind;
+  /** With kind `handover`: the host the epoch is given to (must be the peer). */
+  to?: string;
   peerExpired: boolean;
 }
 
 /**
  * Before touching the share: answer at once (a confirmation or a refusal), or create the epoch
- * file. `peerChecked` says the grant rests on the peer's lease having expired, so it must still
- * be unchanged after the file is created (see concludeCreated).
+ * file naming `owner` (the claimant, or a handover's receiver). `peerChecked` says the grant rests
+ * on the peer's lease having expired, so it must still be unchanged after the file is created (see
+ * concludeCreated).
  */
-export type ClaimPlan = { action: 'answer'; answer: ClaimAnswer; peerChecked: boolean } | { action: 'create'; peerChecked: boolean };
+export type ClaimPlan = { action: 'answer'; answer: ClaimAnswer; peerChecked: boolean } | { action: 'create'; peerChecked: boolean; owner: string };
+
+function refusal(h: EpochRecord | null, reason: ClaimRefusal): ClaimPlan {
+  return { action: 'answer', peerChecked: false, answer: { granted: false, epoch: h?.epoch ?? 0, owner: h?.owner ?? null, reason } };
+}
 
 export function planClaim(c: ClaimInput): ClaimPlan {
+  if (c.kind === 'handover') return planHandover(c);
   const h = c.highest;
-  const refuse = (reason: 'stale-epoch' | 'owner-holds-lease' | 'other-holds-lease'): ClaimPlan => ({
-    action: 'answer',
-    peerChecked: false,
-    answer: { granted: false, epoch: h?.epoch ?? 0, owner: h?.owner ?? null, reason },
-  });
+  const refuse = (reason: ClaimRefusal): ClaimPlan => refusal(h, reason);
   if (h !== null && c.epoch === h.epoch && h.owner === c.self) {
     // Our own epoch file: a confirmation. A takeover still needs the peer's lease gone (our
     // earlier attempt may have lost the race described in concludeCreated).
@@ -74,7 +78,24 @@ export function planClaim(c: ClaimInput): ClaimPlan {
   const ownerIsPeer = h !== null && h.owner !== null && h.owner !== c.self;
   const needPeer = ownerIsPeer || ((h === null || h.owner === null) && c.kind === 'takeover');
   if (needPeer && !c.peerExpired) return refuse(ownerIsPeer ? 'owner-holds-lease' : 'other-holds-lease');
-  return { action: 'create', peerChecked: needPeer };
+  return { action: 'create', peerChecked: needPeer, owner: c.self };
+}
+
+/**
+ * A handover (witness-rules.ts handover(), same rule): only the owner of the highest epoch file
+ * gives exactly the next epoch to the peer, by creating that file with the peer as its Owner. No
+ * lease is checked (the owner gives up). A repeat, the highest file already naming the peer at
+ * this epoch, is granted again. An unreadable highest file has no owner: refused, the owner claims
+ * a newer epoch of its own first.
+ */
+function planHandover(c: ClaimInput): ClaimPlan {
+  const h = c.highest;
+  if (c.to === undefined || c.to === c.self || c.to !== c.peer) return refusal(h, 'bad-target');
+  if (h !== null && c.epoch === h.epoch && h.owner === c.to) return { action: 'answer', peerChecked: false, answer: { granted: true, epoch: h.epoch, owner: c.to } };
+  if (h !== null && c.epoch <= h.epoch) return refusal(h, 'stale-epoch');
+  if (h === null || h.owner !== c.self) return refusal(h, 'not-owner');
+  if (c.epoch !== h.epoch + 1) return refusal(h, 'not-next-epoch');
+  return { action: 'create', peerChecked: false, owner: c.to };
 }
 
 /**
@@ -82,17 +103,23 @@ export function planClaim(c: ClaimInput): ClaimPlan {
  * meanwhile, or (when the grant rests on the peer's lease) the peer's lease file changed between
  * the judgement and the creation. In that race the file stays ours but nothing runs on it: the
  * answer names the epoch before ours, so the machine retries, and the retry (a confirmation of
- * our own file) is granted only once the peer's lease is really over.
+ * our own file) is granted only once the peer's lease is really over. `owner` is the Owner the
+ * created file names.
  */
-export function concludeCreated(c: { before: EpochRecord | null; highest: EpochRecord | null; epoch: number; self: string; peerChecked: boolean; peerUnchanged: boolean }): ClaimAnswer {
+export function concludeCreated(c: { before: EpochRecord | null; highest: EpochRecord | null; epoch: number; owner: string; peerChecked: boolean; peerUnchanged: boolean }): ClaimAnswer {
   const h = c.highest;
   if (h !== null && h.epoch > c.epoch) return { granted: false, epoch: h.epoch, owner: h.owner, reason: 'stale-epoch' };
   if (c.peerChecked && !c.peerUnchanged) return { granted: false, epoch: c.before?.epoch ?? 0, owner: c.before?.owner ?? null, reason: 'owner-holds-lease' };
-  return { granted: true, epoch: c.epoch, owner: c.self };
+  return { granted: true, epoch: c.epoch, owner: c.owner };
 }
 
-/** What an exclusive create that failed (the file exists) answers: the newest epoch, refused. */
-export function concludeLost(highest: EpochRecord | null, epoch: number): ClaimAnswer {
+/**
+ * What an exclusive create that failed (the file exists) answers: the newest epoch, refused; but
+ * a handover whose epoch file already names its receiver (say an earlier attempt of ours that
+ * timed out, then landed) is granted: the share says what it asked, as for a repeat.
+ */
+export function concludeLost(highest: EpochRecord | null, epoch: number, handoverTo?: string): ClaimAnswer {
+  if (handoverTo !== undefined && highest !== null && highest.epoch === epoch && highest.owner === handoverTo) return { granted: true, epoch, owner: handoverTo };
   return { granted: false, epoch: highest?.epoch ?? epoch, owner: highest?.owner ?? null, reason: 'stale-epoch' };
 }
 

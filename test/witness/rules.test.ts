@@ -67,10 +67,10 @@ describe('file-share rules (pure)', () => {
   it('plans: stale, confirmation, create, or refuse while the owner may hold its lease', () => {
     expect(planClaim({ ...base, highest: { epoch: 5, owner: 'a' }, peerExpired: true })).to.deep.equal({ action: 'answer', peerChecked: false, answer: { granted: false, epoch: 5, owner: 'a', reason: 'stale-epoch' } });
     expect(planClaim({ ...base, highest: { epoch: 4, owner: 'a' }, peerExpired: false })).to.deep.include({ action: 'answer', answer: { granted: false, epoch: 4, owner: 'a', reason: 'owner-holds-lease' } });
-    expect(planClaim({ ...base, highest: { epoch: 4, owner: 'a' }, peerExpired: true })).to.deep.equal({ action: 'create', peerChecked: true });
+    expect(planClaim({ ...base, highest: { epoch: 4, owner: 'a' }, peerExpired: true })).to.deep.equal({ action: 'create', peerChecked: true, owner: 'b' });
     expect(planClaim({ ...base, highest: null, peerExpired: false }).action).to.equal('answer');
-    expect(planClaim({ ...base, kind: 'own', highest: null, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false });
-    expect(planClaim({ ...base, kind: 'own', highest: { epoch: 4, owner: 'b' }, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false });
+    expect(planClaim({ ...base, kind: 'own', highest: null, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false, owner: 'b' });
+    expect(planClaim({ ...base, kind: 'own', highest: { epoch: 4, owner: 'b' }, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false, owner: 'b' });
     // An own claim over the peer's epoch still needs the peer's lease gone.
     expect(planClaim({ ...base, kind: 'own', highest: { epoch: 4, owner: 'a' }, peerExpired: false }).action).to.equal('answer');
     // Our own file: confirmation (own), or a takeover only once the peer's lease is gone.
@@ -82,7 +82,7 @@ describe('file-share rules (pure)', () => {
   });
 
   it('concludes after an exclusive create: a higher epoch or a peer write in between refuses', () => {
-    const c = { before: { epoch: 4, owner: 'a' }, epoch: 5, self: 'b', peerChecked: true };
+    const c = { before: { epoch: 4, owner: 'a' }, epoch: 5, owner: 'b', peerChecked: true };
     expect(concludeCreated({ ...c, highest: { epoch: 5, owner: 'b' }, peerUnchanged: true })).to.deep.equal({ granted: true, epoch: 5, owner: 'b' });
     expect(concludeCreated({ ...c, highest: { epoch: 5, owner: 'b' }, peerUnchanged: false })).to.deep.equal({ granted: false, epoch: 4, owner: 'a', reason: 'owner-holds-lease' });
     expect(concludeCreated({ ...c, highest: { epoch: 7, owner: 'a' }, peerUnchanged: true })).to.deep.equal({ granted: false, epoch: 7, owner: 'a', reason: 'stale-epoch' });
