@@ -61,6 +61,7 @@ export const ErrorCodes = {
   AGENT_UNAUTHORIZED: 'PEER',
   MODULE_NOT_FOUND: 'USAGE',
   MODULE_NOT_PRIMARY: 'USAGE',
+  LAB_DIR_NOT_EMPTY: 'USAGE', // `vmmirror lab create` into a folder that holds something that is not a lab
   MODULE_NOT_SECONDARY: 'PEER', // a stream or resync for a module this host does not hold the replica of now
   HANDOVER_FAILED: 'PEER', // a planned switchover stopped at a step; the VM runs on exactly one host (the message names which)
   VM_NOT_REGISTERED: 'HYPERVISOR', // a takeover found no replica VM registered for the module on this host
