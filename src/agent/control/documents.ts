@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ModuleState, WaitReason } from '../../cluster/record';
 
 // The JSON documents of `vmmirror status` and `vmmirror sync` (docs/output.md): PascalCase,
 // ISO 8601 UTC, bytes, milliseconds, enums as strings, lists always arrays.
@@ -28,28 +29,87 @@ export const SyncReport = z.object({
 });
 export type SyncReport = z.infer<typeof SyncReport>;
 
+const HeartbeatPath = z.enum(['primary', 'secondary']);
+
 export const HostStatus = z.object({
   Name: z.string(),
   Address: z.string(),
   Port: z.number().int(),
   Self: z.boolean(),
+  /** The failure detector's verdict: a heartbeat arrived on some path within PeerLossTimeoutMs (always true for Self). */
   Reachable: z.boolean(),
+  /** A peer-link connection is open now (false for Self). Reachable can be true without it for a moment: heartbeats decide. */
+  LinkConnected: z.boolean(),
   LastHeartbeatAt: Iso.nullable(),
+  /** Heartbeat paths gone silent while another still answers: a cut network, not a dead host ([] for Self). */
+  SilentHeartbeatPaths: z.array(HeartbeatPath),
 });
+export type HostStatus = z.infer<typeof HostStatus>;
+
+/** This host's quorum (DESIGN C1): its own vote plus a lease from the peer or the witness. */
+export const QuorumStatus = z.object({
+  /** A lease from a second vote is valid now. */
+  HoldsLease: z.boolean(),
+  /** Time left before this host must have fenced its VMs (the lease less the fence lead); 0 when past, null with no lease ever. */
+  RunnableForMs: z.number().int().nullable(),
+  FromPeer: z.boolean(),
+  FromWitness: z.boolean(),
+  /** Time left on the vote this host granted the peer (a takeover here waits for it to end); null when none. */
+  GrantedToPeerForMs: z.number().int().nullable(),
+});
+export type QuorumStatus = z.infer<typeof QuorumStatus>;
+
+export const WitnessStatus = z.object({
+  Kind: z.enum(['Agent', 'FileShare']),
+  Reachable: z.boolean(),
+  LastLeaseAt: Iso.nullable(),
+});
+export type WitnessStatus = z.infer<typeof WitnessStatus>;
+
+export const ResyncStatus = z.object({
+  BytesDone: z.number().int().min(0),
+  BytesTotal: z.number().int().min(0),
+  /** BytesDone / BytesTotal in percent, one decimal; null while BytesTotal is not known (0). */
+  Percent: z.number().min(0).max(100).nullable(),
+  StartedAt: Iso,
+});
+
+const VmActivity = z.enum(['off', 'starting', 'running', 'stopping']);
 
 export const ModuleStatus = z.object({
   Name: z.string(),
   VmName: z.string(),
   DefaultPrimary: z.string(),
+  Failback: z.enum(['auto', 'manual']),
+  /** Primary when this host owns the module's current epoch (as this host knows it), else Secondary. */
   Role: z.enum(['Primary', 'Secondary']),
-  /** DESIGN section 6 state (PRIM, SECOND, ALONE, WAIT, STOP). */
-  State: z.enum(['PRIM', 'SECOND', 'ALONE', 'WAIT', 'STOP']),
+  /** DESIGN section 6 state on this host; null only if the cluster layer has no snapshot of the module. */
+  State: ModuleState.nullable(),
+  /** The state the peer last reported (its last heartbeat); null if it never did. */
+  PeerState: ModuleState.nullable(),
+  Epoch: z.number().int().nullable(),
+  PeerEpoch: z.number().int().nullable(),
+  /** Host that runs the VM in this host's epoch (null before the first start). */
+  Owner: z.string().nullable(),
+  PeerOwner: z.string().nullable(),
+  VmActivity: VmActivity.nullable(),
+  PeerVmActivity: VmActivity.nullable(),
+  /** Hosts whose side says the VM is not off (running, starting or stopping): [] or one name; two means both say so. */
+  RunningOn: z.array(z.string()),
   LocalGeneration: z.number().int().nullable(),
   PeerGeneration: z.number().int().nullable(),
   ReplicaTakenAt: Iso.nullable(),
   ReplicationLagMs: z.number().int().nullable(),
   DataAtRiskBytes: z.number().int().nullable(),
   DataAtRiskMeasuredAt: Iso.nullable(),
+  WaitReason: WaitReason.nullable(),
+  /** One sentence for an operator: why the module waits (WAIT) or is stopped (STOP); null otherwise. */
+  WaitExplanation: z.string().nullable(),
+  /** The wait reason the peer last reported, as it sent it (display only). */
+  PeerWaitReason: z.string().nullable(),
+  Resync: ResyncStatus.nullable(),
+  /** A reintegration threw away writes made on this host after the last replicated generation. */
+  DiscardedLocalWrites: z.boolean(),
   CycleRunning: z.boolean(),
   NextCycleAt: Iso.nullable(),
   LastCycle: SyncReport.nullable(),
@@ -64,6 +124,9 @@ export const StatusDocument = z.object({
   AgentStartedAt: Iso,
   GeneratedAt: Iso,
   Hosts: z.array(HostStatus),
+  Quorum: QuorumStatus,
+  /** The configured witness as this agent sees it; null when the cluster has none. */
+  Witness: WitnessStatus.nullable(),
   Modules: z.array(ModuleStatus),
 });
 export type StatusDocument = z.infer<typeof StatusDocument>;
