@@ -7,6 +7,7 @@ import { buildStatus, type StatusInputs } from '../../src/agent/status';
 import { initialSnapshot, step, type ClusterSnapshot, type ModuleSnapshot } from '../../src/cluster';
 import { DEFAULT_LEASE_TIMINGS } from '../../src/cluster/lease';
 import type { LoadedConfig, ResolvedModule } from '../../src/config';
+import { AgentSettings } from '../../src/config/cluster';
 import { run } from '../../src/util/exec';
 import { statusText } from '../../src/cli/commands/status';
 import { pwshPath } from '../hypervisor/hyperv/pwsh';
@@ -45,7 +46,8 @@ const config: LoadedConfig = {
   keyPath: '',
   certificatePath: '',
   tokenPath: '',
-  agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60 },
+  // The schema's defaults, so a setting added to the agent section needs no change here.
+  agent: AgentSettings.parse({ PeerLossTimeoutMs: 5000 }),
   hypervisor: { Driver: 'simulated', Options: {} },
   modules: [mod('web1', 'hva'), mod('db1', 'hvb')],
 };
