@@ -66,6 +66,7 @@ export const ErrorCodes = {
   HANDOVER_FAILED: 'PEER', // a planned switchover stopped at a step; the VM runs on exactly one host (the message names which)
   VM_NOT_REGISTERED: 'HYPERVISOR', // a takeover found no replica VM registered for the module on this host
   STALE_EPOCH: 'PEER', // a stream, command or acknowledgement from an older ownership epoch
+  CYCLE_TIMEOUT: 'PEER', // a replication cycle passed its one deadline (Agent.CycleTimeoutSeconds)
   CANCELLED: 'INTERNAL',
   INTERNAL: 'INTERNAL',
 } as const satisfies Record<string, ExitCodeName>;
