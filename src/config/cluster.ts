@@ -36,6 +36,7 @@ export const AgentSettings = z
     MaxConcurrentCycles: z.number().int().min(1).max(64).default(2),
     BandwidthLimitBytesPerSecond: z.number().int().min(1024).nullable().default(null).describe('outgoing delta streams, whole agent; null = unlimited'),
     CycleTimeoutSeconds: z.number().int().min(5).max(86400).default(3600),
+    FailbackStableSeconds: z.number().int().min(1).max(86400).default(30).describe('how long a returned default primary must stay in sync before an automatic failback'),
   })
   .strict()
   .refine((a) => !(a.ControlPort !== undefined && a.ControlSocket !== undefined), { message: 'set ControlPort or ControlSocket, not both', path: ['ControlSocket'] });
@@ -65,7 +66,7 @@ export const ClusterFile = z
     ModulesDirectory: z.string().min(1).default('modules').describe('module files (*.json); relative to the config directory'),
     Witness: Witness.optional(),
     Defaults: ModuleDefaults.default({}),
-    Agent: AgentSettings.default({ HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 3600 }),
+    Agent: AgentSettings.default({ HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 3600, FailbackStableSeconds: 30 }),
     Hypervisor: HypervisorSettings.default({ Driver: 'hyperv', Options: {} }),
   })
   .strict()

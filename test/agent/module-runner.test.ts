@@ -35,7 +35,8 @@ describe('src/agent/module-runner', function () {
     let active = 0;
     let overlap = false;
     let calls = 0;
-    const r = new ModuleRunner(mod('web1', 1), 'primary', {
+    const r = new ModuleRunner(mod('web1', 1), {
+      epoch: () => 1,
       semaphore: new Semaphore(4),
       log,
       cycle: async (m) => {
@@ -65,15 +66,17 @@ describe('src/agent/module-runner', function () {
       active -= 1;
       return report(m.name, 1);
     };
-    const runners = ['a', 'b', 'c'].map((n) => new ModuleRunner(mod(n), 'primary', { semaphore: sem, log, cycle }));
+    const runners = ['a', 'b', 'c'].map((n) => new ModuleRunner(mod(n), {
+      epoch: () => 1, semaphore: sem, log, cycle }));
     const reports = await Promise.all(runners.map((r) => r.syncNow()));
     expect(reports.map((x) => x.module)).to.deep.equal(['a', 'b', 'c']);
     expect(peak).to.equal(1);
   });
 
-  it('records the last error and clears it on the next success; a secondary never schedules', async () => {
+  it('records the last error and clears it on the next success', async () => {
     let fail = true;
-    const r = new ModuleRunner(mod('web1', 1), 'primary', {
+    const r = new ModuleRunner(mod('web1', 1), {
+      epoch: () => 1,
       semaphore: new Semaphore(1),
       log,
       cycle: async (m) => {
@@ -87,18 +90,40 @@ describe('src/agent/module-runner', function () {
     fail = false;
     expect((await r.syncNow()).toGeneration).to.equal(7);
     expect(r.lastError).to.equal(null);
-    const s = new ModuleRunner(mod('db1', 1), 'secondary', { semaphore: new Semaphore(1), log, cycle: async () => expect.fail('a secondary ran a cycle') });
+  });
+
+  it('runs a scheduled cycle only while the cluster layer names an epoch, under that epoch', async () => {
+    let epoch: number | null = null;
+    const ran: number[] = [];
+    const s = new ModuleRunner(mod('db1', 1), {
+      epoch: () => epoch,
+      semaphore: new Semaphore(1),
+      log,
+      cycle: async (m, o) => {
+        ran.push(o.epoch);
+        return report(m.name, ran.length);
+      },
+    });
     s.start();
-    expect(s.nextAt()).to.equal(null);
-    await s.stop(0);
+    await sleep(2300);
+    expect(ran, 'no epoch: this host does not send').to.deep.equal([]);
+    expect(hasCode(await s.syncNow().then(() => null, (e: unknown) => e), 'MODULE_NOT_PRIMARY')).to.equal(true);
+    expect((await s.syncNow(4)).toGeneration, 'a forced epoch (resync, final cycle) runs').to.equal(1);
+    epoch = 5;
+    await sleep(2300);
+    await s.stop(1000);
+    expect(ran[0]).to.equal(4);
+    expect(ran.slice(1).length).to.be.within(1, 3);
+    expect(new Set(ran.slice(1))).to.deep.equal(new Set([5]));
   });
 
   it('aborts the in-flight cycle when the grace period ends', async () => {
     let aborted = false;
-    const r = new ModuleRunner(mod('web1', 3600), 'primary', {
+    const r = new ModuleRunner(mod('web1', 3600), {
+      epoch: () => 1,
       semaphore: new Semaphore(1),
       log,
-      cycle: (_m, signal) =>
+      cycle: (_m, { signal }) =>
         new Promise<CycleReport>((_resolve, reject) => {
           signal.addEventListener('abort', () => {
             aborted = true;

@@ -1,0 +1,176 @@
+import type { LoadedConfig, ResolvedModule } from '../../config';
+import type { Effect } from '../../cluster';
+import { writeModuleRecord } from '../../cluster/record-store';
+import { HypervisorError, VmmirrorError, hasCode } from '../../errors';
+import type { Hypervisor, VmId } from '../../hypervisor/types';
+import type { Logger } from '../../log';
+import type { WitnessClient } from '../../witness';
+import type { RuntimeEvent } from './runtime';
+
+// The effect runner: carries out what the cluster layer asked for and reports each outcome back
+// as an event. Effects of one module run in order (a persist completes before the start that
+// follows it: C2); modules run side by side. Resync and failback wait on the peer for as long as
+// a cycle takes, so they run beside the queue: a fence never waits behind them.
+
+export interface EffectDeps {
+  config: LoadedConfig;
+  /** The hypervisor lane for start, stop and fence (never behind a freeze or an RCT query). */
+  control: Hypervisor;
+  witness: WitnessClient | null;
+  recordsDir: string;
+  log: Logger;
+  dispatch(e: RuntimeEvent): void;
+  vmIdOf(module: ResolvedModule): Promise<VmId>;
+  /** Finishes any committed journal and closes the replica (ReplicaSide.release). */
+  releaseReplica(module: string): Promise<{ generation: number }>;
+  /** Lists the VM in the guard's lease before it starts, so the guard can fence it too. */
+  beforeStart(module: string): Promise<void>;
+  resync(module: string, epoch: number): Promise<{ generation: number }>;
+  failback(module: string, epoch: number): Promise<{ epoch: number; generation: number }>;
+}
+
+export class EffectRunner {
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly busy = new Map<string, number>();
+
+  constructor(private readonly d: EffectDeps) {}
+
+  /** True while effects of `module` are queued or running (the VM watcher then stays quiet). */
+  isBusy(module: string): boolean {
+    return (this.busy.get(module) ?? 0) > 0;
+  }
+
+  /**
+   * The effects of one step. Per module they run in order; if a persist fails, the rest of that
+   * module's batch is skipped except fences (always safe), so nothing acts on an unrecorded decision.
+   */
+  enqueue(effects: Effect[]): void {
+    const byModule = new Map<string, Effect[]>();
+    for (const e of effects) {
+      if (e.type === 'resync' || e.type === 'failback') {
+        this.track(e.module, this.run(e).catch(() => undefined));
+        continue;
+      }
+      byModule.set(e.module, [...(byModule.get(e.module) ?? []), e]);
+    }
+    for (const [module, batch] of byModule) {
+      const prev = this.queues.get(module) ?? Promise.resolve();
+      const next = prev.then(async () => {
+        let recorded = true;
+        for (const e of batch) {
+          if (!recorded && e.type !== 'fence') continue;
+          await this.run(e).catch(() => (recorded = false));
+        }
+      });
+      this.queues.set(module, next);
+      this.track(module, next);
+    }
+  }
+
+  /** Waits until every effect queued so far for `module` has finished. */
+  async drain(module: string): Promise<void> {
+    await this.queues.get(module);
+  }
+
+  async drainAll(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  private track(module: string, p: Promise<void>): void {
+    this.busy.set(module, (this.busy.get(module) ?? 0) + 1);
+    void p.finally(() => this.busy.set(module, (this.busy.get(module) ?? 1) - 1));
+  }
+
+  private module(name: string): ResolvedModule {
+    const m = this.d.config.modules.find((x) => x.name === name);
+    if (m === undefined) throw new VmmirrorError('MODULE_NOT_FOUND', `no module named ${name}`);
+    return m;
+  }
+
+  private async run(e: Effect): Promise<void> {
+    const log = this.d.log.child({ module: e.module, effect: e.type });
+    try {
+      const extra = await this.carryOut(e);
+      if (e.type !== 'persist' && e.type !== 'claim-epoch') this.d.dispatch({ type: 'effect-done', module: e.module, effect: e.type, ...extra });
+    } catch (err) {
+      const code = err instanceof VmmirrorError ? err.code : 'INTERNAL';
+      log.warn({ event: 'effect-failed', code, err }, `${e.type} of ${e.module} failed`);
+      if (e.type === 'persist') throw err; // nothing after an unrecorded decision may run (the queue stops here)
+      this.d.dispatch({ type: 'effect-failed', module: e.module, effect: e.type, code });
+    }
+  }
+
+  private async carryOut(e: Effect): Promise<{ generation?: number; epoch?: number }> {
+    const m = this.module(e.module);
+    switch (e.type) {
+      case 'persist':
+        await writeModuleRecord(this.d.recordsDir, { Version: 1, Module: e.module, State: e.state, WaitReason: e.waitReason, Epoch: e.epoch, Owner: e.owner, Generation: e.generation });
+        return {};
+      case 'fence':
+        await this.stop(m, e.mode, 10_000);
+        this.d.log.warn({ event: 'fenced', module: m.name, mode: e.mode }, `${m.name}: VM fenced (${e.mode})`);
+        return {};
+      case 'stop-vm':
+        await this.stop(m, m.policies.stopMode, m.policies.stopTimeoutSeconds * 1000);
+        return {};
+      case 'promote-replica': {
+        const r = await this.d.releaseReplica(m.name);
+        // The replica VM must be registered here already (a waiting, powered-off replica).
+        await this.d.vmIdOf(m).catch((err: unknown) => {
+          if (hasCode(err, 'VM_NOT_FOUND')) throw new HypervisorError('VM_NOT_REGISTERED', `module ${m.name}: no replica VM is registered on ${this.d.config.self.Name}; register it (docs/cluster.md) so a takeover can start it`, { cause: err });
+          throw err;
+        });
+        return { generation: r.generation };
+      }
+      case 'start-vm': {
+        const id = await this.d.vmIdOf(m);
+        await this.d.beforeStart(m.name);
+        const vm = await this.d.control.getVm(id);
+        if (vm !== null && vm.state !== 'Running' && vm.state !== 'Starting') await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
+        // The guest keeps its address only with a static MAC: pin the one it runs with (a VM never
+        // started reports zeros until its first start, hence after the start).
+        const after = await this.d.control.getVm(id);
+        if (after?.networkAdapters.some((a) => a.dynamicMac)) await this.d.control.setStaticMac(id, {}).catch((err: unknown) => this.d.log.warn({ module: m.name, err }, 'could not pin the MAC address'));
+        this.d.log.info({ event: 'vm-started', module: m.name, vmId: id }, `${m.name}: VM started on ${this.d.config.self.Name}`);
+        return {};
+      }
+      case 'claim-epoch':
+        if (this.d.witness === null) throw new VmmirrorError('INTERNAL', 'a claim without a witness');
+        this.d.witness.claim(e.module, e.epoch, e.kind);
+        return {};
+      case 'resync': {
+        const r = await this.d.resync(e.module, e.epoch);
+        return { generation: r.generation };
+      }
+      case 'failback': {
+        const r = await this.d.failback(e.module, e.epoch);
+        return { epoch: r.epoch, generation: r.generation };
+      }
+    }
+  }
+
+  private async stop(m: ResolvedModule, mode: 'Shutdown' | 'TurnOff' | 'Save', timeoutMs: number): Promise<void> {
+    let id: VmId;
+    try {
+      id = await this.d.vmIdOf(m);
+    } catch (err) {
+      if (hasCode(err, 'VM_NOT_FOUND')) return; // nothing registered here: nothing runs
+      throw err;
+    }
+    const vm = await this.d.control.getVm(id);
+    if (vm === null || vm.state === 'Off' || vm.state === 'Saved') return;
+    try {
+      await this.d.control.stopVm(id, mode, { timeoutMs });
+    } catch (err) {
+      const now = await this.d.control.getVm(id);
+      if (now === null || now.state === 'Off' || now.state === 'Saved') return; // it stopped meanwhile (the guard, or a race)
+      if (mode !== 'TurnOff') {
+        // A guest that does not shut down in time is turned off: a stop must end.
+        this.d.log.warn({ module: m.name, mode, err }, 'stop did not finish; turning the VM off');
+        await this.d.control.stopVm(id, 'TurnOff', { timeoutMs: 10_000 });
+        return;
+      }
+      throw err;
+    }
+  }
+}

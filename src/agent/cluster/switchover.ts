@@ -1,0 +1,181 @@
+import type { z } from 'zod';
+import type { LoadedConfig, ResolvedModule } from '../../config';
+import { VmmirrorError } from '../../errors';
+import type { Hypervisor, VmId } from '../../hypervisor/types';
+import type { Logger } from '../../log';
+import type { WitnessClient } from '../../witness';
+import type { PeerConnection } from '../../peer';
+import { HandoverRequest, ResyncRequest } from '../messages';
+import type { ModuleRunner } from '../module-runner';
+import type { EffectRunner } from './effects';
+import type { ClusterRuntime } from './runtime';
+
+// The two moves that need both hosts: a resync (the stale host asks the owner for a cycle into
+// its copy: only differing blocks move) and the planned switchover of a failback (the owner stops
+// the VM, sends a final cycle, hands the next epoch over; the asker starts the VM: zero loss).
+// Each host runs one side of each; the requests are in messages.ts.
+
+export interface SwitchoverDeps {
+  config: LoadedConfig;
+  rt: ClusterRuntime;
+  runners: Map<string, ModuleRunner>;
+  effects: EffectRunner;
+  control: Hypervisor;
+  witness: WitnessClient | null;
+  connection(): Promise<PeerConnection>;
+  vmIdOf(m: ResolvedModule): Promise<VmId>;
+  releaseReplica(module: string): Promise<{ generation: number }>;
+  beforeStart(module: string): Promise<void>;
+  log: Logger;
+}
+
+export interface FailbackFigures {
+  module: string;
+  epoch: number;
+  stopMs: number;
+  syncMs: number;
+  startMs: number;
+  downtimeMs: number;
+  finalBytes: number;
+  at: Date;
+}
+
+export class Switchover {
+  /** Resync progress and outcome per module (status), and the figures of the last failback. */
+  readonly resyncs = new Map<string, { startedAt: Date; bytesTotal: number; bytesDone: number; finishedAt: Date | null }>();
+  readonly failbacks = new Map<string, FailbackFigures>();
+  /** Modules whose writes made here after the last replicated generation were thrown away by a resync. */
+  readonly discarded = new Set<string>();
+
+  constructor(private readonly d: SwitchoverDeps) {}
+
+  private module(name: string): ResolvedModule {
+    const m = this.d.config.modules.find((x) => x.name === name);
+    if (m === undefined) throw new VmmirrorError('MODULE_NOT_FOUND', `no module named ${name}`);
+    return m;
+  }
+
+  private cycleBudgetMs(): number {
+    return this.d.config.agent.CycleTimeoutSeconds * 1000 + 30_000;
+  }
+
+  // --- the stale host's side -------------------------------------------------------------
+
+  async resync(module: string, epoch: number): Promise<{ generation: number }> {
+    const m = this.module(module);
+    this.d.log.warn(
+      { event: 'resync-start', module, epoch, from: this.d.config.peer.Name },
+      `${module}: the copy on ${this.d.config.self.Name} is stale (epoch ${epoch} belongs to ${this.d.config.peer.Name}); resynchronising from it. Writes made here after the last replicated generation are discarded`,
+    );
+    this.discarded.add(module);
+    this.resyncs.set(module, { startedAt: new Date(), bytesTotal: 0, bytesDone: 0, finishedAt: null });
+    const conn = await this.d.connection();
+    const r = await conn.request(ResyncRequest, { module: m.name, epoch }, { timeoutMs: this.cycleBudgetMs() });
+    if (r.epoch !== epoch) throw new VmmirrorError('STALE_EPOCH', `module ${module}: the owner resynchronised under epoch ${r.epoch}, expected ${epoch}`);
+    this.resyncs.set(module, { ...this.resyncs.get(module)!, bytesTotal: r.diskBytes, bytesDone: r.bytes, finishedAt: new Date() });
+    this.d.log.info({ event: 'resync-done', module, epoch, generation: r.generation, bytes: r.bytes, diskBytes: r.diskBytes }, `${module}: resynchronised (${r.bytes} bytes sent for ${r.diskBytes} bytes of disk)`);
+    return { generation: r.generation };
+  }
+
+  // --- the owner's side of a resync --------------------------------------------------------
+
+  async answerResync(body: z.output<typeof ResyncRequest.body>): Promise<z.input<typeof ResyncRequest.reply>> {
+    this.d.rt.assertOwner(body.module, body.epoch, ['PRIM', 'ALONE']);
+    const runner = this.d.runners.get(body.module)!;
+    const r = await runner.syncNow(body.epoch);
+    return { epoch: body.epoch, generation: r.toGeneration, bytes: r.streamBytes, diskBytes: r.files.reduce((n, f) => n + f.size, 0) };
+  }
+
+  // --- the default primary's side of a failback ----------------------------------------------
+
+  async failback(module: string, epoch: number): Promise<{ epoch: number; generation: number }> {
+    const m = this.module(module);
+    const t0 = performance.now();
+    const conn = await this.d.connection();
+    const budget = m.policies.stopTimeoutSeconds * 1000 + this.cycleBudgetMs() + 30_000;
+    const r = await conn.request(HandoverRequest, { module, epoch }, { timeoutMs: budget });
+    if (r.epoch !== epoch + 1) throw new VmmirrorError('STALE_EPOCH', `module ${module}: the owner handed over epoch ${r.epoch}, expected ${epoch + 1}`);
+    // The epoch is ours (the owner recorded it, and the witness if any): start here.
+    const tStart = performance.now();
+    await this.d.releaseReplica(module);
+    const id = await this.d.vmIdOf(m);
+    await this.d.beforeStart(module);
+    await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
+    const startMs = performance.now() - tStart;
+    const figures: FailbackFigures = { module, epoch: r.epoch, stopMs: r.stopMs, syncMs: r.syncMs, startMs, downtimeMs: r.stopMs + r.syncMs + startMs, finalBytes: r.finalBytes, at: new Date() };
+    this.failbacks.set(module, figures);
+    this.d.log.info({ event: 'failback-done', ...figures, totalMs: Math.round(performance.now() - t0) }, `${module}: back on ${this.d.config.self.Name} (downtime ${Math.round(figures.downtimeMs)} ms)`);
+    return { epoch: r.epoch, generation: r.generation };
+  }
+
+  // --- the owner's side of a failback: stop, final cycle, hand the next epoch over -----------
+
+  async answerHandover(body: z.output<typeof HandoverRequest.body>): Promise<z.input<typeof HandoverRequest.reply>> {
+    const { rt } = this.d;
+    const m = this.module(body.module);
+    rt.assertOwner(m.name, body.epoch, ['PRIM']);
+    const peer = rt.snapshot.peerModules[m.name];
+    if (peer?.state !== 'SECOND' || peer.epoch !== body.epoch) throw new VmmirrorError('MODULE_NOT_SECONDARY', `module ${m.name}: the peer does not hold the replica at epoch ${body.epoch}`);
+    if (rt.handingOver.has(m.name)) throw new VmmirrorError('HANDOVER_FAILED', `module ${m.name}: a handover is already running`);
+    rt.handingOver.add(m.name);
+    let step = 'stop';
+    let stopped = false;
+    const to = this.d.config.peer.Name;
+    try {
+      await this.d.effects.drain(m.name);
+      const id = await this.d.vmIdOf(m);
+      const t0 = performance.now();
+      await this.stopForHandover(m, id);
+      stopped = true;
+      const stopMs = performance.now() - t0;
+      step = 'final sync';
+      const t1 = performance.now();
+      const report = await this.d.runners.get(m.name)!.syncNow(body.epoch);
+      const syncMs = performance.now() - t1;
+      const next = body.epoch + 1;
+      if (this.d.witness !== null) {
+        step = 'witness';
+        const answer = rt.awaitOwnClaim(m.name, next, 10_000);
+        this.d.witness.claim(m.name, next, 'handover', to);
+        const a = await answer;
+        if (a === null || !a.granted || a.current.owner !== to) throw new VmmirrorError('HANDOVER_FAILED', `the witness did not record epoch ${next} for ${to} (${a === null ? 'no answer' : `current ${a.current.epoch} owned by ${a.current.owner ?? 'none'}`})`);
+      }
+      step = 'record';
+      rt.dispatch({ type: 'handed-over', module: m.name, epoch: next, to });
+      await this.d.effects.drain(m.name);
+      const now = rt.snapshot.modules[m.name];
+      if (now?.epoch !== next || now.owner !== to) throw new VmmirrorError('HANDOVER_FAILED', `the handover was not recorded (epoch ${now?.epoch}, owner ${now?.owner ?? 'none'})`);
+      this.d.log.info({ event: 'handed-over', module: m.name, epoch: next, to, stopMs: Math.round(stopMs), syncMs: Math.round(syncMs), finalBytes: report.streamBytes }, `${m.name}: handed over to ${to} under epoch ${next}`);
+      return { epoch: next, generation: report.toGeneration, finalBytes: report.streamBytes, stopMs, syncMs };
+    } catch (err) {
+      const handed = rt.snapshot.modules[m.name]?.owner === to;
+      if (stopped && !handed) await this.restartHere(m).catch((e: unknown) => this.d.log.error({ module: m.name, err: e }, 'could not start the VM again after a failed handover'));
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new VmmirrorError('HANDOVER_FAILED', `failback of ${m.name} stopped at step "${step}": ${msg}; the VM runs on ${handed ? to : this.d.config.self.Name}`, { cause: err });
+    } finally {
+      rt.handingOver.delete(m.name);
+    }
+  }
+
+  private async stopForHandover(m: ResolvedModule, id: VmId): Promise<void> {
+    const vm = await this.d.control.getVm(id);
+    if (vm === null || vm.state === 'Off') return;
+    // Save would leave memory state the peer cannot use: a planned switchover shuts down (or turns off).
+    const mode = m.policies.stopMode === 'Save' ? 'Shutdown' : m.policies.stopMode;
+    try {
+      await this.d.control.stopVm(id, mode, { timeoutMs: m.policies.stopTimeoutSeconds * 1000 });
+    } catch (err) {
+      const now = await this.d.control.getVm(id);
+      if (now?.state === 'Off') return;
+      if (mode === 'TurnOff') throw err;
+      this.d.log.warn({ module: m.name, err }, 'shutdown did not finish; turning the VM off for the handover');
+      await this.d.control.stopVm(id, 'TurnOff', { timeoutMs: 10_000 });
+    }
+  }
+
+  private async restartHere(m: ResolvedModule): Promise<void> {
+    const id = await this.d.vmIdOf(m);
+    const vm = await this.d.control.getVm(id);
+    if (vm !== null && vm.state !== 'Running') await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
+  }
+}
