@@ -5,6 +5,7 @@ import { componentLogger, type Logger } from '../log';
 import { PeerClient } from '../peer/client';
 import type { PeerConnection } from '../peer/connection';
 import type { HostIdentity, LinkOptions } from '../peer/types';
+import type { ClaimKind } from '../cluster/witness-rules';
 import type { WitnessClient, WitnessClientTimings, WitnessEvent } from './events';
 import { ClaimRequest, LeaseRequest, WITNESS_PEER_NAME } from './schema';
 
@@ -62,8 +63,8 @@ export class AgentWitnessClient extends EventEmitter implements WitnessClient {
     this.timer = setInterval(() => void this.renew(), this.o.renewIntervalMs);
   }
 
-  claim(module: string, epoch: number, kind: 'own' | 'takeover'): void {
-    void this.sendClaim(module, epoch, kind);
+  claim(module: string, epoch: number, kind: ClaimKind, to?: string): void {
+    void this.sendClaim(module, epoch, kind, to);
   }
 
   async close(): Promise<void> {
@@ -95,12 +96,13 @@ export class AgentWitnessClient extends EventEmitter implements WitnessClient {
     }
   }
 
-  private async sendClaim(module: string, epoch: number, kind: 'own' | 'takeover'): Promise<void> {
+  private async sendClaim(module: string, epoch: number, kind: ClaimKind, to: string | undefined): Promise<void> {
     const deadline = this.now() + this.o.requestTimeoutMs;
     try {
       if (this.closed) throw new VmmirrorError('CANCELLED', 'witness client closed');
       const conn = await this.connection(deadline);
-      const a = await conn.request(ClaimRequest, { Module: module, Epoch: epoch, Kind: kind }, { timeoutMs: Math.max(1, deadline - this.now()) });
+      // A handover without `to` (or `to` on another kind) fails the schema here, before sending: effect-failed.
+      const a = await conn.request(ClaimRequest, { Module: module, Epoch: epoch, Kind: kind, ...(to !== undefined ? { To: to } : {}) }, { timeoutMs: Math.max(1, deadline - this.now()) });
       this.emitEvent({ type: 'witness-claim', now: this.now(), module, epoch, granted: a.granted, current: { epoch: a.epoch, owner: a.owner } });
     } catch (err) {
       this.log.warn({ event: 'witness-claim-failed', module, epoch, code: codeOf(err), err: (err as Error).message }, 'claim got no answer');

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { ClusterEvent } from '../cluster/types';
+import type { ClaimKind } from '../cluster/witness-rules';
 
 // What a witness client hands the cluster layer: exactly its events (src/cluster/types.ts), with
 // `now` read from the same monotonic clock the agent feeds step() with. A claim that gets no
@@ -14,8 +15,12 @@ export type WitnessEvent =
 export interface WitnessClient extends EventEmitter {
   /** Starts renewing the lease every heartbeat. */
   start(): void;
-  /** Asks for `epoch` of `module`; the answer arrives as an event (never as a rejection). */
-  claim(module: string, epoch: number, kind: 'own' | 'takeover'): void;
+  /**
+   * Asks for `epoch` of `module`; the answer arrives as an event (never as a rejection). With
+   * `handover` this host, the current owner, gives `epoch` to `to` (the peer): the granted
+   * event's `current` then names `to`.
+   */
+  claim(module: string, epoch: number, kind: ClaimKind, to?: string): void;
   /** Stops renewing; pending claims end as failed-claim events. */
   close(): Promise<void>;
 }

@@ -73,12 +73,21 @@ export const LeaseRequest = defineRequest(
   z.object({ grantedMs: z.number().int().min(1), claims: z.record(Name, CurrentClaim) }).strict(),
 );
 
-const ClaimReason = z.enum(['stale-epoch', 'owner-holds-lease', 'other-holds-lease', 'witness-starting']);
+const ClaimReason = z.enum(['stale-epoch', 'owner-holds-lease', 'other-holds-lease', 'witness-starting', 'not-owner', 'not-next-epoch', 'bad-target']);
 
-/** Claim `Epoch` of `Module` for the caller; the reply is witness-rules' ClaimAnswer. */
+/** What a claimant asserts (witness-rules' ClaimKind); `handover` gives the epoch to `To`. */
+export const ClaimKind = z.enum(['own', 'takeover', 'handover']);
+
+/**
+ * Claim `Epoch` of `Module` for the caller (`own`, `takeover`), or, as its current owner, hand it
+ * to the other host `To` (`handover`); the reply is witness-rules' ClaimAnswer.
+ */
 export const ClaimRequest = defineRequest(
   'witness.claim',
-  z.object({ Module: Name, Epoch, Kind: z.enum(['own', 'takeover']) }).strict(),
+  z
+    .object({ Module: Name, Epoch, Kind: ClaimKind, To: Name.optional().describe('the host a handover gives the epoch to (only with Kind handover)') })
+    .strict()
+    .refine((b) => (b.Kind === 'handover') === (b.To !== undefined), { message: 'To is required with Kind handover, and only then', path: ['To'] }),
   z.discriminatedUnion('granted', [
     z.object({ granted: z.literal(true), epoch: Epoch, owner: Name }).strict(),
     z.object({ granted: z.literal(false), epoch: z.number().int().min(0), owner: Name.nullable(), reason: ClaimReason }).strict(),

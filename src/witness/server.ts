@@ -1,5 +1,5 @@
 import { monoNow } from '../util/mono';
-import { claim, grantLease, startWitness, type ClaimAnswer, type WitnessState } from '../cluster/witness-rules';
+import { claim, grantLease, startWitness, type ClaimAnswer, type ClaimKind, type WitnessState } from '../cluster/witness-rules';
 import type { LeaseTimings } from '../cluster/lease';
 import { PeerError } from '../errors';
 import { componentLogger, type Logger } from '../log';
@@ -11,7 +11,7 @@ import { ClaimRequest, LeaseRequest, WITNESS_LIMITS, WITNESS_PEER_NAME } from '.
 
 // `vmmirror witness run`: the third vote as a small lease server. The peer link (mutual TLS, both
 // hosts pinned by fingerprint) carries two requests; the caller is always the pinned identity of
-// the connection. Leases live in memory; claims are written durably before they are answered, and
+// the connection (a handover's `To` only names the receiver, and must be the other pinned host). Leases live in memory; claims are written durably before they are answered, and
 // a (re)started witness grants no claim until every lease it may have granted before has run out.
 
 export interface WitnessServerOptions {
@@ -58,13 +58,13 @@ export class WitnessServer {
       for (const m of body.Modules) if (known[m] !== undefined) claims[m] = { ...known[m] };
       return { grantedMs: this.timings.leaseMs, claims };
     });
-    this.peer.onRequest(ClaimRequest, (body, conn) => this.serialized(() => this.onClaim(conn.peerName, body.Module, body.Epoch, body.Kind)));
+    this.peer.onRequest(ClaimRequest, (body, conn) => this.serialized(() => this.onClaim(conn.peerName, body.Module, body.Epoch, body.Kind, body.To)));
   }
 
   /** Loads the claims (a damaged file throws WITNESS_STATE_INVALID before any port opens), then listens. */
   async start(): Promise<{ address: string; port: number; quietMs: number }> {
     const claims = await loadClaims(this.o.witness.claimsPath);
-    this.state = { ...startWitness(this.now(), this.timings), claims };
+    this.state = { ...startWitness(this.now(), this.timings, this.o.witness.config.Hosts.map((h) => h.Name)), claims };
     const a = await this.peer.listen();
     const quietMs = Math.max(0, Math.ceil(this.state.quietUntil - this.now()));
     this.log.info({ event: 'witness-listening', ...a, claims: Object.keys(claims).length, quietMs }, 'witness listening');
@@ -81,12 +81,12 @@ export class WitnessServer {
     return run;
   }
 
-  private async onClaim(host: string, module: string, epoch: number, kind: 'own' | 'takeover'): Promise<ClaimAnswer> {
+  private async onClaim(host: string, module: string, epoch: number, kind: ClaimKind, to: string | undefined): Promise<ClaimAnswer> {
     const isNew = this.state.claims[module] === undefined;
     if (isNew && Object.keys(this.state.claims).length >= WITNESS_LIMITS.maxClaims) {
       throw new PeerError('PEER_REFUSED', `witness: already ${WITNESS_LIMITS.maxClaims} modules recorded; refusing a claim for another`, { details: { reason: 'too-many-claims' } });
     }
-    const { next, answer } = claim(this.state, module, epoch, host, this.now(), kind);
+    const { next, answer } = claim(this.state, module, epoch, host, this.now(), kind, to);
     if (next.claims !== this.state.claims) {
       // Durable before answered: a claim the witness granted survives any crash after the answer.
       this.deciding = next.claims;
@@ -98,7 +98,7 @@ export class WitnessServer {
       // Leases granted meanwhile stay; only the claims change here.
       this.state = { ...this.state, claims: next.claims };
     }
-    this.log.info({ event: 'witness-claim', host, module, epoch, kind, granted: answer.granted, current: answer.epoch, owner: answer.owner, reason: answer.granted ? undefined : answer.reason }, 'claim');
+    this.log.info({ event: 'witness-claim', host, module, epoch, kind, to, granted: answer.granted, current: answer.epoch, owner: answer.owner, reason: answer.granted ? undefined : answer.reason }, 'claim');
     return answer;
   }
 }

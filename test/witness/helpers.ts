@@ -1,6 +1,7 @@
 import { monoNow } from '../../src/util/mono';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { ClaimKind } from '../../src/cluster/witness-rules';
 import type { WitnessClient, WitnessEvent } from '../../src/witness/events';
 import { cliNodeArgs } from '../cli/vmmirror-process';
 
@@ -84,10 +85,15 @@ export function record(client: WitnessClient, label: string): Recorder {
 }
 
 /** The answer to one claim: the next witness-claim or failed-claim event for that module and epoch. */
-export async function claimAnswer(client: WitnessClient, rec: Recorder, module: string, epoch: number, kind: 'own' | 'takeover', timeoutMs = 10_000): Promise<Recorded> {
+export async function claimAnswer(client: WitnessClient, rec: Recorder, module: string, epoch: number, kind: ClaimKind, timeoutMs = 10_000, to?: string): Promise<Recorded> {
   const after = monoNow();
-  client.claim(module, epoch, kind);
+  client.claim(module, epoch, kind, to);
   return rec.waitFor((e) => (e.type === 'witness-claim' && e.module === module && e.epoch === epoch) || (e.type === 'effect-failed' && e.module === module), timeoutMs, `answer to ${kind} claim of ${module}@${epoch}`, after);
+}
+
+/** The answer to a handover of `module`'s `epoch` to `to`. */
+export function handoverAnswer(client: WitnessClient, rec: Recorder, module: string, epoch: number, to: string | undefined): Promise<Recorded> {
+  return claimAnswer(client, rec, module, epoch, 'handover', 10_000, to);
 }
 
 export function delay(ms: number): Promise<void> {
