@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSimulatedHypervisor, simulatedVmPids } from '../../src/hypervisor/simulated';
+import { netnsAvailable, requireNetnsOrSkip } from '../helpers/netns';
+import { seeded } from '../helpers/seed';
+import { clusterUnderTest, type ClusterUnderTest } from './cluster';
+
+// The harness's own primitives, with real processes: every process runs in its host's namespace,
+// a whole-host kill takes the agent, the guard and the VMs and nothing of the other host, an
+// agent-only kill leaves the guard and the VMs running, and the witness can be killed alone.
+
+function netnsInode(pid: number): number {
+  return statSync(`/proc/${pid}/ns/net`).ino;
+}
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('test/cluster-e2e/harness', function () {
+  this.timeout(180_000);
+  let c: ClusterUnderTest;
+  before(async function () {
+    if (!netnsAvailable()) return requireNetnsOrSkip(this);
+    const rnd = seeded('cluster-e2e harness');
+    process.stderr.write(`      seed ${rnd.seed}\n`);
+    c = await clusterUnderTest({ vms: 2, seed: rnd.seed });
+  });
+  after(async () => c?.cleanup());
+
+  it('starts the witness, and the guard and agent of each host, each inside its own network namespace', async () => {
+    await c.startAll();
+    for (const [name, ns] of [['witness', c.ns.witness], ['hva-agent', c.ns.hva], ['hva-guard', c.ns.hva], ['hvb-agent', c.ns.hvb], ['hvb-guard', c.ns.hvb]] as const) {
+      const pid = c.pids()[name];
+      expect(alive(pid), `${name} runs`).to.equal(true);
+      expect(netnsInode(pid!), `${name} runs in ${ns.ns}`).to.equal(statSync(join('/run/netns', ns.ns)).ino);
+    }
+    expect(netnsInode(c.pids()['hva-agent']!)).to.not.equal(netnsInode(process.pid));
+  });
+
+  it('kills an agent alone (its guard and its VM live on), then a whole host (agent, guard and VMs), and the witness', async () => {
+    // A VM on each host, started by hand through each host's own driver (the agents may not start them yet).
+    const [m1, m2] = c.lab.Modules as [(typeof c.lab.Modules)[0], (typeof c.lab.Modules)[0]];
+    const simOf = (h: string): string => c.lab.Hosts.find((x) => x.Name === h)!.SimDirectory;
+    for (const m of [m1, m2]) {
+      const hv = createSimulatedHypervisor(simOf(m.DefaultPrimary));
+      if ((await hv.getVm(m.VmId))?.state !== 'Running') await hv.startVm(m.VmId, { timeoutMs: 20_000, waitHeartbeat: true });
+    }
+    const before = c.pids();
+    await c.killAgent('hva');
+    expect(alive(before['hva-agent'])).to.equal(false);
+    expect(alive(before['hva-guard']), 'the guard outlives its agent').to.equal(true);
+    expect((await simulatedVmPids(simOf('hva'))).length, "hva's VM outlives its agent").to.equal(1);
+
+    await c.killHost('hvb');
+    expect(alive(before['hvb-agent']) || alive(before['hvb-guard'])).to.equal(false);
+    expect(await simulatedVmPids(simOf('hvb'))).to.deep.equal([]);
+    expect((await simulatedVmPids(simOf('hva'))).length, "hva's VM is not touched by hvb's crash").to.equal(1);
+    expect(alive(before.witness)).to.equal(true);
+
+    await c.killWitness();
+    expect(alive(before.witness)).to.equal(false);
+    expect(alive(before['hva-guard'])).to.equal(true);
+    // A host comes back with the same config: its processes start again.
+    await c.startHost('hvb');
+    expect(alive(c.pids()['hvb-agent'])).to.equal(true);
+  });
+});

@@ -1,0 +1,83 @@
+import { expect } from 'chai';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LabHostName, LabModule } from '../../src/lab/schema';
+import { qemuCompare } from '../helpers/qemu';
+import type { ClusterUnderTest } from './cluster';
+import { bootsOn, handovers, verifyCopy, type Handover } from './history';
+
+// The steps the scenarios share: wait for a placement or a replicated write (real events: samples
+// and commit markers), measure a failover, and judge every copy once the lab is stopped.
+
+export type Placement = Map<string, LabHostName>;
+
+export function other(h: LabHostName): LabHostName {
+  return h === 'hva' ? 'hvb' : 'hva';
+}
+
+/** Every VM on its default primary. */
+export function defaultPlacement(c: ClusterUnderTest): Placement {
+  return new Map(c.lab.Modules.map((m) => [m.VmId, m.DefaultPrimary]));
+}
+
+export function modulesOf(c: ClusterUnderTest, h: LabHostName): LabModule[] {
+  return c.lab.Modules.filter((m) => m.DefaultPrimary === h);
+}
+
+/** Waits for the first sample in which every VM runs on exactly the host `placement` names. */
+export async function waitPlacement(c: ClusterUnderTest, placement: Placement, what: string, timeoutMs: number): Promise<number> {
+  const s = await c.sampler.waitFor(what, (x) => [...placement].every(([vm, h]) => (x.running.get(vm) ?? []).join() === h), timeoutMs);
+  return s.at;
+}
+
+/** Waits until `host` has committed (its peer acknowledged) a generation holding the VM's writes up to now. */
+export async function waitReplicated(c: ClusterUnderTest, vmId: string, host: LabHostName, timeoutMs = 60_000): Promise<number> {
+  const log = { host, simDir: c.lab.Hosts.find((h) => h.Name === host)!.SimDirectory };
+  const now = Math.max(0, ...(await bootsOn(log, vmId)).map((b) => b.lastSeq));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const committed = Math.max(0, ...(await bootsOn(log, vmId)).flatMap((b) => b.committed));
+    if (committed >= now && now > 0) return committed;
+    if (Date.now() > deadline) throw new Error(`${host} committed no generation of ${vmId} holding write ${now} in ${timeoutMs} ms (last committed: ${committed})`);
+    await sleep(200);
+  }
+}
+
+/** The handovers of the VM's life that happened after `skip` earlier ones. */
+export async function newHandovers(c: ClusterUnderTest, vmId: string, skip: number): Promise<Handover[]> {
+  return handovers(await c.life(vmId)).slice(skip);
+}
+
+export function rateOf(m: LabModule): number {
+  return m.Writer.RatePerSecond;
+}
+
+/** Sets an agent setting in both hosts' cluster.json before the lab starts (e.g. a shorter failback stabilisation). */
+export async function setAgentSetting(c: ClusterUnderTest, key: string, value: unknown): Promise<void> {
+  for (const h of c.lab.Hosts) {
+    const path = join(h.ConfigDirectory, 'cluster.json');
+    const doc = JSON.parse(await readFile(path, 'utf8')) as { Agent: Record<string, unknown> };
+    doc.Agent[key] = value;
+    await writeFile(path, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+}
+
+/**
+ * With every process and VM stopped: each copy of each VM holds a consistent prefix of the VM's
+ * life (the boot-wise chain over both hosts), the two copies are equal (qemu-img compare, an
+ * independent reader), and the write where the VM went on never lost an acknowledged write.
+ */
+export async function judgeStoppedLab(c: ClusterUnderTest): Promise<void> {
+  for (const m of c.lab.Modules) {
+    const life = await c.life(m.VmId);
+    for (const copy of m.Copies) {
+      const r = await verifyCopy(copy.Path, m.VmId, life);
+      expect(r.consistent, `${m.Name} on ${copy.Host}: ${JSON.stringify(r.mismatches)}`).to.equal(true);
+      expect(r.prefixSeq, `${m.Name} on ${copy.Host} holds the VM's last write`).to.equal(life.at(-1)?.lastSeq ?? 0);
+    }
+    const [x, y] = m.Copies as [LabModule['Copies'][0], LabModule['Copies'][0]];
+    const cmp = await qemuCompare(x.Path, y.Path);
+    expect(cmp.same, `${m.Name}: qemu-img compare of the two copies: ${cmp.output}`).to.equal(true);
+  }
+}
