@@ -1,26 +1,39 @@
-import type { LoadedConfig } from '../config';
-import { PeerError, UsageError, VmmirrorError, hasCode } from '../errors';
-import type { Hypervisor } from '../hypervisor/types';
-import { componentLogger, type Logger } from '../log';
+import type { LoadedConfig, ResolvedModule } from '../config';
+import { initialSnapshot, type VmActivity } from '../cluster';
+import { readModuleRecord } from '../cluster/record-store';
+import type { ModuleRecord } from '../cluster/record';
+import { PeerError, UsageError, VmmirrorError } from '../errors';
+import type { Hypervisor, VmId } from '../hypervisor/types';
+import { componentLogger } from '../log';
+import { monoNow } from '../util/mono';
+import { createWitnessClient, type WitnessClient } from '../witness';
 import { readToken } from './control/auth';
 import { StatusDocument, SyncReport } from './control/documents';
 import { startControlServer } from './control/server';
 import { resolveVm, runCycle, senderStateDir } from './cycle';
-import { startHeartbeats, recordHeartbeat, type PeerView } from './heartbeat';
+import { EffectRunner } from './cluster/effects';
+import { GuardLeaseWriter, leaseKeptByGuard } from './cluster/guard-writer';
+import { answerHeartbeat, startClusterHeartbeats } from './cluster/peer-sync';
+import { ClusterRuntime } from './cluster/runtime';
+import { clusterSettings, recordsDir } from './cluster/settings';
+import { Switchover } from './cluster/switchover';
+import { activityOf, startVmWatch } from './cluster/vm-watch';
 import { agentHypervisor } from './hypervisor';
 import { createLink } from './link';
-import { AgentHeartbeat, CycleBegin, CycleResult, ManifestFetch, type ModuleSummary } from './messages';
+import { AgentHeartbeat, CycleBegin, CycleResult, HandoverRequest, ManifestFetch, ResyncRequest, type ClusterModuleView, type ModuleSummary } from './messages';
 import { ModuleRunner } from './module-runner';
 import { readReferences } from './references';
 import { ReplicaSide } from './replica-side';
-import { decideRole } from './role';
+import { releaseLeftoversAtStart } from './leftovers';
 import { Semaphore } from './semaphore';
 import { buildStatus, syncReportJson } from './status';
 import { StreamRouter } from './stream-router';
 import { ViewKeeper } from './views';
 
-// `vmmirror agent`: wires the peer link, the control API and one loop per module. Everything that
-// can fail on bad input (config, identity files, token) is read before any listener opens.
+// `vmmirror agent`: wires the peer link, the control API, the cluster layer (src/cluster/ through
+// ./cluster/: runtime, effects, guard lease, heartbeats, switchover) and one replication loop per
+// module. Everything that can fail on bad input (config, identity files, token, module records)
+// is read before any listener opens.
 
 export interface RunningAgent {
   /** Resolves when the agent has stopped. */
@@ -36,86 +49,227 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   const log = componentLogger('agent', { host: config.self.Name });
   const startedAt = new Date();
   const token = await readToken(config.tokenPath);
+  const settings = clusterSettings(config);
+  // A damaged record stops the agent here: it must not guess an epoch or an owner (C2).
+  const records: Record<string, ModuleRecord | undefined> = {};
+  for (const m of config.modules) records[m.name] = (await readModuleRecord(recordsDir(config), m.name)) ?? undefined;
+
   const hypervisor = agentHypervisor(config);
+  // Fencing, start and stop never wait behind a long freeze or RCT call: Hyper-V gets a second
+  // PowerShell session. The simulated driver answers those at once and assumes one driver per host.
+  const control: Hypervisor = config.hypervisor.Driver === 'hyperv' ? agentHypervisor(config) : hypervisor;
+  const vmIds = new Map<string, VmId>();
+  const vmIdOf = async (m: ResolvedModule): Promise<VmId> => {
+    const known = vmIds.get(m.name);
+    if (known !== undefined) return known;
+    const id = await resolveVm(control, m);
+    vmIds.set(m.name, id);
+    return id;
+  };
   const link = await createLink(config);
-  const replicas = new ReplicaSide(config);
+  let rt: ClusterRuntime | undefined;
+  const runtime = (): ClusterRuntime => {
+    if (rt === undefined) throw new VmmirrorError('AGENT_UNREACHABLE', 'the agent is still starting');
+    return rt;
+  };
+  const replicas = new ReplicaSide(config, {
+    gate: (module, epoch) => runtime().gate(module, epoch),
+    localVmDisks: async (module) => {
+      const m = config.modules.find((x) => x.name === module)!;
+      try {
+        const vm = await control.getVm(await vmIdOf(m));
+        return vm === null ? null : vm.disks.filter((d) => d.problem === undefined).map((d) => ({ basePath: d.basePath, sizeBytes: d.sizeBytes }));
+      } catch {
+        return null;
+      }
+    },
+    onApplied: (module, epoch, generation) => rt?.dispatch({ type: 'cycle-done', module, epoch, generation }),
+  });
   const router = new StreamRouter((id, module, r) => replicas.acceptDelta(id, module, r));
-  const peerView: PeerView = { lastHeartbeatAt: null, modules: new Map() };
   const semaphore = new Semaphore(config.agent.MaxConcurrentCycles);
   const views = new ViewKeeper(hypervisor, log);
   const cycleDeps = { config, hypervisor, router, views, log, connection: () => link.connection() };
-  const runners = config.modules.map(
-    (m) => new ModuleRunner(m, decideRole({ selfName: config.self.Name, module: m }), { semaphore, log, cycle: (mod, signal) => runCycle(cycleDeps, mod, signal) }),
+  const runners = new Map<string, ModuleRunner>();
+  for (const m of config.modules) {
+    runners.set(
+      m.name,
+      new ModuleRunner(m, {
+        semaphore,
+        log,
+        cycle: (mod, o) => runCycle(cycleDeps, mod, o),
+        epoch: () => rt?.sendEpoch(m.name) ?? null,
+        done: (r, epoch) => rt?.dispatch({ type: 'cycle-done', module: m.name, epoch, generation: r.toGeneration }),
+      }),
+    );
+  }
+  const identity = { keyPem: await readFileText(config.keyPath), certPem: await readFileText(config.certificatePath) };
+  const witness: WitnessClient | null =
+    config.witness === undefined
+      ? null
+      : createWitnessClient(config.witness, { hostName: config.self.Name, peerName: config.peer.Name, identity, modules: config.modules.map((m) => m.name), timings: settings, renewIntervalMs: config.agent.HeartbeatIntervalMs, requestTimeoutMs: Math.max(1000, config.agent.HeartbeatIntervalMs * 2) });
+  let witnessLeaseAt: Date | null = null;
+  const guardWriter = new GuardLeaseWriter(config.dataDir, config.self.Name, (module) => vmIds.get(module), log);
+  const effects: EffectRunner = new EffectRunner({
+    config,
+    control,
+    witness,
+    recordsDir: recordsDir(config),
+    log,
+    dispatch: (e) => runtime().dispatch(e),
+    vmIdOf,
+    releaseReplica: (module) => replicas.release(module),
+    beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]),
+    resync: (module, epoch) => switchover.resync(module, epoch),
+    failback: (module, epoch) => switchover.failback(module, epoch),
+  });
+  // Created once the runtime exists (below); the effects that use it run only after that.
+  let switchover!: Switchover;
+
+  // Before any decision: views a killed agent left open, replicas a crash left mid-journal.
+  await releaseLeftoversAtStart({ config, hypervisor, views, log, vmIdOf });
+  await replicas.openKnown();
+  const vms: Record<string, VmActivity | undefined> = {};
+  for (const m of config.modules) {
+    try {
+      vms[m.name] = activityOf((await control.getVm(await vmIdOf(m)))?.state ?? null) ?? 'running';
+    } catch {
+      vms[m.name] = 'off';
+    }
+    // The receiver's generation is the replica store's: it is the authority (DESIGN I2).
+    const held = replicas.generationOf(m.name);
+    const r = records[m.name];
+    if (held !== null && r !== undefined && r.Owner !== config.self.Name) records[m.name] = { ...r, Generation: held };
+  }
+  rt = new ClusterRuntime(
+    initialSnapshot({
+      self: config.self.Name,
+      peerName: config.peer.Name,
+      settings,
+      now: monoNow(),
+      modules: config.modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: m.policies.failback, fenceMode: m.policies.stopMode === 'Save' ? 'Save' : 'TurnOff' })),
+      records,
+      vms,
+      lease: await leaseKeptByGuard(config.dataDir, settings.fenceLeadMs),
+    }),
+    { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
+    log,
   );
+  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), log });
+
+  const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
+  let peerCluster: Record<string, ClusterModuleView> = {};
   const acknowledged = new Map<string, { generation: number; takenAt: string | null }>();
   const refreshAcknowledged = async (): Promise<void> => {
-    for (const r of runners) {
-      if (r.role !== 'primary') continue;
+    for (const [name, r] of runners) {
       const last = r.lastCycle;
-      if (last !== null) acknowledged.set(r.module.name, { generation: last.toGeneration, takenAt: last.takenAt.toISOString() });
+      if (last !== null) acknowledged.set(name, { generation: last.toGeneration, takenAt: last.takenAt.toISOString() });
       else {
-        const refs = await readReferences(senderStateDir(config, r.module.name));
-        if (refs !== null) acknowledged.set(r.module.name, { generation: refs.generation, takenAt: acknowledged.get(r.module.name)?.takenAt ?? null });
+        const refs = await readReferences(senderStateDir(config, name)).catch(() => null);
+        if (refs !== null) acknowledged.set(name, { generation: refs.generation, takenAt: acknowledged.get(name)?.takenAt ?? null });
       }
     }
   };
   const summaries = (): ModuleSummary[] => {
     const held = replicas.summaries();
-    return runners.map((r) => {
-      const g = r.role === 'primary' ? acknowledged.get(r.module.name) : held.get(r.module.name);
-      return { name: r.module.name, role: r.role, generation: g?.generation ?? null, takenAt: g?.takenAt ?? null };
+    const snap = rt?.snapshot;
+    return config.modules.map((m) => {
+      const owner = snap?.modules[m.name]?.owner === config.self.Name;
+      const g = owner ? acknowledged.get(m.name) : held.get(m.name);
+      return { name: m.name, role: owner ? 'primary' : 'secondary', generation: g?.generation ?? null, takenAt: g?.takenAt ?? null };
     });
+  };
+  const recordPeer = (body: { modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView> } }): void => {
+    peerView.lastHeartbeatAt = new Date();
+    peerView.modules = new Map(body.modules.map((m) => [m.name, m]));
+    if (body.cluster !== undefined) peerCluster = body.cluster.modules;
   };
 
   for (const h of [link.server, link.client]) {
     h.onRequest(AgentHeartbeat, (body) => {
-      recordHeartbeat(peerView, body);
-      return { host: config.self.Name, sentAt: new Date().toISOString(), modules: summaries() };
+      recordPeer(body);
+      return answerHeartbeat(runtime(), body, config.self.Name, summaries, () => undefined);
     });
     h.onRequest(CycleBegin, (body, conn) => replicas.begin(body, conn));
     h.onRequest(CycleResult, (body) => replicas.result(body));
     h.onRequest(ManifestFetch, (body, conn) => replicas.sendManifest(body, conn));
+    h.onRequest(ResyncRequest, (body) => switchover.answerResync(body));
+    h.onRequest(HandoverRequest, (body) => switchover.answerHandover(body));
     h.onStream((id, readable, info) => router.handle(id, readable, info));
   }
+  witness?.on('event', (e: Parameters<ClusterRuntime['dispatch']>[0]) => {
+    if (e.type === 'witness-lease') witnessLeaseAt = new Date();
+    rt?.dispatch(e);
+  });
 
-  await replicas.openKnown();
-  await releaseLeftoversAtStart(config, hypervisor, views, log);
   await refreshAcknowledged();
   const listening = await link.server.listen().catch(async (err: unknown) => {
     await replicas.close();
     throw err instanceof VmmirrorError ? err : new PeerError('PEER_UNREACHABLE', `cannot listen on ${config.self.Address}:${config.self.Port}: ${(err as Error).message}`, { cause: err });
   });
-  let control: Awaited<ReturnType<typeof startControlServer>>;
-  try {
-    control = await startControlServer(
-      config.agent.ControlSocket !== undefined ? { socketPath: config.agent.ControlSocket } : { port: config.agent.ControlPort ?? 7421 },
-      token,
-      {
-        status: async () => {
-          await refreshAcknowledged();
-          return StatusDocument.parse(
-            buildStatus({ config, startedAt, now: new Date(), connected: link.current() !== undefined, peer: peerView, runners, replicas: replicas.summaries(), replicaFailures: replicas.openFailures(), acknowledged }),
-          );
-        },
-        sync: async (name) => {
-          const r = runners.find((x) => x.module.name === name);
-          if (r === undefined) throw new VmmirrorError('MODULE_NOT_FOUND', `no module named ${JSON.stringify(name)} (modules: ${runners.map((x) => x.module.name).join(', ') || 'none'})`);
-          if (r.role !== 'primary') throw new VmmirrorError('MODULE_NOT_PRIMARY', `${config.self.Name} is the secondary of ${name}; run sync on its primary ${r.module.defaultPrimary}`);
-          const report = await r.syncNow();
-          await refreshAcknowledged();
-          return SyncReport.parse(syncReportJson(report));
-        },
-      },
+  const status = async (): Promise<StatusDocument> => {
+    await refreshAcknowledged();
+    const snap = runtime().snapshot;
+    const lastCycles = new Map<string, NonNullable<ModuleRunner['lastCycle']>>();
+    const lastErrors = new Map<string, { code: string; message: string; at: Date }>();
+    const cycles = new Map<string, { running: boolean; nextAt: Date | null }>();
+    for (const [name, r] of runners) {
+      if (r.lastCycle !== null) lastCycles.set(name, r.lastCycle);
+      if (r.lastError !== null) lastErrors.set(name, r.lastError);
+      cycles.set(name, { running: r.running, nextAt: r.nextAt() });
+    }
+    const resync = new Map<string, { bytesDone: number; bytesTotal: number; startedAt: Date }>();
+    for (const [name, r] of switchover.resyncs) resync.set(name, { bytesDone: r.bytesDone, bytesTotal: r.bytesTotal, startedAt: r.startedAt });
+    return StatusDocument.parse(
+      buildStatus({
+        config,
+        startedAt,
+        now: new Date(),
+        monoNow: monoNow(),
+        connected: link.current() !== undefined,
+        cluster: snap,
+        peer: peerView,
+        peerCluster,
+        witness: config.witness === undefined ? null : { kind: config.witness.Kind, reachable: witnessLeaseAt !== null && Date.now() - witnessLeaseAt.getTime() < settings.leaseMs, lastLeaseAt: witnessLeaseAt },
+        replicas: replicas.summaries(),
+        acknowledged,
+        replicaFailures: replicas.openFailures(),
+        lastCycles,
+        lastErrors,
+        resync,
+        discarded: switchover.discarded,
+        cycles,
+      }),
     );
+  };
+  let control2: Awaited<ReturnType<typeof startControlServer>>;
+  try {
+    control2 = await startControlServer(config.agent.ControlSocket !== undefined ? { socketPath: config.agent.ControlSocket } : { port: config.agent.ControlPort ?? 7421 }, token, {
+      status,
+      sync: async (name) => {
+        const r = runners.get(name);
+        if (r === undefined) throw new VmmirrorError('MODULE_NOT_FOUND', `no module named ${JSON.stringify(name)} (modules: ${[...runners.keys()].join(', ') || 'none'})`);
+        // A module still settling (agent just started, peer just back) gets a moment to become sendable.
+        const until = Date.now() + config.agent.PeerLossTimeoutMs * 2;
+        while (runtime().sendEpoch(name) === null && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+        const m = runtime().snapshot.modules[name];
+        if (runtime().sendEpoch(name) === null) throw new VmmirrorError('MODULE_NOT_PRIMARY', `${config.self.Name} does not send ${name} now (state ${m?.state}, owner ${m?.owner ?? 'none'}); run sync on the host that runs it`);
+        const report = await r.syncNow();
+        await refreshAcknowledged();
+        return SyncReport.parse(syncReportJson(report));
+      },
+    });
   } catch (err) {
     await link.close();
     await replicas.close();
     throw err instanceof VmmirrorError ? err : new UsageError(`control API could not listen: ${(err as Error).message}`, { cause: err });
   }
   link.client.start();
-  const stopHeartbeats = startHeartbeats({ intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, current: () => link.current(), summaries, view: peerView, log });
-  for (const r of runners) r.start();
-  log.info({ peerPort: listening.port, control: control.address, modules: runners.map((r) => `${r.module.name}:${r.role}`) }, 'agent started');
+  rt.start();
+  witness?.start();
+  const stopHeartbeats = startClusterHeartbeats({ rt, intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, current: () => link.current(), summaries, onReply: recordPeer, log });
+  const stopWatch = startVmWatch({ modules: config.modules, hypervisor: control, runtime: rt, vmIdOf, busy: (m) => effects.isBusy(m), intervalMs: Math.max(250, Math.min(1000, config.agent.HeartbeatIntervalMs)), log });
+  for (const r of runners.values()) r.start();
+  log.info({ peerPort: listening.port, control: control2.address, modules: config.modules.map((m) => m.name), witness: config.witness?.Kind ?? null }, 'agent started');
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -123,9 +277,13 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   const stop = (graceMs = 10_000): Promise<void> => {
     stopping ??= (async () => {
       log.info('agent stopping');
-      await Promise.all(runners.map((r) => r.stop(graceMs)));
+      await Promise.all([...runners.values()].map((r) => r.stop(graceMs)));
       stopHeartbeats();
-      await control.close();
+      stopWatch();
+      rt?.stop();
+      await effects.drainAll();
+      await witness?.close();
+      await control2.close();
       await link.close();
       await replicas.close();
       log.info('agent stopped');
@@ -133,21 +291,10 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     })();
     return stopping;
   };
-  return { stopped, stop, controlAddress: control.address, peerPort: listening.port };
+  return { stopped, stop, controlAddress: control2.address, peerPort: listening.port };
 }
 
-// An agent killed between freeze and release leaves the view open (on Hyper-V a recovery
-// checkpoint): release what vmmirror left on each module's VM before any cycle runs. A VM that is
-// not on this host (the secondary's side) is skipped; a failure is logged and retried at the next freeze.
-async function releaseLeftoversAtStart(config: LoadedConfig, hypervisor: Hypervisor, views: ViewKeeper, log: Logger): Promise<void> {
-  for (const m of config.modules) {
-    let vmId: string;
-    try {
-      vmId = await resolveVm(hypervisor, m);
-    } catch (err) {
-      if (!hasCode(err, 'VM_NOT_FOUND')) log.warn({ module: m.name, code: (err as { code?: string }).code, err }, 'cannot look for frozen views left open');
-      continue;
-    }
-    await views.releaseLeftovers(vmId, 'agent start').catch((err: unknown) => log.warn({ module: m.name, vmId, code: (err as { code?: string }).code, err }, 'releasing frozen views left open failed; retried before the next freeze'));
-  }
+async function readFileText(path: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile(path, 'utf8');
 }

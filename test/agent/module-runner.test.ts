@@ -24,7 +24,7 @@ function mod(name: string, interval: number | string = 1): ResolvedModule {
 
 function report(module: string, generation: number): CycleReport {
   const now = new Date();
-  return { module, startedAt: now, finishedAt: now, durationMs: 0, fromGeneration: generation - 1, toGeneration: generation, detection: 'Scan',
+  return { module, epoch: 1, startedAt: now, finishedAt: now, durationMs: 0, fromGeneration: generation - 1, toGeneration: generation, detection: 'Scan',
     consistency: 'Crash', scanReason: null, bytesScanned: 0, bytesChanged: 0, blocksChanged: 0, streamBytes: 0, wireBytes: 0, manifestBytes: 0, compression: 'none', changedRangeBytes: null, takenAt: now, files: [] };
 }
 

@@ -68,7 +68,7 @@ function snapshot(o: { heardAgo?: number | null; web1?: Partial<ModuleSnapshot>;
 function cycleReport(module: string, toGeneration: number, changedRangeBytes: number | null): CycleReport {
   const takenAt = new Date(NOW.getTime() - 533);
   return {
-    module, startedAt: new Date(takenAt.getTime() - 10), finishedAt: new Date(NOW.getTime() - 100), durationMs: 433, fromGeneration: toGeneration - 1, toGeneration,
+    module, epoch: 3, startedAt: new Date(takenAt.getTime() - 10), finishedAt: new Date(NOW.getTime() - 100), durationMs: 433, fromGeneration: toGeneration - 1, toGeneration,
     detection: 'ChangedRanges', consistency: 'Crash', scanReason: null, bytesScanned: 0, bytesChanged: 40960, blocksChanged: 1, streamBytes: 41000, wireBytes: 41000,
     manifestBytes: 0, compression: 'none', changedRangeBytes, takenAt, files: [],
   };

@@ -53,7 +53,7 @@ describe('src/agent streams (ownership)', function () {
     });
     const router = new StreamRouter(() => undefined);
     pair.client.onStream((id, r, info) => router.handle(id, r, info));
-    const fetcher = manifestFetcher({ conn: pair.clientConn, router, module: 'web1', digests: new Map([['web1.vhdx', '0'.repeat(64)]]), timeoutMs: 5000 });
+    const fetcher = manifestFetcher({ conn: pair.clientConn, router, module: 'web1', digests: new Map([['web1.vhdx', '0'.repeat(64)]]), timeoutMs: () => 5000, signal: new AbortController().signal });
     const err = await fetcher.fetch('web1.vhdx').then(() => null, (e: unknown) => e);
     expect(hasCode(err, 'MANIFEST_MISMATCH'), String(err)).to.equal(true);
     expect(sending).to.not.equal(undefined);
