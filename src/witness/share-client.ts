@@ -155,7 +155,10 @@ export class ShareWitnessClient extends EventEmitter implements WitnessClient {
     if (!Epoch.safeParse(epoch).success) throw new ConfigError('CONFIG_INVALID', `file-share witness: epoch ${epoch} is not a positive whole number`);
     await this.readPeer();
     const seen = this.obs[this.o.peerName];
-    const before = await readHighest(this.o.path, module);
+    let before = await readHighest(this.o.path, module);
+    // A file of this very epoch with no owner yet may be its creator still writing it: wait for
+    // its content as after a lost create (else a handover racing a takeover is refused for nothing).
+    if (before !== null && before.epoch === epoch && before.owner === null) before = await readWinner(this.o.path, module, epoch);
     const peerExpired = observedExpired(this.obs, this.o.peerName, this.now(), this.o.timings);
     const plan = planClaim({ highest: before, self: this.o.hostName, peer: this.o.peerName, epoch, kind, ...(to !== undefined ? { to } : {}), peerExpired });
     if (plan.action === 'answer') return plan.answer;
