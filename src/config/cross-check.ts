@@ -31,15 +31,20 @@ function pathKey(p: string): string {
 
 function resolveModule(c: CrossInput, file: string, m: ModuleFile, dataDir: string): ResolvedModule {
   const d = c.cluster.Defaults;
+  const onDefaultPrimary = m.DefaultPrimary.toLowerCase() === c.host.HostName.toLowerCase();
   const disks: ResolvedModule['disks'] =
     m.Disks === 'auto'
       ? 'auto'
-      : m.Disks.map((disk): ResolvedDisk => ({
-          name: fileName(disk.Path),
-          path: disk.Path,
-          ...(disk.MaxBytes !== undefined ? { maxBytes: disk.MaxBytes } : {}),
-          replicaPath: disk.ReplicaPath !== undefined ? fromConfigDir(c.dir, disk.ReplicaPath) : join(dataDir, 'replicas', m.Name, fileName(disk.Path)),
-        }));
+      : m.Disks.map((disk): ResolvedDisk => {
+          const replicaPath = disk.ReplicaPath !== undefined ? fromConfigDir(c.dir, disk.ReplicaPath) : join(dataDir, 'replicas', m.Name, fileName(disk.Path));
+          return {
+            name: fileName(disk.Path),
+            path: disk.Path,
+            ...(disk.MaxBytes !== undefined ? { maxBytes: disk.MaxBytes } : {}),
+            replicaPath,
+            localPath: onDefaultPrimary ? disk.Path : replicaPath,
+          };
+        });
   return {
     name: m.Name,
     file,
@@ -77,6 +82,32 @@ async function checkSecretFile(file: string, field: string, path: string, proble
   }
 }
 
+interface DiskCopies {
+  file: string;
+  field: string;
+  /** DefaultPrimary, lower-case. */
+  primary: string;
+  path: string;
+  replicaPath: string;
+}
+
+// Each host holds one copy of every disk: Path on the module's DefaultPrimary, ReplicaPath on the
+// other host. Same-kind duplicates are reported above; here a Path of one module that is, on some
+// host, the same file as another module's ReplicaPath (two modules would write one file there).
+// A disk whose Path equals its own ReplicaPath is fine: the two copies live on different hosts.
+function checkCopiesPerHost(hosts: string[], copies: DiskCopies[], problems: ConfigProblem[]): void {
+  for (const host of hosts) {
+    const seen = new Map<string, { owner: string; what: 'Path' | 'ReplicaPath' }>();
+    for (const c of copies) {
+      const what = c.primary === host.toLowerCase() ? 'Path' : 'ReplicaPath';
+      const key = pathKey(what === 'Path' ? c.path : c.replicaPath);
+      const prev = seen.get(key);
+      if (prev === undefined) seen.set(key, { owner: `${c.file} ${c.field}`, what });
+      else if (prev.what !== what) problems.push({ File: c.file, Path: `${c.field}.${what}`, Message: `is, on host ${host}, the same file as the ${prev.what} of ${prev.owner}` });
+    }
+  }
+}
+
 /** Cross-file checks; returns the resolved config (meaningful only when no problem was added). */
 export async function crossCheck(c: CrossInput): Promise<LoadedConfig | undefined> {
   const { cluster, host, problems } = c;
@@ -104,6 +135,7 @@ export async function crossCheck(c: CrossInput): Promise<LoadedConfig | undefine
   const names = new Map<string, string>();
   const sources = new Map<string, string>();
   const replicas = new Map<string, string>();
+  const copies: DiskCopies[] = [];
   const modules: ResolvedModule[] = [];
   for (const { file, module: m } of c.modules) {
     const expected = `${m.Name.toLowerCase()}.json`;
@@ -125,10 +157,12 @@ export async function crossCheck(c: CrossInput): Promise<LoadedConfig | undefine
           if (prev !== undefined) problems.push({ File: file, Path: `${field}.${what}`, Message: `duplicates a disk path already used by ${prev}` });
           else map.set(pathKey(p), `${file} ${field}`);
         }
+        copies.push({ file, field, primary: m.DefaultPrimary.toLowerCase(), path: disk.path, replicaPath: disk.replicaPath });
       });
     }
     modules.push(r);
   }
+  checkCopiesPerHost(cluster.Hosts.map((h) => h.Name), copies, problems);
   if (self === undefined) return undefined;
   const peer = cluster.Hosts.find((h) => h !== self) ?? self;
   return {

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { Name, PolicySettings, ReplicationSettings } from './common';
 
-// modules/<name>.json: one VM under mirror.
+// modules/<name>.json: one VM under mirror. Its disks exist on both hosts: Path on the default
+// primary, ReplicaPath on the other; whichever host runs the VM sends from its own copy.
 
 export const DiskEntry = z
   .object({
-    Path: z.string().min(1).describe('base VHDX on the primary (absolute)'),
-    MaxBytes: z.number().int().min(1).optional().describe('largest size the replica file may reach; default: the source file size at the first cycle, capped by the VM disk'),
-    ReplicaPath: z.string().min(1).optional().describe('where the secondary keeps the replica; default <DataDirectory>/replicas/<Module>/<file name>'),
+    Path: z.string().min(1).describe("the disk's copy on the module's DefaultPrimary (absolute base VHDX)"),
+    MaxBytes: z.number().int().min(1).optional().describe("largest size this disk's file may reach on the receiving host; default: the virtual size of this host's VM disk plus VHDX overhead (without a VM registered there, a cycle is refused until this is set)"),
+    ReplicaPath: z.string().min(1).optional().describe("the disk's copy on the other host; default <DataDirectory>/replicas/<Module>/<file name of Path>"),
   })
   .strict();
 export type DiskEntry = z.infer<typeof DiskEntry>;
@@ -32,7 +33,10 @@ export const ModuleFile = z
       .transform((s) => s.toLowerCase())
       .optional()
       .describe('VM GUID; resolved from VmName when absent (must then be unique)'),
-    Disks: z.union([z.literal('auto'), z.array(DiskEntry).min(1, 'must list at least one disk (or be "auto")')]).default('auto'),
+    Disks: z
+      .union([z.literal('auto'), z.array(DiskEntry).min(1, 'must list at least one disk (or be "auto")')])
+      .default('auto')
+      .describe('"auto": the disks of the VM registered on each host (names and sizes from that VM; a host without it refuses to receive), or the list of disks'),
     DefaultPrimary: Name.describe('host (from cluster.json) that runs the VM when both are up'),
     Replication: ReplicationSettings.default({}),
     Policies: PolicySettings.default({}),

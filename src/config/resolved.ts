@@ -6,11 +6,18 @@ import type { Compression, Interval } from './common';
 export interface ResolvedDisk {
   /** Stable name of this disk inside the module (the file name), used on the wire and in manifests. */
   name: string;
-  /** Source path on the primary. */
+  /** The copy on the module's DefaultPrimary (`Path`). */
   path: string;
+  /** Largest size this disk's file may reach (`MaxBytes`); absent: bounded by this host's VM disk. */
   maxBytes?: number;
-  /** Where the secondary keeps the replica (absolute). */
+  /** The copy on the other host (`ReplicaPath`, absolute; default `<DataDirectory>/replicas/<Module>/<file name>`). */
   replicaPath: string;
+  /**
+   * This host's own copy: `path` when this host is the DefaultPrimary, else `replicaPath`. Both
+   * hosts hold a copy; whichever runs the VM reads its localPath and the other writes its own, so
+   * nothing that moves data may assume the default primary is the sender.
+   */
+  localPath: string;
 }
 
 export interface ResolvedModule {

@@ -36,7 +36,32 @@ describe('src/config/load', () => {
     const m = c.modules[0]!;
     expect(m.replication).to.deep.equal({ interval: 30, compression: 'none', blockSize: DEFAULT_BLOCK_SIZE });
     expect(m.policies.failback).to.equal('auto');
-    expect(m.disks).to.deep.equal([{ name: 'disk0.vhdx', path: '/vms/web1/disk0.vhdx', replicaPath: join(f.dir, 'data', 'replicas', 'web1', 'disk0.vhdx') }]);
+    expect(m.disks).to.deep.equal([{ name: 'disk0.vhdx', path: '/vms/web1/disk0.vhdx', replicaPath: join(f.dir, 'data', 'replicas', 'web1', 'disk0.vhdx'), localPath: '/vms/web1/disk0.vhdx' }]);
+  });
+
+  it("gives each disk this host's own copy as localPath: Path on the DefaultPrimary, the ReplicaPath on the other host", async () => {
+    await f.writeModule('db1.json', { ...moduleBody('db1', 'hv2', 'D:\\VMs\\db1.vhdx'), Disks: [{ Path: 'D:\\VMs\\db1.vhdx', ReplicaPath: 'E:\\copies\\db1.vhdx', MaxBytes: 4096 }] });
+    const onHv1 = await loadConfig(f.dir);
+    const disksOf = (c: typeof onHv1, name: string) => c.modules.find((m) => m.name === name)!.disks as Array<{ path: string; replicaPath: string; localPath: string; maxBytes?: number }>;
+    expect(disksOf(onHv1, 'web1')[0]!.localPath).to.equal('/vms/web1/disk0.vhdx');
+    // Not the default primary of db1: its own copy is the (resolved) ReplicaPath.
+    expect(disksOf(onHv1, 'db1')[0]).to.deep.include({ path: 'D:\\VMs\\db1.vhdx', maxBytes: 4096 });
+    expect(disksOf(onHv1, 'db1')[0]!.localPath).to.equal(disksOf(onHv1, 'db1')[0]!.replicaPath);
+    // The same files seen from hv2 (host.json names hv2): each disk's other copy.
+    await f.writeRaw('host.json', JSON.stringify({ HostName: 'hv2', KeyPath: 'identity/host.key', CertificatePath: 'identity/host.crt', TokenPath: 'identity/control.token' }));
+    const onHv2 = await loadConfig(f.dir);
+    expect(disksOf(onHv2, 'web1')[0]!.localPath).to.equal(join(f.dir, 'data', 'replicas', 'web1', 'disk0.vhdx'));
+    expect(disksOf(onHv2, 'db1')[0]!.localPath).to.equal('D:\\VMs\\db1.vhdx');
+  });
+
+  it("refuses a Path that is, on some host, the same file as another module's ReplicaPath; a disk's own two copies may share a path", async () => {
+    // web1 (default primary hv1) keeps its replica on hv2 at /vms/db1/disk0.vhdx, the very file db1 (default primary hv2) runs from there.
+    await f.writeModule('web1.json', { ...moduleBody('web1'), Disks: [{ Path: '/vms/web1/disk0.vhdx', ReplicaPath: '/vms/db1/disk0.vhdx' }] });
+    await f.writeModule('db1.json', moduleBody('db1', 'hv2'));
+    expect(lines(await problems())).to.deep.equal(['modules/web1.json: Disks[0].ReplicaPath is, on host hv2, the same file as the Path of modules/db1.json Disks[0]']);
+    // Same path for both copies of one disk (one on each host): fine.
+    await f.writeModule('web1.json', { ...moduleBody('web1'), Disks: [{ Path: '/vms/web1/disk0.vhdx', ReplicaPath: '/vms/web1/disk0.vhdx' }] });
+    expect((await inspectConfig(f.dir)).problems).to.deep.equal([]);
   });
 
   it('takes cluster Defaults when a module leaves a setting out', async () => {
