@@ -6,8 +6,10 @@ import type { ApplyReport } from '../replication';
 // replaces the older outcome (the primary runs one cycle of a module at a time, so it will never
 // ask for the older one), and an outcome expires `ttlMs` after it settled.
 
-interface Pending {
+export interface Pending {
   module: string;
+  /** The epoch the cycle ran under (its cycle.begin's); the acknowledgement carries it. */
+  epoch: number;
   result: Promise<ApplyReport>;
 }
 
@@ -23,13 +25,13 @@ export class PendingResults {
     return this.byStream.size;
   }
 
-  add(streamId: string, module: string, result: Promise<ApplyReport>): void {
+  add(streamId: string, module: string, epoch: number, result: Promise<ApplyReport>): void {
     for (const [id, r] of this.byStream) {
       if (r.module !== module) continue;
       this.byStream.delete(id);
       this.log.info({ module, streamId: id }, 'outcome of an earlier stream dropped: its cycle.result never came');
     }
-    const entry = { module, result };
+    const entry = { module, epoch, result };
     this.byStream.set(streamId, entry);
     const expire = (): void => {
       setTimeout(() => {
@@ -41,10 +43,10 @@ export class PendingResults {
     result.then(expire, expire);
   }
 
-  /** The outcome of `streamId` if it belongs to `module`. */
-  get(streamId: string, module: string): Promise<ApplyReport> | undefined {
+  /** The outcome of `streamId` (and its epoch) if it belongs to `module`. */
+  get(streamId: string, module: string): Pending | undefined {
     const r = this.byStream.get(streamId);
-    return r === undefined || r.module !== module ? undefined : r.result;
+    return r === undefined || r.module !== module ? undefined : r;
   }
 
   /** Forgets an outcome once it was answered (each is answered once). */

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { LoadedConfig, ResolvedModule } from '../config';
 import { PeerError, ReplicationError, VmmirrorError } from '../errors';
@@ -9,18 +9,21 @@ import type { PeerConnection } from '../peer';
 import { ReplicaStore } from '../replication';
 import type { ReplicaTarget } from '../replication';
 import type { CycleBegin, CycleResult, ManifestFetch } from './messages';
-import { readTargets, replicaTargets, writeTargets } from './replica-targets';
+import { receiveGated, unrecordedFiles } from './replica-feed';
+import { readTargets, replicaTargets, writeTargets, type LocalVmDisks } from './replica-targets';
 import { PendingResults } from './pending-results';
-import { decideRole } from './role';
 
 export { replicaTargets } from './replica-targets';
 
-// The secondary's half of a cycle: answers cycle.begin with a nonce and the state it holds, receives
-// the delta stream into the module's ReplicaStore (journal, verify, commit, apply), and reports the
-// outcome. Paths and sizes come from this host's own module config (DESIGN I4).
+// The receiving half of a cycle, on whichever host does not run the module's VM now: answers
+// cycle.begin with a nonce and the state it holds, receives the delta stream into the module's
+// ReplicaStore (journal, verify, commit, apply), and reports the outcome. Paths and sizes come
+// from this host's own module config and VM (DESIGN I4); whether this host may receive a module
+// at an epoch is the cluster layer's answer (`gate`), asked at the begin, on every chunk of the
+// stream, and at the result (DESIGN C2).
 
 const defaultLog = componentLogger('agent.replica');
-/** How long an applied stream's outcome waits for its cycle.result (the primary asks right after the stream ends). */
+/** How long an applied stream's outcome waits for its cycle.result (the sender asks right after the stream ends). */
 const RESULT_TTL_MS = 10 * 60_000;
 
 type BeginBody = z.output<typeof CycleBegin.body>;
@@ -40,6 +43,12 @@ export interface ReplicaSideOptions {
   log?: Logger;
   /** How long an outcome nobody asked for is kept (default 10 minutes). */
   resultTtlMs?: number;
+  /** Throws a coded error (STALE_EPOCH, MODULE_NOT_SECONDARY) when this host must not receive `module` at `epoch`. */
+  gate(module: string, epoch: number): void;
+  /** This host's VM disks of a module (names and bounds for Disks "auto" and disks without MaxBytes); null when not registered. */
+  localVmDisks: LocalVmDisks;
+  /** A stream's apply succeeded: the replica holds `generation`, received under `epoch`. */
+  onApplied?(module: string, epoch: number, generation: number): void;
 }
 
 /** Why a module's replica could not be opened (shown as its LastError in status). */
@@ -51,17 +60,21 @@ export interface ReplicaFailure {
 
 export class ReplicaSide {
   private readonly stores = new Map<string, OpenStore>();
-  private readonly expected = new Map<string, { module: string; conn: PeerConnection }>();
+  private readonly expected = new Map<string, { module: string; epoch: number }>();
   private readonly results: PendingResults;
-  private readonly busy = new Set<string>();
-  /** A cycle.begin's preparation (open, check, rehash) per module: a second begin joins it instead of rehashing again. */
+  /** The receive in flight per module (journal, commit, apply); release() waits for it. */
+  private readonly receiving = new Map<string, Promise<unknown>>();
+  /** Opening, closing and rehashing a module's store run one at a time (begin's preparation, release). */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** A cycle.begin's preparation per module: a second begin joins it instead of rehashing again. */
   private readonly preparing = new Map<string, { key: string; done: Promise<ReplicaStore> }>();
+  private readonly generations = new Map<string, number>();
   private readonly failures = new Map<string, ReplicaFailure>();
   private readonly log: Logger;
 
   constructor(
     private readonly config: LoadedConfig,
-    options: ReplicaSideOptions = {},
+    private readonly options: ReplicaSideOptions,
   ) {
     this.log = options.log ?? defaultLog;
     this.results = new PendingResults(options.resultTtlMs ?? RESULT_TTL_MS, this.log);
@@ -70,20 +83,17 @@ export class ReplicaSide {
   private module(name: string): ResolvedModule {
     const m = this.config.modules.find((x) => x.name === name);
     if (m === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `no module named ${name} on ${this.config.self.Name}`);
-    if (decideRole({ selfName: this.config.self.Name, module: m }) !== 'secondary') {
-      throw new ReplicationError('STREAM_WRONG_TARGET', `${this.config.self.Name} is not the secondary of module ${name}`);
-    }
     return m;
   }
 
-  /** Opens (recovering) each replica that received a cycle before, so a crash is repaired at start and status shows its generation. */
+  /** Opens (recovering) every replica that received a cycle before, whatever the role: finishing a committed journal is always right. */
   async openKnown(): Promise<void> {
     for (const m of this.config.modules) {
-      if (decideRole({ selfName: this.config.self.Name, module: m }) !== 'secondary') continue;
       try {
-        const targets = await readTargets(this.config, m.name);
-        if (targets === null) continue;
-        await this.storeFor(m, targets);
+        await this.serial(m.name, async () => {
+          const targets = await readTargets(this.config, m.name, this.options.localVmDisks);
+          if (targets !== null) await this.storeFor(m, targets);
+        });
       } catch (err) {
         const e = err instanceof VmmirrorError ? err : new ReplicationError('IO_ERROR', `module ${m.name}: ${(err as Error).message}`, { cause: err });
         this.failures.set(m.name, { code: e.code, message: e.message, at: new Date() });
@@ -102,6 +112,22 @@ export class ReplicaSide {
     return this.results.size;
   }
 
+  /** The generation this host's copy of `module` holds (kept after release); null when never opened. */
+  generationOf(module: string): number | null {
+    return this.generations.get(module) ?? null;
+  }
+
+  // Runs `fn` after every earlier open/close of the module's store has ended.
+  private serial<T>(module: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.locks.get(module) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(module, tail);
+    void tail.then(() => {
+      if (this.locks.get(module) === tail) this.locks.delete(module);
+    });
+    return run;
+  }
+
   private async storeFor(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
     const key = JSON.stringify(targets);
     const open = this.stores.get(m.name);
@@ -115,52 +141,64 @@ export class ReplicaSide {
     const store = await ReplicaStore.open({ stateDir: replicaStateDir(this.config, m.name), module: m.name, targets, blockSize: m.replication.blockSize });
     if (store.recovery.action !== 'none') this.log.warn({ module: m.name, recovery: store.recovery }, 'replica recovered at open');
     this.stores.set(m.name, { store, targetsKey: key });
+    this.generations.set(m.name, store.state().Generation);
     return store;
   }
 
   /** cycle.begin: a fresh nonce and what this replica holds. Refuses a second cycle of the same module. */
   async begin(body: BeginBody, conn: PeerConnection): Promise<BeginReply> {
     const m = this.module(body.module);
+    this.options.gate(m.name, body.epoch);
     if (body.blockSize !== m.replication.blockSize) {
-      throw new ReplicationError('CONFIG_INVALID', `module ${m.name}: BlockSize differs between the hosts (primary ${body.blockSize}, here ${m.replication.blockSize})`);
+      throw new ReplicationError('CONFIG_INVALID', `module ${m.name}: BlockSize differs between the hosts (sender ${body.blockSize}, here ${m.replication.blockSize})`);
     }
-    if (this.busy.has(m.name)) throw new ReplicationError('REPLICA_LOCKED', `module ${m.name}: a cycle is already being received`);
-    const targets = replicaTargets(this.config, m, body.disks);
+    if (this.receiving.has(m.name)) throw new ReplicationError('REPLICA_LOCKED', `module ${m.name}: a cycle is already being received`);
+    // Every name and bound from here, checked against the announcement before anything is written.
+    const targets = replicaTargets(m, await this.options.localVmDisks(m.name), body.disks);
     // A nonce issued by an earlier begin is void from now on: no stream may land during a rehash.
-    for (const [id, e] of this.expected) if (e.module === m.name) this.expected.delete(id);
+    this.voidNonces(m.name);
     const store = await this.prepare(m, targets);
+    // The cluster may have moved on while the store opened (a takeover's release): ask again.
+    this.options.gate(m.name, body.epoch);
     this.failures.delete(m.name);
     const streamId = conn.issueStreamId();
-    this.expected.set(streamId, { module: m.name, conn });
+    this.expected.set(streamId, { module: m.name, epoch: body.epoch });
     const s = store.state();
     const c = await store.cycleState();
-    return { streamId, generation: c.generation, takenAt: s.TakenAt, files: c.files };
+    return { streamId, epoch: body.epoch, generation: c.generation, takenAt: s.TakenAt, files: c.files };
+  }
+
+  private voidNonces(module: string): void {
+    for (const [id, e] of this.expected) if (e.module === module) this.expected.delete(id);
   }
 
   // Opens the store and rehashes what was written behind our back, once per module at a time. A
-  // rehash of a large replica can outlast the primary's 60 s cycle.begin timeout; the primary's
-  // next begin then waits for the same rehash instead of starting a second one into the same files.
+  // rehash of a large replica can outlast the sender's cycle.begin wait; its next begin then waits
+  // for the same rehash instead of starting a second one into the same files.
   private async prepare(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
     const key = JSON.stringify(targets);
     const running = this.preparing.get(m.name);
     if (running !== undefined) {
       this.log.info({ module: m.name }, 'cycle.begin waits for the preparation already running');
       const store = await running.done.catch(() => null);
-      if (store !== null && running.key === key) return store;
+      if (store !== null && running.key === key && this.stores.get(m.name)?.store === store) return store;
       return this.prepare(m, targets);
     }
-    const done = (async () => {
+    const done = this.serial(m.name, async () => {
       const store = await this.storeFor(m, targets);
-      // A replica written behind our back (its VM started by hand, a file edited or resized) no longer
-      // matches its manifest: rebuild the manifest from the files. Its digest changes, so the primary
-      // refetches it and scans instead of trusting change tracking (DESIGN I2).
-      const touched = await store.changedBehindOurBack();
+      const known = new Set(store.state().Files.map((f) => f.Name));
+      // A file this host holds but the store never recorded (this host's own copy, from when it ran
+      // the VM) is adopted: hashed, so the first cycle into it sends only what differs. A file
+      // written behind our back (its VM started by hand, a file edited or resized) no longer matches
+      // its manifest: rehashed too; its digest changes, so the sender refetches it and scans (DESIGN I2).
+      const adopted = await unrecordedFiles(store, known);
+      const touched = [...adopted, ...(await store.changedBehindOurBack())];
       if (touched.length > 0) {
-        this.log.warn({ module: m.name, files: touched }, 'replica was written outside vmmirror; rehashing it');
+        this.log.warn({ module: m.name, files: touched, adopted }, 'replica files not matching their manifests; rehashing them');
         await store.rehash(touched);
       }
       return store;
-    })();
+    });
     const entry = { key, done };
     this.preparing.set(m.name, entry);
     try {
@@ -170,7 +208,7 @@ export class ReplicaSide {
     }
   }
 
-  /** A delta stream arrived: journal it into the module's store (only for a nonce this side issued). */
+  /** A delta stream arrived: journal it into the module's store (only for a nonce this side issued, at an epoch the gate allows). */
   acceptDelta(streamId: string, module: string, readable: Readable): void {
     const e = this.expected.get(streamId);
     if (e === undefined || e.module !== module) {
@@ -184,42 +222,69 @@ export class ReplicaSide {
       readable.destroy(new ReplicationError('STREAM_WRONG_TARGET', `module ${module} has no open replica`));
       return;
     }
-    this.busy.add(module);
-    // The engine stops reading at the trailer; the link wants the stream read to its end, or it
-    // tells the sender the receiver gave up. A pass-through keeps back-pressure and lets us drain.
-    const feed = new PassThrough({ highWaterMark: 1 << 20 });
-    readable.pipe(feed);
-    readable.once('error', (err) => feed.destroy(err));
-    const t0 = performance.now();
-    let firstByte = 0;
-    let lastByte = 0;
-    readable.once('data', () => (firstByte = performance.now()));
-    feed.once('end', () => (lastByte = performance.now()));
-    const result = open.store.receive(feed, { expectedStreamId: streamId }).finally(() => this.busy.delete(module));
-    void result.then(() => this.log.debug({ module, streamId, firstByteMs: Math.round(firstByte - t0), streamEndMs: Math.round(lastByte - t0), receiveMs: Math.round(performance.now() - t0) }, 'delta received and applied'), () => undefined);
-    result.then(
-      () => {
-        readable.unpipe(feed);
-        readable.resume();
+    try {
+      this.options.gate(module, e.epoch);
+    } catch (err) {
+      this.log.warn({ module, streamId, epoch: e.epoch, err }, 'delta stream refused by the cluster state');
+      readable.destroy(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    const result = receiveGated({ store: open.store, streamId, readable, log: this.log, module, gate: () => this.options.gate(module, e.epoch) });
+    const settled = result.then(
+      (a) => {
+        this.generations.set(module, a.generation);
+        this.options.onApplied?.(module, e.epoch, a.generation);
       },
-      (err: unknown) => {
-        readable.destroy();
-        this.log.warn({ module, streamId, err }, 'delta stream not applied; replica stays on its generation');
-      },
+      () => undefined,
     );
-    this.results.add(streamId, module, result);
+    this.receiving.set(module, settled);
+    void settled.then(() => {
+      if (this.receiving.get(module) === settled) this.receiving.delete(module);
+    });
+    this.results.add(streamId, module, e.epoch, result);
   }
 
-  /** cycle.result: waits for the apply of that stream and reports the new generation. */
+  /** cycle.result: waits for the apply of that stream and reports the new generation under the cycle's epoch. */
   async result(body: z.output<typeof CycleResult.body>): Promise<z.input<typeof CycleResult.reply>> {
     const pending = this.results.get(body.streamId, body.module);
     if (pending === undefined) throw new PeerError('PEER_PROTOCOL', `no stream ${body.streamId} of module ${body.module} was received`);
     try {
-      const a = await pending;
-      return { generation: a.generation, bytes: a.bytes, blocks: a.blocks, files: a.files.map((f) => ({ name: f.name, size: f.size, manifestDigest: f.manifestDigest })) };
+      const a = await pending.result;
+      // Applied, but if this host moved on meanwhile (it took the module over), the sender must not
+      // treat the acknowledgement as current: it keeps its view uncommitted and scans next time.
+      this.options.gate(body.module, pending.epoch);
+      return { epoch: pending.epoch, generation: a.generation, bytes: a.bytes, blocks: a.blocks, files: a.files.map((f) => ({ name: f.name, size: f.size, manifestDigest: f.manifestDigest })) };
     } finally {
       this.results.delete(body.streamId);
     }
+  }
+
+  /**
+   * A takeover's "finish any committed journal": waits for the module's receive in flight to end
+   * (it ends by its own outcome: the gate refuses its next chunk once the cluster moved on), then
+   * opens the store if it is not open (recovery applies a committed journal, discards an
+   * uncommitted one) and closes it, so nothing of ours writes the files while the VM runs on them.
+   * A later cycle.begin (through the gate) opens it again.
+   */
+  async release(module: string): Promise<{ generation: number }> {
+    const m = this.module(module);
+    this.voidNonces(m.name);
+    await this.receiving.get(m.name);
+    return this.serial(m.name, async () => {
+      this.voidNonces(m.name);
+      let open = this.stores.get(m.name)?.store;
+      if (open === undefined) {
+        const targets = await readTargets(this.config, m.name, this.options.localVmDisks);
+        if (targets === null) return { generation: this.generations.get(m.name) ?? 0 };
+        open = await this.storeFor(m, targets);
+      }
+      const generation = open.state().Generation;
+      this.stores.delete(m.name);
+      await open.close();
+      this.generations.set(m.name, generation);
+      this.log.info({ module: m.name, generation }, 'replica released: its files are the VM\'s now');
+      return { generation };
+    });
   }
 
   /** manifest.fetch: sends this replica's manifest of one file on the requester's nonce. */
@@ -236,7 +301,7 @@ export class ReplicaSide {
     return { generation: c.generation, manifestDigest: f.manifestDigest };
   }
 
-  /** Generation and time of each replica this host holds (for heartbeats and status). */
+  /** Generation and time of each replica open on this host (for heartbeats and status). */
   summaries(): Map<string, { generation: number; takenAt: string | null; appliedAt: string | null }> {
     const out = new Map<string, { generation: number; takenAt: string | null; appliedAt: string | null }>();
     for (const [name, { store }] of this.stores) {
@@ -249,6 +314,7 @@ export class ReplicaSide {
   /** Waits for applies in progress (bounded by the caller), then releases every replica lock. */
   async close(): Promise<void> {
     await Promise.allSettled(this.results.all());
+    await Promise.allSettled([...this.receiving.values()]);
     for (const { store } of this.stores.values()) await store.close().catch(() => undefined);
     this.stores.clear();
   }

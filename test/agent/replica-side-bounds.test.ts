@@ -1,24 +1,21 @@
 import { expect } from 'chai';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../../src/config';
 import { CycleBegin, CycleResult } from '../../src/agent/messages';
-import { ModuleRunner } from '../../src/agent/module-runner';
 import { ReplicaSide } from '../../src/agent/replica-side';
-import { Semaphore } from '../../src/agent/semaphore';
-import { buildStatus } from '../../src/agent/status';
 import { StreamRouter } from '../../src/agent/stream-router';
-import { VmmirrorError } from '../../src/errors';
 import { ReplicaStore, createDelta } from '../../src/replication';
 import { logSink, type LogLine } from '../helpers/log-sink';
 import { connectedPair, type Pair } from '../helpers/peer-pair';
 import { seeded } from '../helpers/seed';
 import { tempDir } from '../helpers/tmp';
-import { secondaryConfig } from './replica-fixture';
+import { fakeCluster, secondaryConfig, type FakeCluster } from './replica-fixture';
 
 // The secondary's bookkeeping stays bounded and honest: one rehash per module at a time (defect 13),
-// outcomes nobody asks for expire (16), a replica that cannot be opened at start says why (15).
+// outcomes nobody asks for expire (16), a replica that cannot be opened at start says why (15),
+// and opening at start recovers whatever the role.
 
 const SIZE = 64 * 1024;
 
@@ -28,6 +25,7 @@ describe('src/agent/replica-side (bounds)', function () {
   let cleanup: () => Promise<void>;
   let side: ReplicaSide;
   let config: LoadedConfig;
+  let cluster: FakeCluster;
   let sink: ReturnType<typeof logSink>;
   let src: string;
 
@@ -35,9 +33,10 @@ describe('src/agent/replica-side (bounds)', function () {
     let dir: string;
     ({ dir, cleanup } = await tempDir());
     config = secondaryConfig(dir);
+    cluster = fakeCluster();
     sink = logSink('debug');
     pair = await connectedPair();
-    side = new ReplicaSide(config, { log: sink.logger });
+    side = new ReplicaSide(config, cluster.options({ log: sink.logger }));
     const router = new StreamRouter((id, m, r) => side.acceptDelta(id, m, r));
     pair.server.onRequest(CycleBegin, (body, conn) => side.begin(body, conn));
     pair.server.onRequest(CycleResult, (body) => side.result(body));
@@ -52,7 +51,7 @@ describe('src/agent/replica-side (bounds)', function () {
     await cleanup();
   });
 
-  const begin = () => pair.clientConn.request(CycleBegin, { module: 'web1', disks: [{ name: 'web1.img', sizeBytes: SIZE }], blockSize: 4096 });
+  const begin = () => pair.clientConn.request(CycleBegin, { module: 'web1', epoch: 1, disks: [{ name: 'web1.img', sizeBytes: SIZE }], blockSize: 4096 });
   async function sendFull(streamId: string, generation: number): Promise<void> {
     const delta = await createDelta({ module: 'web1', streamId, blockSize: 4096, sources: [{ name: 'web1.img', path: src, mode: 'raw' }], replica: { generation, manifests: new Map([['web1.img', null]]) } });
     await pair.clientConn.sendStream(streamId, delta.stream, { meta: { kind: 'delta', module: 'web1' } });
@@ -120,7 +119,7 @@ describe('src/agent/replica-side (bounds)', function () {
 
     // Time to live: a short one on a fresh side (same replica folder).
     await side.close();
-    side = new ReplicaSide(config, { log: sink.logger, resultTtlMs: 50 });
+    side = new ReplicaSide(config, cluster.options({ log: sink.logger, resultTtlMs: 50 }));
     const b3 = await begin();
     await sendFull(b3.streamId, 2);
     await until('generation 3 applied', () => (side.summaries().get('web1')?.generation === 3 ? true : null));
@@ -128,21 +127,29 @@ describe('src/agent/replica-side (bounds)', function () {
     expect(logged('outcome of a stream dropped: its cycle.result never came')).to.not.equal(null);
   });
 
-  it('a replica that cannot be opened at start is logged with its code and shown in status', async () => {
+  it('a replica that cannot be opened at start is logged with its code and kept as an open failure until a begin opens it', async () => {
     await mkdir(join(config.dataDir, 'state', 'web1'), { recursive: true });
     await writeFile(join(config.dataDir, 'state', 'web1', 'targets.json'), '{ not json');
     await mkdir(join(config.dataDir, 'state', 'web2'), { recursive: true });
     await writeFile(join(config.dataDir, 'state', 'web2', 'targets.json'), JSON.stringify([{ name: '../../evil.vhdx', path: '/x', maxBytes: 1 }]));
+    // web2 is "auto": its names come from this host's VM, which names no such file.
+    cluster.vmDisks.set('web2', [{ basePath: join(config.dir, 'vm', 'web2.vhdx'), sizeBytes: 1 << 20 }]);
+    await mkdir(join(config.dataDir, 'state', 'web3'), { recursive: true });
+    await writeFile(join(config.dataDir, 'state', 'web3', 'targets.json'), JSON.stringify([{ name: 'web3.vhdx', path: '/x', maxBytes: 1 }]));
+    // "mine" runs here by default, yet a targets.json means it received once (after a failover): it is opened too.
+    await mkdir(join(config.dataDir, 'state', 'mine'), { recursive: true });
+    await writeFile(join(config.dataDir, 'state', 'mine', 'targets.json'), JSON.stringify([{ name: 'mine.vhdx', path: '/x', maxBytes: 1 }]));
+    cluster.vmDisks.set('mine', [{ basePath: join(config.dir, 'vm', 'mine.vhdx'), sizeBytes: 1 << 20 }]);
     await side.openKnown();
     const failures = side.openFailures();
-    expect(failures.get('web1')?.code).to.equal('REPLICA_INVALID');
-    expect(failures.get('web2')?.code).to.equal('STREAM_WRONG_TARGET');
+    expect([...failures].map(([m, f]) => [m, f.code])).to.deep.equal([['web1', 'REPLICA_INVALID'], ['web2', 'STREAM_WRONG_TARGET']]);
     const errors = sink.lines.filter((l) => l.msg === 'replica not opened at start; the next cycle.begin tries again');
     expect(errors.map((l) => [l.module, l.code, l.level])).to.deep.equal([['web1', 'REPLICA_INVALID', 50], ['web2', 'STREAM_WRONG_TARGET', 50]]);
-
-    const runners = config.modules.map((m) => new ModuleRunner(m, m.defaultPrimary === 'a' ? 'primary' : 'secondary', { semaphore: new Semaphore(1), log: sink.logger, cycle: async () => Promise.reject(new VmmirrorError('INTERNAL', 'unused')) }));
-    const status = buildStatus({ config, startedAt: new Date(), now: new Date(), connected: false, peer: { lastHeartbeatAt: null, modules: new Map() }, runners, replicas: side.summaries(), replicaFailures: side.openFailures(), acknowledged: new Map() });
-    expect(status.Modules.map((m) => [m.Name, m.LastError?.Code ?? null])).to.deep.equal([['web1', 'REPLICA_INVALID'], ['web2', 'STREAM_WRONG_TARGET'], ['mine', null]]);
+    expect(side.generationOf('mine')).to.equal(0);
+    expect(side.summaries().has('mine')).to.equal(true);
+    // web3 (explicit, no MaxBytes, no VM here) opened with its recorded bound at this host's own path, never the recorded one.
+    expect(side.generationOf('web3')).to.equal(0);
+    expect(JSON.parse(await readFile(join(config.dataDir, 'state', 'web3', 'targets.json'), 'utf8'))).to.deep.equal([{ name: 'web3.vhdx', path: join(config.dir, 'replicas', 'web3.vhdx'), maxBytes: 1 }]);
 
     // The next cycle.begin rewrites the targets and clears the failure.
     expect((await begin()).generation).to.equal(0);
