@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { callAgent } from '../../src/agent/control/client';
+import { StatusDocument } from '../../src/agent/control/documents';
 import { controlEndpoint } from '../../src/agent/control/endpoint';
 import { createSimulatedHypervisor, crashSimulatedHost, simulatedVmPids } from '../../src/hypervisor/simulated';
 import { LabFile, type LabHostName } from '../../src/lab/schema';
@@ -34,9 +35,13 @@ export interface ClusterUnderTest {
   net: NetnsLab;
   ns: Record<Node, NetnsHost>;
   sampler: RunSampler;
+  /** The log file of a lab process (witness, hva-agent, hva-guard, ...). */
+  logFile(name: string): string;
   /** Pids of the running lab processes (witness, hva-agent, hva-guard, hvb-agent, hvb-guard). */
   pids(): Record<string, number | undefined>;
   startHost(h: LabHostName): Promise<void>;
+  /** Starts the agent only (its guard still runs: after killAgent). */
+  startAgent(h: LabHostName): Promise<void>;
   startWitness(): Promise<void>;
   startAll(): Promise<void>;
   /** SIGKILL of the host's agent and guard, then of its VM processes; returns the instant of the first kill. */
@@ -48,8 +53,12 @@ export interface ClusterUnderTest {
   heal(x: Node, y: Node): void;
   isolate(n: Node): void;
   rejoin(n: Node): void;
-  /** The module states this host's agent reports (name -> State), loosely read: the document's owner is another task. */
-  states(h: LabHostName): Promise<Record<string, string>>;
+  /** Heals every cut and isolation, and starts every process that is not running. */
+  restoreAll(): Promise<void>;
+  /** `vmmirror status` of this host's agent (through its control socket). */
+  status(h: LabHostName): Promise<StatusDocument>;
+  /** Module name -> State, as this host's agent reports it. */
+  states(h: LabHostName): Promise<Record<string, string | null>>;
   /** The VM's life over both hosts' logs. */
   life(vmId: string): Promise<Boot[]>;
   /** SIGTERM of every process, then a clean shutdown of every VM (so copies can be compared). */
@@ -80,6 +89,8 @@ export async function clusterUnderTest(o: ClusterOptions): Promise<ClusterUnderT
   const host = (h: LabHostName) => lab.Hosts.find((x) => x.Name === h)!;
   const sampler = new RunSampler(lab.Hosts.map((h) => ({ name: h.Name, simDir: h.SimDirectory })));
   const procs = new Map<string, LabProcess>();
+  const cuts = new Set<string>();
+  const isolated = new Set<Node>();
   const take = (name: string): LabProcess | null => {
     const p = procs.get(name) ?? null;
     procs.delete(name);
@@ -95,10 +106,14 @@ export async function clusterUnderTest(o: ClusterOptions): Promise<ClusterUnderT
     net,
     ns,
     sampler,
+    logFile: (name) => join(logsDir, `${name}.log`),
     pids: () => Object.fromEntries([...procs].map(([name, p]) => [name, p.proc.pid])),
     async startHost(h) {
       // The guard first: from the agent's first lease on, something that does not depend on it watches its VMs.
       await spawnOne(`${h}-guard`, ns[h], 'guard', host(h).ConfigDirectory, host(h).DataDirectory);
+      await spawnOne(`${h}-agent`, ns[h], 'agent', host(h).ConfigDirectory);
+    },
+    async startAgent(h) {
       await spawnOne(`${h}-agent`, ns[h], 'agent', host(h).ConfigDirectory);
     },
     async startWitness() {
@@ -131,15 +146,36 @@ export async function clusterUnderTest(o: ClusterOptions): Promise<ClusterUnderT
       await killLabProcess(take('witness'));
       return at;
     },
-    cut: (x, y) => net.cut(ns[x], ns[y]),
-    heal: (x, y) => net.heal(ns[x], ns[y]),
-    isolate: (n) => net.partition(ns[n]),
-    rejoin: (n) => net.heal(ns[n]),
+    cut: (x, y) => {
+      net.cut(ns[x], ns[y]);
+      cuts.add([x, y].sort().join('|'));
+    },
+    heal: (x, y) => {
+      net.heal(ns[x], ns[y]);
+      cuts.delete([x, y].sort().join('|'));
+    },
+    isolate: (n) => {
+      net.partition(ns[n]);
+      isolated.add(n);
+    },
+    rejoin: (n) => {
+      net.heal(ns[n]);
+      isolated.delete(n);
+    },
+    async restoreAll() {
+      for (const k of [...cuts]) c.heal(...(k.split('|') as [Node, Node]));
+      for (const n of [...isolated]) c.rejoin(n);
+      if (!procs.has('witness')) await c.startWitness();
+      for (const h of HOSTS) {
+        if (!procs.has(`${h}-guard`)) await spawnOne(`${h}-guard`, ns[h], 'guard', host(h).ConfigDirectory, host(h).DataDirectory);
+        if (!procs.has(`${h}-agent`)) await c.startAgent(h);
+      }
+    },
+    async status(h) {
+      return StatusDocument.parse(await callAgent({ ...(await controlEndpoint(host(h).ConfigDirectory)), timeoutMs: 5000 }, 'GET', '/v1/status'));
+    },
     async states(h) {
-      const doc = (await callAgent({ ...(await controlEndpoint(host(h).ConfigDirectory)), timeoutMs: 5000 }, 'GET', '/v1/status')) as { Modules?: Array<{ Name?: string; State?: string }> };
-      const out: Record<string, string> = {};
-      for (const m of doc.Modules ?? []) if (typeof m.Name === 'string') out[m.Name] = String(m.State);
-      return out;
+      return Object.fromEntries((await c.status(h)).Modules.map((m) => [m.Name, m.State]));
     },
     life: (vmId) => lifeOf(lab.Hosts.map((h) => ({ host: h.Name, simDir: h.SimDirectory })), vmId),
     async stopAll() {

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSimulatedHypervisor, simulatedVmPids } from '../../src/hypervisor/simulated';
+import { simulatedVmPids } from '../../src/hypervisor/simulated';
 import { netnsAvailable, requireNetnsOrSkip } from '../helpers/netns';
 import { seeded } from '../helpers/seed';
 import { clusterUnderTest, type ClusterUnderTest } from './cluster';
+import { defaultPlacement, waitPlacement } from './steps';
 
 // The harness's own primitives, with real processes: every process runs in its host's namespace,
 // a whole-host kill takes the agent, the guard and the VMs and nothing of the other host, an
@@ -45,25 +46,26 @@ describe('test/cluster-e2e/harness', function () {
     expect(netnsInode(c.pids()['hva-agent']!)).to.not.equal(netnsInode(process.pid));
   });
 
-  it('kills an agent alone (its guard and its VM live on), then a whole host (agent, guard and VMs), and the witness', async () => {
-    // A VM on each host, started by hand through each host's own driver (the agents may not start them yet).
-    const [m1, m2] = c.lab.Modules as [(typeof c.lab.Modules)[0], (typeof c.lab.Modules)[0]];
+  it('kills a whole host (agent, guard and VMs, nothing of the other host), then an agent alone (its guard and VMs live on), then the witness', async () => {
+    // The agents start the VMs on their default primaries (the lab registered each on both hosts).
     const simOf = (h: string): string => c.lab.Hosts.find((x) => x.Name === h)!.SimDirectory;
-    for (const m of [m1, m2]) {
-      const hv = createSimulatedHypervisor(simOf(m.DefaultPrimary));
-      if ((await hv.getVm(m.VmId))?.state !== 'Running') await hv.startVm(m.VmId, { timeoutMs: 20_000, waitHeartbeat: true });
-    }
+    c.sampler.start();
+    await waitPlacement(c, defaultPlacement(c), 'every VM on its default primary', 90_000);
+    await c.sampler.stop();
+    const vmsOnA = await simulatedVmPids(simOf('hva'));
+    expect(vmsOnA.length).to.be.at.least(1);
     const before = c.pids();
-    await c.killAgent('hva');
-    expect(alive(before['hva-agent'])).to.equal(false);
-    expect(alive(before['hva-guard']), 'the guard outlives its agent').to.equal(true);
-    expect((await simulatedVmPids(simOf('hva'))).length, "hva's VM outlives its agent").to.equal(1);
-
+    // The whole-host kill first (hva's agent still renews its VMs' lease: nothing else may stop them).
     await c.killHost('hvb');
     expect(alive(before['hvb-agent']) || alive(before['hvb-guard'])).to.equal(false);
     expect(await simulatedVmPids(simOf('hvb'))).to.deep.equal([]);
-    expect((await simulatedVmPids(simOf('hva'))).length, "hva's VM is not touched by hvb's crash").to.equal(1);
-    expect(alive(before.witness)).to.equal(true);
+    expect(await simulatedVmPids(simOf('hva')), "hva's VMs are not touched by hvb's crash").to.deep.equal(vmsOnA);
+    expect(alive(before['hva-agent']) && alive(before['hva-guard']) && alive(before.witness)).to.equal(true);
+
+    await c.killAgent('hva');
+    expect(alive(before['hva-agent'])).to.equal(false);
+    expect(alive(before['hva-guard']), 'the guard outlives its agent').to.equal(true);
+    expect(await simulatedVmPids(simOf('hva')), "hva's VMs outlive its agent").to.deep.equal(vmsOnA);
 
     await c.killWitness();
     expect(alive(before.witness)).to.equal(false);

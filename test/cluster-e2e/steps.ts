@@ -81,3 +81,55 @@ export async function judgeStoppedLab(c: ClusterUnderTest): Promise<void> {
     expect(cmp.same, `${m.Name}: qemu-img compare of the two copies: ${cmp.output}`).to.equal(true);
   }
 }
+
+/** Waits until every VM runs on its default primary and both agents agree: PRIM there, SECOND on the other host. */
+export async function waitSteady(c: ClusterUnderTest, what: string, timeoutMs: number): Promise<void> {
+  await waitPlacement(c, defaultPlacement(c), `${what}: every VM on its default primary`, timeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const [a, b] = await Promise.all([c.states('hva').catch(() => ({})), c.states('hvb').catch(() => ({}))]);
+    const states: Record<LabHostName, Record<string, string | null>> = { hva: a, hvb: b };
+    const ok = c.lab.Modules.every((m) => states[m.DefaultPrimary][m.Name] === 'PRIM' && states[other(m.DefaultPrimary)][m.Name] === 'SECOND');
+    if (ok) return;
+    last = JSON.stringify(states);
+    if (Date.now() > deadline) throw new Error(`${what}: not PRIM/SECOND on every module after ${timeoutMs} ms: ${last}`);
+    await sleep(250);
+  }
+}
+
+/** Time the VM ran nowhere while it moved from `from` to `to` after `t` (sampler resolution). */
+export function downtimeOfMove(c: ClusterUnderTest, vmId: string, from: LabHostName, to: LabHostName, t: number): number | null {
+  const arrived = c.sampler.firstRunningAfter(vmId, to, t);
+  if (arrived === null) return null;
+  let left: number | null = null;
+  for (const s of c.sampler.timeline) if (s.at >= t && s.at < arrived && (s.running.get(vmId) ?? []).includes(from)) left = s.at;
+  return left === null ? null : arrived - left;
+}
+
+/** Polls a host's status for resync progress until stopped; returns the largest BytesDone/BytesTotal seen per module. */
+export function watchResync(c: ClusterUnderTest, h: LabHostName): { stop(): Promise<Map<string, { done: number; total: number }>> } {
+  const seen = new Map<string, { done: number; total: number }>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        for (const m of (await c.status(h)).Modules) {
+          if (m.Resync === null) continue;
+          const prev = seen.get(m.Name) ?? { done: 0, total: 0 };
+          seen.set(m.Name, { done: Math.max(prev.done, m.Resync.BytesDone), total: Math.max(prev.total, m.Resync.BytesTotal) });
+        }
+      } catch {
+        // the agent is starting, or busy: the next poll will tell
+      }
+      await sleep(200);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}
