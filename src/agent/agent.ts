@@ -250,10 +250,12 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         if (r === undefined) throw new VmmirrorError('MODULE_NOT_FOUND', `no module named ${JSON.stringify(name)} (modules: ${[...runners.keys()].join(', ') || 'none'})`);
         // A module still settling (agent just started, peer just back) gets a moment to become sendable.
         const until = Date.now() + config.agent.PeerLossTimeoutMs * 2;
-        while (runtime().sendEpoch(name) === null && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+        while (runtime().sendEpoch(name) === null && runtime().snapshot.modules[name]?.state === 'WAIT' && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
         const m = runtime().snapshot.modules[name];
-        if (runtime().sendEpoch(name) === null) throw new VmmirrorError('MODULE_NOT_PRIMARY', `${config.self.Name} does not send ${name} now (state ${m?.state}, owner ${m?.owner ?? 'none'}); run sync on the host that runs it`);
-        const report = await r.syncNow();
+        // Run by this host: send now (ALONE too: with the peer gone the cycle fails PEER_UNREACHABLE, and says so).
+        const epoch = runtime().sendEpoch(name) ?? (m?.owner === config.self.Name && (m.state === 'PRIM' || m.state === 'ALONE') ? m.epoch : null);
+        if (epoch === null) throw new VmmirrorError('MODULE_NOT_PRIMARY', `${config.self.Name} does not run ${name} now (state ${m?.state}, owner ${m?.owner ?? 'none'}); run sync on the host that runs it`);
+        const report = await r.syncNow(epoch);
         await refreshAcknowledged();
         return SyncReport.parse(syncReportJson(report));
       },

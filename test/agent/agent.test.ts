@@ -8,7 +8,7 @@ import { hasCode } from '../../src/errors';
 import { qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
 import { vmmirror } from '../cli/vmmirror-process';
-import { twoHosts, type TwoHosts } from './two-hosts';
+import { twoHosts, waitRunning, type TwoHosts } from './two-hosts';
 
 // Two real agents (two processes, two loopback addresses, two data directories) replicating a
 // simulated VM's qemu-made VHDX over the mutual-TLS peer link.
@@ -55,7 +55,8 @@ describe('src/agent (two agents, real processes, two network namespaces when pos
     expect((await qemuCompare(t.diskPath, t.replicaPath)).same).to.equal(true);
     expect(await sha(t.replicaPath)).to.equal(await sha(t.diskPath));
 
-    await t.sim.startVm(t.vmId, { timeoutMs: 20_000, waitHeartbeat: false });
+    // The cluster layer started the VM on its owner (the agent, not the test, runs VMs now).
+    await waitRunning(t.sim, t.vmId);
     const rnd = seeded('agent e2e guest writes');
     for (let i = 0; i < 5; i++) await t.sim.guestWrite(t.vmId, { offset: rnd.int(0, 2047) * 4096, length: rnd.int(1, 8) * 4096, pattern: 0x40 + i });
     const r2 = await t.sync(t.a);
@@ -70,9 +71,9 @@ describe('src/agent (two agents, real processes, two network namespaces when pos
     expect((await qemuCheck(t.replicaPath)).ok).to.equal(true);
   });
 
-  it('replicates the other way at the same time (active-active): db1 from hvb to hva, disks "auto", brotli', async () => {
+  it('replicates the other way at the same time (active-active): db1 from hvb to hva, brotli', async () => {
     const rv = t.reverse!;
-    await rv.sim.startVm(rv.vmId, { timeoutMs: 20_000, waitHeartbeat: false });
+    await waitRunning(rv.sim, rv.vmId);
     await rv.sim.guestWrite(rv.vmId, { offset: 4096, length: 65536, pattern: 0x77 });
     const [fromA, fromB] = await Promise.all([t.sync(t.a, 'web1'), t.sync(t.b, 'db1')]);
     expect(fromA.FromGeneration).to.equal(2);
@@ -134,7 +135,6 @@ describe('src/agent (two agents, real processes, two network namespaces when pos
   });
 
   it('stops on SIGTERM with exit 0, after which status says the agent is unreachable', async () => {
-    if ((await t.sim.getVm(t.vmId))?.state === 'Running') await t.sim.stopVm(t.vmId, 'TurnOff', T);
     expect(await t.kill(t.b, 'SIGTERM')).to.equal(0);
     const r = await vmmirror(['status', '--dir', t.b.dir, '--json']);
     expect(r.exitCode).to.equal(7);

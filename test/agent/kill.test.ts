@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { qemuCheck, qemuCompare, qemuWrites } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
-import { twoHosts, type HostUnderTest, type TwoHosts } from './two-hosts';
+import { twoHosts, waitRunning, type HostUnderTest, type TwoHosts } from './two-hosts';
 
 // SIGKILL of the sending or the receiving agent at seeded points of a cycle (a bandwidth limit
 // stretches the stream so most points fall in its middle). After restart the replica holds
@@ -26,7 +26,7 @@ describe('src/agent (SIGKILL during a cycle)', function () {
     await t.start(t.a);
     await t.start(t.b);
     await t.waitConnected();
-    await t.sim.startVm(t.vmId, { timeoutMs: 20_000, waitHeartbeat: false });
+    await waitRunning(t.sim, t.vmId);
   });
   after(async () => t.cleanup());
 

@@ -53,6 +53,15 @@ export interface TwoHosts {
   cleanup(): Promise<void>;
 }
 
+/** Waits until the VM runs (the cluster layer starts a module's VM on its owner). */
+export async function waitRunning(sim: SimulatedHypervisor, vmId: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await sim.getVm(vmId))?.state !== 'Running') {
+    if (Date.now() > deadline) throw new Error(`VM ${vmId} did not start within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 /** A free TCP port on `address` (the OS picks it; not a random choice of ours). */
 export async function freePort(address: string): Promise<number> {
   const srv = createServer();
@@ -142,7 +151,8 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
       Name: 'web1',
       VmName: 'WEB1',
       VmId: vmId,
-      Disks: [{ Path: diskPath }],
+      // The host without the VM has no other source for the bound its copy may grow to (DESIGN I4).
+      Disks: [{ Path: diskPath, MaxBytes: (o.diskBytes ?? 8 * 1024 * 1024) * 2 + 64 * 1024 * 1024 }],
       DefaultPrimary: a.name,
       // Hourly unless asked: the tests drive cycles with `vmmirror sync`, so the schedule never races them.
       Replication: { Interval: o.interval ?? '0 0 * * * *', Compression: o.compression ?? 'none', ...(o.blockSize !== undefined ? { BlockSize: o.blockSize } : {}) },
@@ -157,7 +167,7 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
     const diskB = join(t.dir, 'hvb', 'vms', 'db1.vhdx');
     await createVhdx(diskB, { sizeBytes: 4 * 1024 * 1024, subformat: 'dynamic', blockSizeBytes: 1024 * 1024 });
     const vmIdB = await createSimulatedVm(simB, { name: 'DB1', disks: [{ path: diskB, format: 'VHDX' }] });
-    const db1 = { Name: 'db1', VmName: 'DB1', VmId: vmIdB, Disks: 'auto', DefaultPrimary: b.name, Replication: { Interval: '0 0 * * * *', Compression: 'brotli' } };
+    const db1 = { Name: 'db1', VmName: 'DB1', VmId: vmIdB, Disks: [{ Path: diskB, MaxBytes: 72 * 1024 * 1024 }], DefaultPrimary: b.name, Replication: { Interval: '0 0 * * * *', Compression: 'brotli' } };
     for (const h of [a, b]) await writeFile(join(h.dir, 'modules', 'db1.json'), JSON.stringify(db1, null, 2));
     reverse = { sim: createSimulatedHypervisor(simB), vmId: vmIdB, diskPath: diskB, replicaPath: join(a.dataDir, 'replicas', 'db1', 'db1.vhdx') };
   }
@@ -203,10 +213,16 @@ export async function twoHosts(o: TwoHostOptions = {}): Promise<TwoHosts> {
       const deadline = Date.now() + 20_000;
       while (Date.now() < deadline) {
         const [sa, sb] = await Promise.all([status(a), status(b)]);
-        if (sa.Hosts.every((x) => x.Reachable) && sb.Hosts.every((x) => x.Reachable)) return;
+        // Reachable, and every module settled: PRIM on the host that runs it, SECOND on the other.
+        const settled = sa.Modules.every((m) => {
+          const other = sb.Modules.find((x) => x.Name === m.Name);
+          return (m.State === 'PRIM' && other?.State === 'SECOND') || (m.State === 'SECOND' && other?.State === 'PRIM');
+        });
+        if (sa.Hosts.every((x) => x.Reachable) && sb.Hosts.every((x) => x.Reachable) && settled) return;
         await sleep(100);
       }
-      throw new Error('agents did not see each other within 20 s');
+      const [sa, sb] = await Promise.all([status(a), status(b)]);
+      throw new Error(`agents did not see each other and settle within 20 s: ${JSON.stringify(sa.Modules.map((m) => [m.Name, m.State, m.WaitReason]))} / ${JSON.stringify(sb.Modules.map((m) => [m.Name, m.State, m.WaitReason]))}`);
     },
     async kill(h, signal) {
       if (h.proc === null || h.exited === null) return null;

@@ -135,10 +135,7 @@ export class Switchover {
       const next = body.epoch + 1;
       if (this.d.witness !== null) {
         step = 'witness';
-        const answer = rt.awaitOwnClaim(m.name, next, 10_000);
-        this.d.witness.claim(m.name, next, 'handover', to);
-        const a = await answer;
-        if (a === null || !a.granted || a.current.owner !== to) throw new VmmirrorError('HANDOVER_FAILED', `the witness did not record epoch ${next} for ${to} (${a === null ? 'no answer' : `current ${a.current.epoch} owned by ${a.current.owner ?? 'none'}`})`);
+        await this.handOverAtWitness(this.d.witness, m.name, body.epoch, to);
       }
       step = 'record';
       rt.dispatch({ type: 'handed-over', module: m.name, epoch: next, to });
@@ -155,6 +152,27 @@ export class Switchover {
     } finally {
       rt.handingOver.delete(m.name);
     }
+  }
+
+  // The witness must name the receiver before it starts the VM. A handover claim is idempotent, so
+  // a lost answer is asked again; a witness with no record of the module (replaced, or the module
+  // is new to it) first hears the owner confirm its own epoch.
+  private async handOverAtWitness(witness: WitnessClient, module: string, epoch: number, to: string): Promise<void> {
+    const next = epoch + 1;
+    let last: Awaited<ReturnType<ClusterRuntime['awaitOwnClaim']>> = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const answer = this.d.rt.awaitOwnClaim(module, next, 5000);
+      witness.claim(module, next, 'handover', to);
+      last = await answer;
+      if (last?.granted === true && last.current.owner === to) return;
+      if (last !== null && last.current.epoch < epoch) {
+        const confirmed = this.d.rt.awaitOwnClaim(module, epoch, 5000);
+        witness.claim(module, epoch, 'own');
+        const c = await confirmed;
+        if (c?.granted !== true) throw new VmmirrorError('HANDOVER_FAILED', `the witness does not confirm epoch ${epoch} of this host (${c === null ? 'no answer' : `it holds ${c.current.epoch}`})`);
+      } else if (last !== null) break;
+    }
+    throw new VmmirrorError('HANDOVER_FAILED', `the witness did not record epoch ${next} for ${to} (${last === null ? 'no answer' : `current ${last.current.epoch} owned by ${last.current.owner ?? 'none'}`})`);
   }
 
   private async stopForHandover(m: ResolvedModule, id: VmId): Promise<void> {
