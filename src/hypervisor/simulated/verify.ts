@@ -104,8 +104,12 @@ export interface PrefixReport {
   mismatches: Array<{ offset: number; expectedSeq: number[]; foundSeq: number | null; note?: string }>;
 }
 
-/** Where a VM's write history lives: one host's log, or several in order (after a failover) each up to a sequence number. */
-export type WriteHistory = Array<{ stateDir: string; throughSeq?: number }>;
+/**
+ * Where a VM's write history lives: one host's log, or several in order (after a failover) each up
+ * to a sequence number; `boots` keeps only the writes of those writer runs (after a failback, the
+ * returned host's log also holds its own lost writes, which are not part of the history).
+ */
+export type WriteHistory = Array<{ stateDir: string; throughSeq?: number; boots?: Array<string | null> }>;
 
 type Expect = { seq: number; boot: string | null } | 'guest' | null;
 
@@ -127,7 +131,9 @@ export async function verifyPatternPrefix(o: { diskPath: string; format: 'VHDX' 
   if (history.length === 0) throw new Error('verifyPatternPrefix needs stateDir or history');
   const writes: LoggedWrite[] = [];
   for (const h of history) {
-    for (const w of await readWriteLog(h.stateDir, o.vmId, o.diskIndex)) if (h.throughSeq === undefined || w.seq <= h.throughSeq) writes.push(w);
+    for (const w of await readWriteLog(h.stateDir, o.vmId, o.diskIndex)) {
+      if ((h.throughSeq === undefined || w.seq <= h.throughSeq) && (h.boots === undefined || h.boots.includes(w.boot))) writes.push(w);
+    }
   }
   // Guest writes leave no number on the disk: when N is only inferred, those logged right after it
   // (before the next pattern write) may be there or not, and their units are not judged.

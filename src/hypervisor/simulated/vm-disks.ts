@@ -74,9 +74,15 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
   }
   const logs = record.disks.map((_, i) => paths.changeLog(i));
   // Found on the first write only: opening the disks to freeze or merge needs no numbering.
+  // A disk written by someone else since our last stamp (a resync from the peer that ran the VM
+  // meanwhile: a failback) may hold higher numbers than our own log: continue above both, so
+  // no number is used twice in the VM's history.
   let seq = -1;
+  let writtenElsewhere = false;
   async function ensureSeq(): Promise<void> {
-    if (seq < 0) seq = (await lastSequence(logs)) ?? (await maxSeqOnDisks(disks, record.id));
+    if (seq >= 0) return;
+    const logged = await lastSequence(logs);
+    seq = logged === null ? await maxSeqOnDisks(disks, record.id) : writtenElsewhere ? Math.max(logged, await maxSeqOnDisks(disks, record.id)) : logged;
   }
   const boot = bootId.replace(/-/g, '').slice(0, 16);
   let bootLogged = false;
@@ -86,7 +92,10 @@ export async function openVmDisks(stateDir: string, record: SimVmRecord, bootId:
   // or by anything but this VM) voids every reference taken before.
   for (const [i, d] of disks.entries()) {
     const before = await lastStamp(logs[i]!);
-    if (before !== null && before !== (await d.writeStamp())) appendChange(logs[i]!, { t: 'I' });
+    if (before !== null && before !== (await d.writeStamp())) {
+      appendChange(logs[i]!, { t: 'I' });
+      writtenElsewhere = true;
+    }
   }
   async function recordStamps(): Promise<void> {
     for (const [i, d] of disks.entries()) appendChange(logs[i]!, { t: 'S', g: await d.writeStamp() });
