@@ -10,9 +10,10 @@ import { registerSync } from './sync';
 import { registerSelftest } from './selftest';
 import { registerReplica } from './replica';
 import { registerWitness } from './witness';
+import { registerLab } from './lab';
 
 // Every CLI command, in the order `vmmirror --help` lists them. These files only declare commands
 // (commander definitions and help); each action require()s its implementation in ../commands/, so
 // `vmmirror --help` or a failing `vmmirror status` never loads the engine, drivers or zod schemas
 // (docs/performance.md, CLI start-up; test/cli/startup.test.ts guards it).
-export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerSelftest, registerWitness];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerSelftest, registerWitness, registerLab];
