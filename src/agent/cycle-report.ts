@@ -4,6 +4,8 @@ export type ChangeDetection = 'ChangedRanges' | 'Scan';
 
 export interface CycleReport {
   module: string;
+  /** The ownership epoch the cycle ran under (sent in cycle.begin, echoed by the receiver). */
+  epoch: number;
   startedAt: Date;
   finishedAt: Date;
   durationMs: number;

@@ -7,29 +7,34 @@ import type { FrozenView, Hypervisor, VmId } from '../hypervisor/types';
 import type { Logger } from '../log';
 import type { PeerConnection } from '../peer';
 import { SenderCache, createDelta, type DeltaSource } from '../replication';
+import { CycleDeadline } from './cycle-deadline';
 import type { ChangeDetection, CycleReport } from './cycle-report';
 import { CycleBegin, CycleResult } from './messages';
 import { readReferences, writeReferences } from './references';
 import { manifestFetcher } from './sender-cache';
 import type { StreamRouter } from './stream-router';
-import type { ViewKeeper } from './views';
+import { removeViewRecord, writeViewRecord, type ViewKeeper } from './views';
 
-// The primary's half of a cycle (DESIGN section 4): freeze, ask S what it holds, pick changed
-// ranges or scan, stream the delta, wait for S's apply, then release the view (commit only after
-// the acknowledgement, so the next reference point never runs ahead of the replica).
+export { readPersistedView, type ViewRecord } from './views';
+
+// The sending half of a cycle (DESIGN section 4), on whichever host runs the module's VM now:
+// freeze, ask the receiver what it holds, pick changed ranges or scan, stream the delta, wait for
+// the receiver's apply, then release the view (commit only after the acknowledgement, so the next
+// reference point never runs ahead of the replica). Every message carries the ownership epoch the
+// cycle runs under; a reply at another epoch is STALE_EPOCH. One deadline bounds the whole cycle.
 
 export interface CycleDeps {
   config: LoadedConfig;
   hypervisor: Hypervisor;
-  /** The live peer connection to send on (rejects PEER_UNREACHABLE). */
-  connection(): Promise<PeerConnection>;
+  /** The live peer connection to send on, waiting at most `timeoutMs` for one (rejects PEER_UNREACHABLE). */
+  connection(timeoutMs: number): Promise<PeerConnection>;
   router: StreamRouter;
   /** Freezes, and releases views a failed release left open (before the VM's next freeze). */
   views: ViewKeeper;
   log: Logger;
 }
 
-/** Primary-side state folder of a module (references, manifest cache). */
+/** Sender-side state folder of a module (references, manifest cache, the frozen view's record). */
 export function senderStateDir(config: LoadedConfig, module: string): string {
   return join(config.dataDir, 'state', module, 'sender');
 }
@@ -51,18 +56,49 @@ export async function resolveVm(hv: Hypervisor, m: ResolvedModule): Promise<VmId
   return vms[0]!.id;
 }
 
-/** Which frozen disk is which configured disk (by base path); Disks "auto" takes them all. */
+/** Which frozen disk is which configured disk (by this host's own copy, localPath); Disks "auto" takes them all. */
 function sourcesFor(m: ResolvedModule, view: FrozenView): Array<DeltaSource & { basePath: string }> {
   if (m.disks === 'auto') return view.disks.map((d) => ({ name: fileName(d.basePath), path: d.readPath, mode: 'auto' as const, basePath: d.basePath }));
   return m.disks.map((d) => {
-    const frozen = view.disks.find((v) => pathKey(v.basePath) === pathKey(d.path));
-    if (frozen === undefined) throw new ReplicationError('CONFIG_INVALID', `module ${m.name}: disk ${d.path} is not attached to the VM (it has ${view.disks.map((v) => v.basePath).join(', ')})`);
+    const frozen = view.disks.find((v) => pathKey(v.basePath) === pathKey(d.localPath));
+    if (frozen === undefined) throw new ReplicationError('CONFIG_INVALID', `module ${m.name}: disk ${d.localPath} (this host's copy of ${d.name}) is not attached to the VM (it has ${view.disks.map((v) => v.basePath).join(', ')})`);
     return { name: d.name, path: frozen.readPath, mode: 'auto' as const, basePath: frozen.basePath };
   });
 }
 
-/** Runs one cycle for a module this host is primary of; throws a typed error on failure (the replica stays on its generation). */
-export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: AbortSignal): Promise<CycleReport> {
+/** The receiver's targets in its order (its stream header is read by position): the same names, or STREAM_WRONG_TARGET. */
+function inReceiverOrder<T extends { name: string }>(m: ResolvedModule, sources: T[], held: Array<{ name: string }>): T[] {
+  const ordered = held.map((f) => sources.find((s) => s.name === f.name));
+  if (held.length !== sources.length || ordered.some((s) => s === undefined)) {
+    throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name}: the receiver holds [${held.map((f) => f.name).join(', ')}], this host sends [${sources.map((s) => s.name).join(', ')}]`);
+  }
+  return ordered as T[];
+}
+
+function staleEpoch(m: ResolvedModule, what: string, got: number, epoch: number): VmmirrorError {
+  return new VmmirrorError('STALE_EPOCH', `module ${m.name}: the receiver answered ${what} at epoch ${got}, this cycle runs at epoch ${epoch}`);
+}
+
+/** How long a cycle waits for a connection to the peer: a peer that is down fails the cycle fast, and the next tick retries. */
+const CONNECT_WAIT_MS = 5000;
+
+/**
+ * Runs one cycle of a module whose VM runs here, at ownership `o.epoch`; throws a typed error on
+ * failure (the replica stays on its generation). The whole cycle ends by `CycleTimeoutSeconds`
+ * from its start (CYCLE_TIMEOUT) or when `o.signal` aborts; then the stream is destroyed and the
+ * frozen view released without commit.
+ */
+export async function runCycle(deps: CycleDeps, m: ResolvedModule, o: { epoch: number; signal: AbortSignal }): Promise<CycleReport> {
+  const deadline = new CycleDeadline(deps.config.agent.CycleTimeoutSeconds * 1000, o.signal, `module ${m.name}`);
+  try {
+    return await cycleWithin(deps, m, o.epoch, deadline);
+  } finally {
+    deadline.dispose();
+  }
+}
+
+async function cycleWithin(deps: CycleDeps, m: ResolvedModule, epoch: number, deadline: CycleDeadline): Promise<CycleReport> {
+  const signal = deadline.signal;
   const startedAt = new Date();
   // Per-phase durations (debug log at the end) show where a cycle's time goes.
   const phases: Record<string, number> = {};
@@ -72,32 +108,33 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     phases[name] = Math.round(now - mark);
     mark = now;
   };
-  const timeoutMs = deps.config.agent.CycleTimeoutSeconds * 1000;
   const stateDir = senderStateDir(deps.config, m.name);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const conn = await deps.connection();
-  const vmId = await resolveVm(deps.hypervisor, m);
-  signal.throwIfAborted();
+  const conn = await deadline.race(deps.connection(Math.min(CONNECT_WAIT_MS, deadline.remaining())));
+  const vmId = await deadline.race(resolveVm(deps.hypervisor, m));
   lap('resolve');
-  const view = await deps.views.freeze(vmId, 120_000);
+  // A view that arrives after the cycle gave up is released at once: nobody else would.
+  const view = await deadline.race(deps.views.freeze(vmId, deadline.callTimeout()), (late) => void deps.views.abandon(late, m.name));
   lap('freeze');
-  let committed = false;
+  let released = false;
   let closeManifests: () => Promise<void> = async () => undefined;
   try {
-    const sources = sourcesFor(m, view);
-    const disks = await Promise.all(sources.map(async (s) => ({ name: s.name, sizeBytes: (await stat(s.path)).size })));
-    const begin = await conn.request(CycleBegin, { module: m.name, disks, blockSize: m.replication.blockSize }, { timeoutMs: 60_000 });
+    // Recorded before anything is read: an agent killed from here on leaves the view open, and
+    // its next start releases it by this id (readPersistedView).
+    await writeViewRecord(stateDir, view);
+    const frozen = sourcesFor(m, view);
+    const disks = await Promise.all(frozen.map(async (s) => ({ name: s.name, sizeBytes: (await stat(s.path)).size })));
+    const begin = await deadline.race(conn.request(CycleBegin, { module: m.name, epoch, disks, blockSize: m.replication.blockSize }, { timeoutMs: deadline.callTimeout() }));
     lap('begin');
-    signal.throwIfAborted();
-    if (begin.files.map((f) => f.name).join('\n') !== sources.map((s) => s.name).join('\n')) {
-      throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name}: the secondary holds [${begin.files.map((f) => f.name).join(', ')}], this host sends [${sources.map((s) => s.name).join(', ')}]`);
-    }
+    if (begin.epoch !== epoch) throw staleEpoch(m, 'cycle.begin', begin.epoch, epoch);
+    const sources = inReceiverOrder(m, frozen, begin.files);
     const cache = await SenderCache.open(join(stateDir, 'manifests'));
-    const fetcher = manifestFetcher({ conn, router: deps.router, module: m.name, digests: new Map(begin.files.map((f) => [f.name, f.manifestDigest])), timeoutMs: 60_000 });
+    const fetcher = manifestFetcher({ conn, router: deps.router, module: m.name, digests: new Map(begin.files.map((f) => [f.name, f.manifestDigest])), timeoutMs: () => deadline.callTimeout(), signal });
     const { manifests } = await cache.reconcile(begin.files, m.replication.blockSize, fetcher.fetch);
     closeManifests = async () => {
       for (const mf of manifests.values()) await mf?.close();
     };
+    deadline.check();
     lap('reconcile');
 
     let detection: ChangeDetection = 'Scan';
@@ -110,7 +147,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     else if (begin.files.some((f) => refs.manifestDigests[f.name] !== f.manifestDigest)) scanReason = `the replica's manifests differ from what generation ${begin.generation} had`;
     else {
       try {
-        const ranges = await deps.hypervisor.changedRanges(vmId, view, refs.references, { timeoutMs: 120_000 });
+        const ranges = await deadline.race(deps.hypervisor.changedRanges(vmId, view, refs.references, { timeoutMs: deadline.callTimeout() }));
         changedRanges = new Map();
         changedRangeBytes = 0;
         for (const s of sources) {
@@ -141,17 +178,19 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       takenAt: view.takenAt,
     });
     lap('deltaOpen');
-    const onAbort = (): void => void delta.stream.destroy(new VmmirrorError('CANCELLED', 'cycle aborted (agent stopping)'));
+    // Past the deadline, or when the caller aborts, the stream ends: the receiver discards the
+    // uncommitted journal and stays on its generation.
+    const onAbort = (): void => void delta.stream.destroy(signal.reason instanceof Error ? signal.reason : new VmmirrorError('CANCELLED', 'cycle aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
     let sent: { bytes: number; wireBytes?: number };
     try {
-      sent = await conn.sendStream(begin.streamId, delta.stream, { compression: m.replication.compression, meta: { kind: 'delta', module: m.name } });
+      if (signal.aborted) onAbort();
+      sent = await deadline.race(conn.sendStream(begin.streamId, delta.stream, { compression: m.replication.compression, meta: { kind: 'delta', module: m.name } }));
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
     lap('stream');
-    const report = await delta.report;
-    signal.throwIfAborted();
+    const report = await deadline.race(delta.report);
     // While S journals, fsyncs and applies (hundreds of ms for a large delta), bring P's copy of S's
     // manifests up to the generation the delta produces, so the next cycle needs no fetch. Safe
     // before the acknowledgement: reconcile uses a copy only when its digest equals the one S
@@ -166,22 +205,24 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
       .catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'manifest cache not advanced; it will be fetched next cycle'));
     let ack: z.output<typeof CycleResult.reply>;
     try {
-      ack = await conn.request(CycleResult, { module: m.name, streamId: begin.streamId }, { timeoutMs });
+      ack = await deadline.race(conn.request(CycleResult, { module: m.name, streamId: begin.streamId }, { timeoutMs: deadline.callTimeout() }));
     } finally {
       // Never leave the cache being written when the cycle ends (the next one reads it).
       await advancing;
     }
     lap('ack');
+    if (ack.epoch !== epoch) throw staleEpoch(m, 'cycle.result', ack.epoch, epoch);
     if (ack.generation !== begin.generation + 1) {
-      throw new ReplicationError('STREAM_WRONG_GENERATION', `module ${m.name}: secondary applied generation ${ack.generation}, expected ${begin.generation + 1}`);
+      throw new ReplicationError('STREAM_WRONG_GENERATION', `module ${m.name}: the receiver applied generation ${ack.generation}, expected ${begin.generation + 1}`);
     }
     for (const f of report.files) {
       const a = ack.files.find((x) => x.name === f.name);
-      if (a?.manifestDigest !== f.manifestDigest) throw new ReplicationError('MANIFEST_MISMATCH', `module ${m.name}: secondary's manifest of ${f.name} differs from what was sent`);
+      if (a?.manifestDigest !== f.manifestDigest) throw new ReplicationError('MANIFEST_MISMATCH', `module ${m.name}: the receiver's manifest of ${f.name} differs from what was sent`);
     }
     // S holds the new generation: only now may the frozen point become the next reference.
     const references = await view.release({ commit: true });
-    committed = true;
+    released = true;
+    await forgetView(deps, m, stateDir);
     lap('release');
     await writeReferences(stateDir, { generation: ack.generation, manifestDigests: Object.fromEntries(ack.files.map((f) => [f.name, f.manifestDigest])), references });
     await deps.hypervisor.pruneReferences(vmId, references).catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'pruning old reference points failed'));
@@ -190,6 +231,7 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     deps.log.debug({ module: m.name, phases }, 'cycle phases (ms)');
     return {
       module: m.name,
+      epoch,
       startedAt,
       finishedAt,
       durationMs: finishedAt.getTime() - startedAt.getTime(),
@@ -211,6 +253,13 @@ export async function runCycle(deps: CycleDeps, m: ResolvedModule, signal: Abort
     };
   } finally {
     await closeManifests();
-    if (!committed) await deps.views.abandon(view, m.name);
+    // Kept when the release fails: the view is still open, and the next start must find its id.
+    if (!released && (await deps.views.abandon(view, m.name))) await forgetView(deps, m, stateDir);
   }
+}
+
+// The view is released: its record goes. Failing to remove it fails nothing (a record naming a
+// released view makes the next start release nothing), so it is only logged.
+async function forgetView(deps: CycleDeps, m: ResolvedModule, stateDir: string): Promise<void> {
+  await removeViewRecord(stateDir).catch((err: unknown) => deps.log.warn({ module: m.name, err }, 'frozen view record not removed'));
 }
