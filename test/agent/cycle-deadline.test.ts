@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { readPersistedView, runCycle, senderStateDir } from '../../src/agent/cycle';
 import { CycleBegin, CycleResult } from '../../src/agent/messages';
 import { hasCode } from '../../src/errors';
+import { TokenBucket } from '../../src/peer';
 import { qemuCompare } from '../helpers/qemu';
 import { MiB, cycleHosts, type CycleHosts } from './cycle-hosts';
 
@@ -53,6 +54,28 @@ describe('src/agent/cycle (deadline, epoch, view record)', function () {
     expect(t.a.views.isSuspect(t.a.vmId)).to.equal(false);
     // Uncommitted: no reference was stored, the next cycle scans.
     expect(existsSync(join(stateDir, 'references.json'))).to.equal(false);
+  });
+
+  it('destroys the delta stream at the deadline: a stream slower than the deadline is cut, and the receiver applies nothing', async () => {
+    await t.cleanup();
+    // 128 KiB/s for a delta of more than 2 MiB: the stream alone would take over 16 s.
+    t = await cycleHosts({ cycleTimeoutSeconds: TIMEOUT_S, link: { bandwidth: new TokenBucket(128 * 1024) } });
+    t.b.cluster.epochs.set('web1', 1);
+    freezeRecord = join(t.a.simDir, 'vms', t.a.vmId, 'freeze.json');
+    await t.a.hv.guestWrite(t.a.vmId, { offset: MiB, length: 2 * MiB, pattern: 0x5a });
+    let received = 0;
+    t.b.cluster.onGate = () => void (received += 1);
+    const started = performance.now();
+    const err = await runCycle(t.a.deps, t.a.config.modules[0]!, { epoch: 1, signal: new AbortController().signal }).then(() => null, (e: unknown) => e);
+    const elapsedMs = performance.now() - started;
+    expect(hasCode(err, 'CYCLE_TIMEOUT'), String(err)).to.equal(true);
+    expect(elapsedMs).to.be.below(16_000);
+    expect(received, 'the stream had started').to.be.greaterThan(1);
+    // The receiver's side of the stream ends with it: nothing committed, no journal left.
+    await t.b.side.release('web1');
+    expect(t.b.side.generationOf('web1')).to.equal(0);
+    expect(t.b.cluster.applied).to.deep.equal([]);
+    expect(existsSync(freezeRecord)).to.equal(false);
   });
 
   it('aborting the caller\'s signal mid-cycle ends it at once with that reason, and the view is released', async () => {

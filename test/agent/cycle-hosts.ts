@@ -9,6 +9,7 @@ import { ViewKeeper } from '../../src/agent/views';
 import type { LoadedConfig } from '../../src/config';
 import { createSimulatedHost, createSimulatedHypervisor, createSimulatedVm, crashSimulatedHost, type SimulatedHypervisor } from '../../src/hypervisor/simulated';
 import type { PeerConnection } from '../../src/peer';
+import type { LinkOptions } from '../../src/peer/types';
 import { createVhdx } from '../helpers/qemu';
 import { logSink } from '../helpers/log-sink';
 import { connectedPair, type Pair } from '../helpers/peer-pair';
@@ -45,11 +46,11 @@ export interface CycleHosts {
   cleanup(): Promise<void>;
 }
 
-export async function cycleHosts(o: { cycleTimeoutSeconds?: number; diskBytes?: number } = {}): Promise<CycleHosts> {
+export async function cycleHosts(o: { cycleTimeoutSeconds?: number; diskBytes?: number; link?: Partial<LinkOptions> } = {}): Promise<CycleHosts> {
   const t = await tempDir('vmmirror-cycle-');
   const pathA = join(t.dir, 'a', 'vms', 'web1.vhdx');
   const pathB = join(t.dir, 'b', 'copies', 'web1.vhdx');
-  const pair = await connectedPair();
+  const pair = await connectedPair(o.link ?? {});
   // The pair's server is "a" and its client "b" (test/helpers/peer-pair.ts).
   const ends: Record<'a' | 'b', { conn: PeerConnection; handlers: Pair['server'] | Pair['client'] }> = {
     a: { conn: pair.serverConn, handlers: pair.server },
