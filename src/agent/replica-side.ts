@@ -1,19 +1,17 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { LoadedConfig, ResolvedModule } from '../config';
 import { PeerError, ReplicationError, VmmirrorError } from '../errors';
 import { componentLogger, type Logger } from '../log';
 import type { PeerConnection } from '../peer';
-import { ReplicaStore } from '../replication';
-import type { ReplicaTarget } from '../replication';
 import type { CycleBegin, CycleResult, ManifestFetch } from './messages';
-import { receiveGated, unrecordedFiles } from './replica-feed';
-import { readTargets, replicaTargets, writeTargets, type LocalVmDisks } from './replica-targets';
+import { receiveGated } from './replica-feed';
+import { ReplicaStores } from './replica-stores';
+import { readTargets, replicaTargets, type LocalVmDisks } from './replica-targets';
 import { PendingResults } from './pending-results';
 
 export { replicaTargets } from './replica-targets';
+export { replicaStateDir } from './replica-stores';
 
 // The receiving half of a cycle, on whichever host does not run the module's VM now: answers
 // cycle.begin with a nonce and the state it holds, receives the delta stream into the module's
@@ -28,16 +26,6 @@ const RESULT_TTL_MS = 10 * 60_000;
 
 type BeginBody = z.output<typeof CycleBegin.body>;
 type BeginReply = z.input<typeof CycleBegin.reply>;
-
-interface OpenStore {
-  store: ReplicaStore;
-  targetsKey: string;
-}
-
-/** Replica state directory of a module on this host. */
-export function replicaStateDir(config: LoadedConfig, module: string): string {
-  return join(config.dataDir, 'state', module, 'replica');
-}
 
 export interface ReplicaSideOptions {
   log?: Logger;
@@ -59,16 +47,11 @@ export interface ReplicaFailure {
 }
 
 export class ReplicaSide {
-  private readonly stores = new Map<string, OpenStore>();
+  private readonly stores: ReplicaStores;
   private readonly expected = new Map<string, { module: string; epoch: number }>();
   private readonly results: PendingResults;
   /** The receive in flight per module (journal, commit, apply); release() waits for it. */
   private readonly receiving = new Map<string, Promise<unknown>>();
-  /** Opening, closing and rehashing a module's store run one at a time (begin's preparation, release). */
-  private readonly locks = new Map<string, Promise<unknown>>();
-  /** A cycle.begin's preparation per module: a second begin joins it instead of rehashing again. */
-  private readonly preparing = new Map<string, { key: string; done: Promise<ReplicaStore> }>();
-  private readonly generations = new Map<string, number>();
   private readonly failures = new Map<string, ReplicaFailure>();
   private readonly log: Logger;
 
@@ -77,6 +60,7 @@ export class ReplicaSide {
     private readonly options: ReplicaSideOptions,
   ) {
     this.log = options.log ?? defaultLog;
+    this.stores = new ReplicaStores(config, this.log);
     this.results = new PendingResults(options.resultTtlMs ?? RESULT_TTL_MS, this.log);
   }
 
@@ -90,9 +74,9 @@ export class ReplicaSide {
   async openKnown(): Promise<void> {
     for (const m of this.config.modules) {
       try {
-        await this.serial(m.name, async () => {
+        await this.stores.serial(m.name, async () => {
           const targets = await readTargets(this.config, m.name, this.options.localVmDisks);
-          if (targets !== null) await this.storeFor(m, targets);
+          if (targets !== null) await this.stores.openWith(m, targets);
         });
       } catch (err) {
         const e = err instanceof VmmirrorError ? err : new ReplicationError('IO_ERROR', `module ${m.name}: ${(err as Error).message}`, { cause: err });
@@ -114,35 +98,7 @@ export class ReplicaSide {
 
   /** The generation this host's copy of `module` holds (kept after release); null when never opened. */
   generationOf(module: string): number | null {
-    return this.generations.get(module) ?? null;
-  }
-
-  // Runs `fn` after every earlier open/close of the module's store has ended.
-  private serial<T>(module: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.locks.get(module) ?? Promise.resolve()).then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(module, tail);
-    void tail.then(() => {
-      if (this.locks.get(module) === tail) this.locks.delete(module);
-    });
-    return run;
-  }
-
-  private async storeFor(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
-    const key = JSON.stringify(targets);
-    const open = this.stores.get(m.name);
-    if (open !== undefined && open.targetsKey === key) return open.store;
-    if (open !== undefined) {
-      this.stores.delete(m.name);
-      await open.store.close();
-    }
-    await writeTargets(this.config, m.name, targets);
-    for (const t of targets) await mkdir(dirname(t.path), { recursive: true });
-    const store = await ReplicaStore.open({ stateDir: replicaStateDir(this.config, m.name), module: m.name, targets, blockSize: m.replication.blockSize });
-    if (store.recovery.action !== 'none') this.log.warn({ module: m.name, recovery: store.recovery }, 'replica recovered at open');
-    this.stores.set(m.name, { store, targetsKey: key });
-    this.generations.set(m.name, store.state().Generation);
-    return store;
+    return this.stores.generationOf(module);
   }
 
   /** cycle.begin: a fresh nonce and what this replica holds. Refuses a second cycle of the same module. */
@@ -157,7 +113,7 @@ export class ReplicaSide {
     const targets = replicaTargets(m, await this.options.localVmDisks(m.name), body.disks);
     // A nonce issued by an earlier begin is void from now on: no stream may land during a rehash.
     this.voidNonces(m.name);
-    const store = await this.prepare(m, targets);
+    const store = await this.stores.prepare(m, targets);
     // The cluster may have moved on while the store opened (a takeover's release): ask again.
     this.options.gate(m.name, body.epoch);
     this.failures.delete(m.name);
@@ -172,42 +128,6 @@ export class ReplicaSide {
     for (const [id, e] of this.expected) if (e.module === module) this.expected.delete(id);
   }
 
-  // Opens the store and rehashes what was written behind our back, once per module at a time. A
-  // rehash of a large replica can outlast the sender's cycle.begin wait; its next begin then waits
-  // for the same rehash instead of starting a second one into the same files.
-  private async prepare(m: ResolvedModule, targets: ReplicaTarget[]): Promise<ReplicaStore> {
-    const key = JSON.stringify(targets);
-    const running = this.preparing.get(m.name);
-    if (running !== undefined) {
-      this.log.info({ module: m.name }, 'cycle.begin waits for the preparation already running');
-      const store = await running.done.catch(() => null);
-      if (store !== null && running.key === key && this.stores.get(m.name)?.store === store) return store;
-      return this.prepare(m, targets);
-    }
-    const done = this.serial(m.name, async () => {
-      const store = await this.storeFor(m, targets);
-      const known = new Set(store.state().Files.map((f) => f.Name));
-      // A file this host holds but the store never recorded (this host's own copy, from when it ran
-      // the VM) is adopted: hashed, so the first cycle into it sends only what differs. A file
-      // written behind our back (its VM started by hand, a file edited or resized) no longer matches
-      // its manifest: rehashed too; its digest changes, so the sender refetches it and scans (DESIGN I2).
-      const adopted = await unrecordedFiles(store, known);
-      const touched = [...adopted, ...(await store.changedBehindOurBack())];
-      if (touched.length > 0) {
-        this.log.warn({ module: m.name, files: touched, adopted }, 'replica files not matching their manifests; rehashing them');
-        await store.rehash(touched);
-      }
-      return store;
-    });
-    const entry = { key, done };
-    this.preparing.set(m.name, entry);
-    try {
-      return await done;
-    } finally {
-      if (this.preparing.get(m.name) === entry) this.preparing.delete(m.name);
-    }
-  }
-
   /** A delta stream arrived: journal it into the module's store (only for a nonce this side issued, at an epoch the gate allows). */
   acceptDelta(streamId: string, module: string, readable: Readable): void {
     const e = this.expected.get(streamId);
@@ -217,8 +137,8 @@ export class ReplicaSide {
       return;
     }
     this.expected.delete(streamId);
-    const open = this.stores.get(module);
-    if (open === undefined) {
+    const store = this.stores.get(module);
+    if (store === undefined) {
       readable.destroy(new ReplicationError('STREAM_WRONG_TARGET', `module ${module} has no open replica`));
       return;
     }
@@ -229,10 +149,10 @@ export class ReplicaSide {
       readable.destroy(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    const result = receiveGated({ store: open.store, streamId, readable, log: this.log, module, gate: () => this.options.gate(module, e.epoch) });
+    const result = receiveGated({ store, streamId, readable, log: this.log, module, gate: () => this.options.gate(module, e.epoch) });
     const settled = result.then(
       (a) => {
-        this.generations.set(module, a.generation);
+        this.stores.noteGeneration(module, a.generation);
         this.options.onApplied?.(module, e.epoch, a.generation);
       },
       () => undefined,
@@ -270,18 +190,14 @@ export class ReplicaSide {
     const m = this.module(module);
     this.voidNonces(m.name);
     await this.receiving.get(m.name);
-    return this.serial(m.name, async () => {
+    return this.stores.serial(m.name, async () => {
       this.voidNonces(m.name);
-      let open = this.stores.get(m.name)?.store;
-      if (open === undefined) {
+      if (this.stores.get(m.name) === undefined) {
         const targets = await readTargets(this.config, m.name, this.options.localVmDisks);
-        if (targets === null) return { generation: this.generations.get(m.name) ?? 0 };
-        open = await this.storeFor(m, targets);
+        if (targets === null) return { generation: this.stores.generationOf(m.name) ?? 0 };
+        await this.stores.openWith(m, targets);
       }
-      const generation = open.state().Generation;
-      this.stores.delete(m.name);
-      await open.close();
-      this.generations.set(m.name, generation);
+      const generation = (await this.stores.closeOne(m.name)) ?? 0;
       this.log.info({ module: m.name, generation }, 'replica released: its files are the VM\'s now');
       return { generation };
     });
@@ -290,12 +206,12 @@ export class ReplicaSide {
   /** manifest.fetch: sends this replica's manifest of one file on the requester's nonce. */
   async sendManifest(body: z.output<typeof ManifestFetch.body>, conn: PeerConnection): Promise<z.input<typeof ManifestFetch.reply>> {
     const m = this.module(body.module);
-    const open = this.stores.get(m.name);
-    if (open === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no open replica`);
-    const c = await open.store.cycleState();
+    const store = this.stores.get(m.name);
+    if (store === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no open replica`);
+    const c = await store.cycleState();
     const f = c.files.find((x) => x.name === body.name);
     if (f === undefined) throw new ReplicationError('STREAM_WRONG_TARGET', `module ${m.name} has no replica file ${body.name}`);
-    void conn.sendStream(body.streamId, open.store.manifestStream(body.name), { meta: { kind: 'manifest', module: m.name, name: body.name } }).catch((err: unknown) => {
+    void conn.sendStream(body.streamId, store.manifestStream(body.name), { meta: { kind: 'manifest', module: m.name, name: body.name } }).catch((err: unknown) => {
       this.log.warn({ module: m.name, err }, 'manifest stream failed');
     });
     return { generation: c.generation, manifestDigest: f.manifestDigest };
@@ -304,7 +220,7 @@ export class ReplicaSide {
   /** Generation and time of each replica open on this host (for heartbeats and status). */
   summaries(): Map<string, { generation: number; takenAt: string | null; appliedAt: string | null }> {
     const out = new Map<string, { generation: number; takenAt: string | null; appliedAt: string | null }>();
-    for (const [name, { store }] of this.stores) {
+    for (const [name, store] of this.stores.entries()) {
       const s = store.state();
       out.set(name, { generation: s.Generation, takenAt: s.TakenAt, appliedAt: s.AppliedAt });
     }
@@ -315,7 +231,6 @@ export class ReplicaSide {
   async close(): Promise<void> {
     await Promise.allSettled(this.results.all());
     await Promise.allSettled([...this.receiving.values()]);
-    for (const { store } of this.stores.values()) await store.close().catch(() => undefined);
-    this.stores.clear();
+    await this.stores.closeAll();
   }
 }
