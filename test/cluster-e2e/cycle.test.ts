@@ -6,7 +6,7 @@ import { seeded } from '../helpers/seed';
 import { clusterUnderTest, HOSTS, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost, report } from './figures';
 import { handovers, verifyCopy } from './history';
-import { downtimeOfMove, judgeStoppedLab, other, rateOf, setAgentSetting, waitPlacement, waitReplicated, waitSteady } from './steps';
+import { downtimeOfMove, judgeStoppedLab, quiesceAndStop, other, rateOf, setAgentSetting, waitPlacement, waitReplicated, waitSteady } from './steps';
 
 // Scenario 4 of the cluster suite: the kill/return cycle several times in one lab, the victim and
 // the instant of each kill seeded. After each kill: every VM on the survivor, the victim's copies
@@ -77,7 +77,7 @@ describe('cluster e2e: the kill/return cycle, seeded, several times', function (
       }
       expectNeverOnBoth(c);
     }
-    await c.stopAll();
+    await quiesceAndStop(c);
     await judgeStoppedLab(c);
     expectNeverOnBoth(c);
     await report(c, '4-kill-return-cycle', { victims, killToRunningMs: killToRunning, writesLost: lost, writesLostSeconds: lostSeconds, failbackDowntimeMs: downtime });

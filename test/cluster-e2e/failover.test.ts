@@ -6,7 +6,7 @@ import { seeded } from '../helpers/seed';
 import { clusterUnderTest, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost, report } from './figures';
 import { verifyCopy } from './history';
-import { downtimeOfMove, judgeStoppedLab, modulesOf, newHandovers, rateOf, setAgentSetting, waitPlacement, waitReplicated, waitSteady, watchResync } from './steps';
+import { downtimeOfMove, judgeStoppedLab, loggedEvents, modulesOf, newHandovers, quiesceAndStop, rateOf, resyncFigures, setAgentSetting, waitPlacement, waitReplicated, waitSteady } from './steps';
 
 // Scenarios 1 and 2 of the cluster suite (issue 8): host A dies whole (agent, guard, VMs, SIGKILL)
 // and its VMs run on B; then A returns, is resynchronised and takes its VMs back. The lab's
@@ -72,10 +72,9 @@ describe('cluster e2e: a host dies, its VMs run on the peer, it returns and take
     expect(killedAt, 'scenario 1 ran').to.be.greaterThan(0);
     const mine = modulesOf(c, 'hva');
     const returnedAt = performance.now();
-    const resync = watchResync(c, 'hva');
+    const returnedWall = Date.now();
     await c.startHost('hva');
     await waitSteady(c, 'after hva returned', 120_000);
-    const progress = await resync.stop();
     const downtime: number[] = [];
     for (const m of mine) {
       const hs = await newHandovers(c, m.VmId, 1);
@@ -88,10 +87,11 @@ describe('cluster e2e: a host dies, its VMs run on the peer, it returns and take
     expectNeverOnBoth(c);
     const figures = {
       returnToSteadyMs: performance.now() - returnedAt,
-      resyncBytes: c.lab.Modules.map((m) => ({ module: m.Name, bytes: progress.get(m.Name)?.done ?? null, diskBytes: m.DiskBytes })),
+      resyncBytes: await resyncFigures(c, 'hva', returnedWall),
       failbackDowntimeMs: downtime,
+      failbackReportedByAgent: (await loggedEvents(c, 'hva-agent', 'failback-done', returnedWall)).map((e) => ({ module: e.module, downtimeMs: e.downtimeMs, finalBytes: e.finalBytes })),
     };
-    await c.stopAll();
+    await quiesceAndStop(c);
     await judgeStoppedLab(c);
     await report(c, '2-return-failback', figures);
   });

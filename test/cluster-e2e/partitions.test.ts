@@ -8,7 +8,7 @@ import { seeded } from '../helpers/seed';
 import { clusterUnderTest, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost, report } from './figures';
 import { handovers } from './history';
-import { judgeStoppedLab, modulesOf, other, setAgentSetting, waitPlacement, waitSteady } from './steps';
+import { judgeStoppedLab, modulesOf, quiesceAndStop, other, setAgentSetting, waitPlacement, waitSteady } from './steps';
 
 // Scenario 3 of the cluster suite: partitions and partial failures, one lab, each case held longer
 // than the timeouts (peer lost after 5 s, a lease lasts 5 s), the sampler running throughout, and
@@ -146,7 +146,7 @@ describe('cluster e2e: partitions, the witness, a dead agent, a cold start from 
   });
 
   it('at the end, with the lab stopped, every copy verifies and the two copies of each VM are equal', async () => {
-    await c.stopAll();
+    await quiesceAndStop(c);
     await judgeStoppedLab(c);
   });
 });

@@ -56,7 +56,9 @@ export class RunSampler {
   async sampleOnce(): Promise<Sample> {
     const running = new Map<string, string[]>();
     for (const h of this.hosts) {
-      for (const { vmId } of await simulatedVmPids(h.simDir)) running.set(vmId, [...(running.get(vmId) ?? []), h.name]);
+      // One host counts once per VM: a VM process that spawns a child (qemu-io for a new block)
+      // shows its own command line in that child until the exec, so a host may list a VM twice.
+      for (const vmId of new Set((await simulatedVmPids(h.simDir)).map((p) => p.vmId))) running.set(vmId, [...(running.get(vmId) ?? []), h.name]);
     }
     const s = { at: performance.now(), running };
     this.timeline.push(s);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSimulatedHypervisor } from '../../src/hypervisor/simulated';
 import type { LabHostName, LabModule } from '../../src/lab/schema';
 import { qemuCompare } from '../helpers/qemu';
 import type { ClusterUnderTest } from './cluster';
@@ -34,11 +35,12 @@ export async function waitPlacement(c: ClusterUnderTest, placement: Placement, w
 /** Waits until `host` has committed (its peer acknowledged) a generation holding the VM's writes up to now. */
 export async function waitReplicated(c: ClusterUnderTest, vmId: string, host: LabHostName, timeoutMs = 60_000): Promise<number> {
   const log = { host, simDir: c.lab.Hosts.find((h) => h.Name === host)!.SimDirectory };
-  const now = Math.max(0, ...(await bootsOn(log, vmId)).map((b) => b.lastSeq));
+  // At least one write: a VM that has only just started has written nothing yet.
+  const now = Math.max(1, ...(await bootsOn(log, vmId)).map((b) => b.lastSeq));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const committed = Math.max(0, ...(await bootsOn(log, vmId)).flatMap((b) => b.committed));
-    if (committed >= now && now > 0) return committed;
+    if (committed >= now) return committed;
     if (Date.now() > deadline) throw new Error(`${host} committed no generation of ${vmId} holding write ${now} in ${timeoutMs} ms (last committed: ${committed})`);
     await sleep(200);
   }
@@ -107,29 +109,47 @@ export function downtimeOfMove(c: ClusterUnderTest, vmId: string, from: LabHostN
   return left === null ? null : arrived - left;
 }
 
-/** Polls a host's status for resync progress until stopped; returns the largest BytesDone/BytesTotal seen per module. */
-export function watchResync(c: ClusterUnderTest, h: LabHostName): { stop(): Promise<Map<string, { done: number; total: number }>> } {
-  const seen = new Map<string, { done: number; total: number }>();
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      try {
-        for (const m of (await c.status(h)).Modules) {
-          if (m.Resync === null) continue;
-          const prev = seen.get(m.Name) ?? { done: 0, total: 0 };
-          seen.set(m.Name, { done: Math.max(prev.done, m.Resync.BytesDone), total: Math.max(prev.total, m.Resync.BytesTotal) });
-        }
-      } catch {
-        // the agent is starting, or busy: the next poll will tell
-      }
-      await sleep(200);
+/** The events (`event` field) a lab process logged since `sinceWallMs` (its log's `time`: wall clock, this machine). */
+export async function loggedEvents(c: ClusterUnderTest, processName: string, event: string, sinceWallMs: number): Promise<Array<Record<string, unknown>>> {
+  let text = '';
+  try {
+    text = await readFile(c.logFile(processName), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(`"event":"${event}"`)) continue;
+    try {
+      const e = JSON.parse(line) as Record<string, unknown>;
+      if (e.event === event && typeof e.time === 'number' && e.time >= sinceWallMs) out.push(e);
+    } catch {
+      // a line torn by a SIGKILL
     }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return seen;
-    },
-  };
+  }
+  return out;
+}
+
+/** Resync bytes per module as the returning host's agent reported them (event resync-done), against the disk size. */
+export async function resyncFigures(c: ClusterUnderTest, h: LabHostName, sinceWallMs: number): Promise<Array<{ module: string; bytes: number | null; diskBytes: number }>> {
+  const done = await loggedEvents(c, `${h}-agent`, 'resync-done', sinceWallMs);
+  return c.lab.Modules.map((m) => {
+    const e = done.filter((x) => x.module === m.Name).at(-1);
+    return { module: m.Name, bytes: typeof e?.bytes === 'number' ? e.bytes : null, diskBytes: m.DiskBytes };
+  });
+}
+
+/**
+ * The end of a scenario: the guest writers pause, each running host commits a generation holding its
+ * VM's last write, then every process and VM stops, so every copy must equal the VM's whole life.
+ */
+export async function quiesceAndStop(c: ClusterUnderTest): Promise<void> {
+  for (const m of c.lab.Modules) {
+    const on = c.sampler.runningNow(m.VmId);
+    expect(on.length, `${m.Name} runs on one host before the stop`).to.equal(1);
+    const h = c.lab.Hosts.find((x) => x.Name === on[0])!;
+    await createSimulatedHypervisor(h.SimDirectory).setWriter(m.VmId, { ratePerSecond: 0 });
+    await waitReplicated(c, m.VmId, h.Name);
+  }
+  await c.stopAll();
 }
