@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../config/write';
 import { ConfigError, ReplicationError, hasCode } from '../errors';
 import type { Hypervisor } from '../hypervisor/types';
 import type { ReplicaTarget } from '../replication';
-import { resolveVm } from './cycle';
+import { resolveVm } from './cycle-sources';
 import type { CycleBegin } from './messages';
 
 // Which files this host writes for a module it receives, and how large each may grow. Names,
