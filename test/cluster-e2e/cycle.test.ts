@@ -6,7 +6,7 @@ import { seeded } from '../helpers/seed';
 import { clusterUnderTest, HOSTS, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost, report } from './figures';
 import { handovers, verifyCopy } from './history';
-import { downtimeOfMove, judgeStoppedLab, quiesceAndStop, other, rateOf, setAgentSetting, waitPlacement, waitReplicated, waitSteady } from './steps';
+import { downtimeOfMove, judgeStoppedLab, quiesceAndStop, settledLife, other, rateOf, setAgentSetting, waitPlacement, waitReplicated, waitSteady } from './steps';
 
 // Scenario 4 of the cluster suite: the kill/return cycle several times in one lab, the victim and
 // the instant of each kill seeded. After each kill: every VM on the survivor, the victim's copies
@@ -43,7 +43,7 @@ describe('cluster e2e: the kill/return cycle, seeded, several times', function (
       victims.push(victim);
       const moving = c.lab.Modules.filter((m) => m.DefaultPrimary === victim);
       const before = new Map<string, number>();
-      for (const m of c.lab.Modules) before.set(m.VmId, handovers(await c.life(m.VmId)).length);
+      for (const m of c.lab.Modules) before.set(m.VmId, handovers(await settledLife(c, m.VmId)).length);
       for (const m of moving) await waitReplicated(c, m.VmId, victim);
       await sleep(rnd.int(0, c.lab.ReplicationIntervalSeconds * 1000));
       const bootsAtKill = new Map<string, Set<string>>();
@@ -53,7 +53,7 @@ describe('cluster e2e: the kill/return cycle, seeded, several times', function (
       await waitPlacement(c, new Map(c.lab.Modules.map((m) => [m.VmId, survivor])), `cycle ${k}: every VM on ${survivor} after ${victim}'s death`, 60_000);
       for (const m of moving) {
         killToRunning.push(c.sampler.firstRunningAfter(m.VmId, survivor, t0)! - t0);
-        const hs = handovers(await c.life(m.VmId)).slice(before.get(m.VmId));
+        const hs = handovers(await settledLife(c, m.VmId)).slice(before.get(m.VmId));
         expect(hs.map((h) => `${h.from}>${h.to}`), `cycle ${k} ${m.Name}`).to.deep.equal([`${victim}>${survivor}`]);
         expectNoAcknowledgedWriteLost(m.Name, hs);
         lost.push(hs[0]!.lostWrites);
@@ -70,7 +70,7 @@ describe('cluster e2e: the kill/return cycle, seeded, several times', function (
       await c.startHost(victim);
       await waitSteady(c, `cycle ${k}: after ${victim} returned`, 120_000);
       for (const m of moving) {
-        const hs = handovers(await c.life(m.VmId)).slice(before.get(m.VmId)! + 1);
+        const hs = handovers(await settledLife(c, m.VmId)).slice(before.get(m.VmId)! + 1);
         expect(hs.map((h) => `${h.from}>${h.to}`), `cycle ${k} ${m.Name} failback`).to.deep.equal([`${survivor}>${victim}`]);
         expect(hs[0]!.lostWrites, `cycle ${k} ${m.Name}: failback loses nothing`).to.equal(0);
         downtime.push(downtimeOfMove(c, m.VmId, survivor, victim, returnedAt)!);

@@ -8,7 +8,7 @@ import { seeded } from '../helpers/seed';
 import { clusterUnderTest, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost, report } from './figures';
 import { handovers } from './history';
-import { judgeStoppedLab, modulesOf, quiesceAndStop, other, setAgentSetting, waitPlacement, waitSteady } from './steps';
+import { judgeStoppedLab, modulesOf, quiesceAndStop, settledLife, other, setAgentSetting, waitPlacement, waitSteady } from './steps';
 
 // Scenario 3 of the cluster suite: partitions and partial failures, one lab, each case held longer
 // than the timeouts (peer lost after 5 s, a lease lasts 5 s), the sampler running throughout, and
@@ -34,7 +34,7 @@ describe('cluster e2e: partitions, the witness, a dead agent, a cold start from 
     if (c === undefined) return this.skip();
     await c.restoreAll();
     await waitSteady(c, 'before the case', 120_000);
-    for (const m of c.lab.Modules) handoversBefore.set(m.VmId, handovers(await c.life(m.VmId)).length);
+    for (const m of c.lab.Modules) handoversBefore.set(m.VmId, handovers(await settledLife(c, m.VmId)).length);
   });
   afterEach(() => {
     if (c !== undefined) expectNeverOnBoth(c);
@@ -45,7 +45,7 @@ describe('cluster e2e: partitions, the witness, a dead agent, a cold start from 
   async function movesSinceCaseBegan(): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     for (const m of c.lab.Modules) {
-      const hs = handovers(await c.life(m.VmId)).slice(handoversBefore.get(m.VmId));
+      const hs = handovers(await settledLife(c, m.VmId)).slice(handoversBefore.get(m.VmId));
       expectNoAcknowledgedWriteLost(m.Name, hs);
       out.set(m.Name, hs.map((h) => `${h.from}>${h.to}`));
     }

@@ -6,7 +6,7 @@ import { createSimulatedHypervisor } from '../../src/hypervisor/simulated';
 import type { LabHostName, LabModule } from '../../src/lab/schema';
 import { qemuCompare } from '../helpers/qemu';
 import type { ClusterUnderTest } from './cluster';
-import { bootsOn, handovers, verifyCopy, type Handover } from './history';
+import { bootsOn, handovers, verifyCopy, type Boot, type Handover } from './history';
 
 // The steps the scenarios share: wait for a placement or a replicated write (real events: samples
 // and commit markers), measure a failover, and judge every copy once the lab is stopped.
@@ -46,9 +46,24 @@ export async function waitReplicated(c: ClusterUnderTest, vmId: string, host: La
   }
 }
 
+/**
+ * The VM's life once the host running it now has logged its boot (the sampler sees a VM process
+ * from its launch; its boot marker comes when it has opened its disks).
+ */
+export async function settledLife(c: ClusterUnderTest, vmId: string, timeoutMs = 20_000): Promise<Boot[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const life = await c.life(vmId);
+    const on = c.sampler.runningNow(vmId);
+    if (on.length === 0 || life.at(-1)?.host === on[0]) return life;
+    if (Date.now() > deadline) throw new Error(`${vmId} runs on ${on.join('+')} but its last boot is on ${life.at(-1)?.host ?? 'no host'} after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 /** The handovers of the VM's life that happened after `skip` earlier ones. */
 export async function newHandovers(c: ClusterUnderTest, vmId: string, skip: number): Promise<Handover[]> {
-  return handovers(await c.life(vmId)).slice(skip);
+  return handovers(await settledLife(c, vmId)).slice(skip);
 }
 
 export function rateOf(m: LabModule): number {
