@@ -37,6 +37,11 @@ export const AgentSettings = z
     BandwidthLimitBytesPerSecond: z.number().int().min(1024).nullable().default(null).describe('outgoing delta streams, whole agent; null = unlimited'),
     CycleTimeoutSeconds: z.number().int().min(5).max(86400).default(3600),
     FailbackStableSeconds: z.number().int().min(1).max(86400).default(30).describe('how long a returned default primary must stay in sync before an automatic failback'),
+    FailbackDamping: z
+      .object({ MaxReturns: z.number().int().min(1).max(1000).default(3), WindowMinutes: z.number().int().min(1).max(10080).default(60) })
+      .strict()
+      .default({ MaxReturns: 3, WindowMinutes: 60 })
+      .describe('no automatic failback to a host that came back (was resynchronised) more than MaxReturns times in WindowMinutes: a flapping host keeps only the replica'),
   })
   .strict()
   .refine((a) => !(a.ControlPort !== undefined && a.ControlSocket !== undefined), { message: 'set ControlPort or ControlSocket, not both', path: ['ControlSocket'] });
@@ -66,7 +71,7 @@ export const ClusterFile = z
     ModulesDirectory: z.string().min(1).default('modules').describe('module files (*.json); relative to the config directory'),
     Witness: Witness.optional(),
     Defaults: ModuleDefaults.default({}),
-    Agent: AgentSettings.default({ HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 3600, FailbackStableSeconds: 30 }),
+    Agent: AgentSettings.default({ HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 3600, FailbackStableSeconds: 30, FailbackDamping: { MaxReturns: 3, WindowMinutes: 60 } }),
     Hypervisor: HypervisorSettings.default({ Driver: 'hyperv', Options: {} }),
   })
   .strict()

@@ -78,7 +78,7 @@ export async function cycleHosts(o: { cycleTimeoutSeconds?: number; diskBytes?: 
       keyPath: '',
       certificatePath: '',
       tokenPath: '',
-      agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: o.cycleTimeoutSeconds ?? 60, FailbackStableSeconds: 30 },
+      agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: o.cycleTimeoutSeconds ?? 60, FailbackStableSeconds: 30, FailbackDamping: { MaxReturns: 3, WindowMinutes: 60 } },
       hypervisor: { Driver: 'simulated', Options: {} },
       modules: [module],
     };

@@ -35,7 +35,7 @@ export function secondaryConfig(dir: string): LoadedConfig {
     keyPath: '',
     certificatePath: '',
     tokenPath: '',
-    agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60, FailbackStableSeconds: 30 },
+    agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60, FailbackStableSeconds: 30, FailbackDamping: { MaxReturns: 3, WindowMinutes: 60 } },
     hypervisor: { Driver: 'simulated', Options: {} },
     modules: [
       testModule('web1', 'b', [{ name: 'web1.img', path: '/src/web1.img', replicaPath: replica('web1.img'), localPath: replica('web1.img'), maxBytes: 1 << 20 }]),

@@ -34,7 +34,7 @@ function hostConfig(dir: string, self: { name: string; port: number }, peer: { n
     keyPath: join(dir, `${self.name}.key`),
     certificatePath: join(dir, `${self.name}.crt`),
     tokenPath: '',
-    agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60, FailbackStableSeconds: 30 },
+    agent: { HeartbeatIntervalMs: 1000, PeerLossTimeoutMs: 5000, MaxConcurrentCycles: 1, BandwidthLimitBytesPerSecond: null, CycleTimeoutSeconds: 60, FailbackStableSeconds: 30, FailbackDamping: { MaxReturns: 3, WindowMinutes: 60 } },
     hypervisor: { Driver: 'simulated', Options: {} },
     modules: [],
   };

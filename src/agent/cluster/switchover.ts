@@ -8,7 +8,9 @@ import type { PeerConnection } from '../../peer';
 import { HandoverRequest, ResyncRequest } from '../messages';
 import type { ModuleRunner } from '../module-runner';
 import type { EffectRunner } from './effects';
+import { recordReturn, returnsWithin } from './returns';
 import type { ClusterRuntime } from './runtime';
+import { recordsDir } from './settings';
 
 // The two moves that need both hosts: a resync (the stale host asks the owner for a cycle into
 // its copy: only differing blocks move) and the planned switchover of a failback (the owner stops
@@ -68,6 +70,7 @@ export class Switchover {
       `${module}: the copy on ${this.d.config.self.Name} is stale (epoch ${epoch} belongs to ${this.d.config.peer.Name}); resynchronising from it. Writes made here after the last replicated generation are discarded`,
     );
     this.discarded.add(module);
+    await recordReturn(recordsDir(this.d.config)).catch((err: unknown) => this.d.log.warn({ err }, 'cannot record this return for flap damping'));
     this.resyncs.set(module, { startedAt: new Date(), bytesTotal: 0, bytesDone: 0, finishedAt: null });
     const conn = await this.d.connection();
     const r = await conn.request(ResyncRequest, { module: m.name, epoch }, { timeoutMs: this.cycleBudgetMs() });
@@ -90,6 +93,11 @@ export class Switchover {
 
   async failback(module: string, epoch: number): Promise<{ epoch: number; generation: number }> {
     const m = this.module(module);
+    const damping = this.d.config.agent.FailbackDamping;
+    const returns = await returnsWithin(recordsDir(this.d.config), damping.WindowMinutes);
+    if (returns > damping.MaxReturns) {
+      throw new VmmirrorError('FAILBACK_DAMPED', `${module}: no automatic failback to ${this.d.config.self.Name}: it came back ${returns} times in the last ${damping.WindowMinutes} minutes (more than ${damping.MaxReturns}); it keeps the replica until the window passes`);
+    }
     const t0 = performance.now();
     const conn = await this.d.connection();
     const budget = m.policies.stopTimeoutSeconds * 1000 + this.cycleBudgetMs() + 30_000;
