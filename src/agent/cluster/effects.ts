@@ -56,10 +56,14 @@ export class EffectRunner {
     for (const [module, batch] of byModule) {
       const prev = this.queues.get(module) ?? Promise.resolve();
       const next = prev.then(async () => {
-        let recorded = true;
+        let unrecorded: string | null = null;
         for (const e of batch) {
-          if (!recorded && e.type !== 'fence') continue;
-          await this.run(e).catch(() => (recorded = false));
+          if (unrecorded !== null && e.type !== 'fence') {
+            // Skipped, and said so: the machine takes the effect as failed and asks again later.
+            if (e.type !== 'persist') this.d.dispatch({ type: 'effect-failed', module: e.module, effect: e.type, code: unrecorded });
+            continue;
+          }
+          await this.run(e).catch((err: unknown) => (unrecorded = err instanceof VmmirrorError ? err.code : 'IO_ERROR'));
         }
       });
       this.queues.set(module, next);
