@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { GuardLeaseWriter } from '../../../src/agent/cluster/guard-writer';
 import { ClusterRuntime } from '../../../src/agent/cluster/runtime';
-import { initialSnapshot, type ClusterSnapshot, type Effect } from '../../../src/cluster';
+import { initialSnapshot, type Effect } from '../../../src/cluster';
 import { hasCode } from '../../../src/errors';
 import { componentLogger } from '../../../src/log';
 import { BASE_SETTINGS } from '../../cluster/scenario-runner';
