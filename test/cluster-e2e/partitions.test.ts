@@ -14,7 +14,7 @@ import { judgeStoppedLab, modulesOf, quiesceAndStop, settledLife, other, setAgen
 // than the timeouts (peer lost after 5 s, a lease lasts 5 s), the sampler running throughout, and
 // the lab brought back to every VM on its default primary before the next case.
 
-const HOLD_MS = 10_000;
+const HOLD_MS = 8_000;
 
 describe('cluster e2e: partitions, the witness, a dead agent, a cold start from the older copy', function () {
   this.timeout(600_000);
