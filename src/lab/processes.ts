@@ -87,7 +87,7 @@ function spawnDetached(p: Paths, name: LabProcessName, logOffset: number): Spawn
   delete env.VMMIRROR_LOG_FILE;
   let exitCode: number | null = null;
   try {
-    const child = spawn(process.execPath, cliNodeArgs(args), { detached: true, stdio: ['ignore', out, out], cwd: p.dir, env });
+    const child = spawn(process.execPath, cliNodeArgs(args), { detached: true, windowsHide: true, stdio: ['ignore', out, out], cwd: p.dir, env });
     child.once('exit', (code, signal) => {
       exitCode = code ?? (signal !== null ? 128 : -1);
     });

@@ -107,8 +107,9 @@ describe('vmmirror lab verify (VMs driven by hand, no agent)', function () {
     const lost = a1.filter((w) => w.seq > n1).length;
     expect(lost).to.be.greaterThan(0);
     // Failover: the replica VM starts on hvb from its copy, numbering from what the copy holds.
+    // It runs past hva's last number, so the failback below must number above the resynced disk.
     await start('hvb', vm1);
-    await waitWrites('hvb', vm1, n1 + 20);
+    await waitWrites('hvb', vm1, a1[a1.length - 1]!.seq + 20);
     let { exitCode, doc } = await verify();
     expect(exitCode, JSON.stringify(doc.Problems)).to.equal(0);
     expect(report(doc, vm1).RunningOn).to.deep.equal(['hvb']);
