@@ -156,3 +156,28 @@ describe('vmmirror lab start, stop and crash (real processes)', function () {
     expect(again.Processes.map((p) => p.Action)).to.deep.equal(names.map(() => 'not-running'));
   });
 });
+
+describe('vmmirror lab start of a process that cannot come up', function () {
+  this.timeout(120_000);
+  const rng = seeded('lab start failure');
+  let t: LabUnderTest;
+  before(async () => {
+    process.stderr.write(`      lab seed ${rng.seed}\n`);
+    t = await createTestLab(rng.seed, ['--vms', '1']);
+  });
+  after(() => t.cleanup());
+
+  it('fails with AGENT_UNREACHABLE and the tail of the process\'s log, and leaves no pid file for it', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    // A damaged cluster.json: the guard and the agent both refuse to start (CONFIG_INVALID, exit 3).
+    await writeFile(join(t.dir, 'hva', 'config', 'cluster.json'), '{ "ClusterName": ');
+    const r = await t.cli(['lab', 'start', t.dir, 'hva', '--json']);
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(7);
+    const err = JSON.parse(r.stdout).Error;
+    expect(err.Code).to.equal('AGENT_UNREACHABLE');
+    expect(err.Message).to.match(/lab hva-(guard|agent) exited with code 3 before it was ready; last lines of .*hva-(guard|agent)\.log:/);
+    expect(err.Message).to.contain('CONFIG_INVALID');
+    expect(readdirSync(join(t.dir, 'run'))).to.deep.equal([]);
+    expect(processesMentioning(t.dir)).to.deep.equal([]);
+  });
+});
