@@ -77,6 +77,8 @@ interface Spawned {
   record: PidRecord;
   logOffset: number;
   exited: () => number | null;
+  /** Resolves with the exit code once this process (our child) has exited and been reaped. */
+  exit: Promise<number>;
 }
 
 function spawnDetached(p: Paths, name: LabProcessName, logOffset: number): Spawned {
@@ -86,17 +88,21 @@ function spawnDetached(p: Paths, name: LabProcessName, logOffset: number): Spawn
   // The process logs to its own file (stderr), not to one a caller of `lab start` had configured.
   delete env.VMMIRROR_LOG_FILE;
   let exitCode: number | null = null;
+  let onExit: (code: number) => void = () => undefined;
+  const exit = new Promise<number>((resolve) => (onExit = resolve));
   try {
     const child = spawn(process.execPath, cliNodeArgs(args), { detached: true, windowsHide: true, stdio: ['ignore', out, out], cwd: p.dir, env });
     child.once('exit', (code, signal) => {
       exitCode = code ?? (signal !== null ? 128 : -1);
+      onExit(exitCode);
     });
     child.once('error', () => {
       exitCode = -1;
+      onExit(exitCode);
     });
     child.unref();
     if (child.pid === undefined) throw new VmmirrorError('INTERNAL', `could not start ${name}: ${process.execPath} ${args.join(' ')}`);
-    return { name, record: { Pid: child.pid, Markers: markers, StartedAt: new Date().toISOString() }, logOffset, exited: () => exitCode };
+    return { name, record: { Pid: child.pid, Markers: markers, StartedAt: new Date().toISOString() }, logOffset, exited: () => exitCode, exit };
   } finally {
     closeSync(out);
   }
@@ -106,8 +112,10 @@ async function waitReady(p: Paths, s: Spawned): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (await isReady(p, s.name, s.record.Pid, s.logOffset)) return;
-    const code = s.exited();
+    let code = s.exited();
     const gone = code !== null || !isRecordAlive(s.record);
+    // Dead but not yet reaped by us (a zombie): its exit code comes with the exit event.
+    if (gone && code === null) code = await Promise.race([s.exit, sleep(2000).then(() => null)]);
     if (gone || Date.now() > deadline) {
       await removePidRecord(p.pidFile(s.name));
       const why = gone ? `exited${code !== null ? ` with code ${code}` : ''} before it was ready` : `was not ready within ${READY_TIMEOUT_MS} ms (still running as pid ${s.record.Pid})`;
