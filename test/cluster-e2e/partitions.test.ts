@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabHostName } from '../../src/lab/schema';
@@ -8,7 +7,7 @@ import { seeded } from '../helpers/seed';
 import { clusterUnderTest, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost, report } from './figures';
 import { handovers } from './history';
-import { judgeStoppedLab, modulesOf, quiesceAndStop, settledLife, other, setAgentSetting, waitPlacement, waitSteady } from './steps';
+import { judgeStoppedLab, loggedEvents, modulesOf, quiesceAndStop, settledLife, other, setAgentSetting, waitPlacement, waitSteady } from './steps';
 
 // Scenario 3 of the cluster suite: partitions and partial failures, one lab, each case held longer
 // than the timeouts (peer lost after 5 s, a lease lasts 5 s), the sampler running throughout, and
@@ -116,12 +115,13 @@ describe('cluster e2e: partitions, the witness, a dead agent, a cold start from 
 
   it("A's agent SIGKILLed while its VMs run: its guard turns them off before B starts them", async () => {
     const moving = modulesOf(c, 'hva');
+    const killedWall = Date.now();
     const t0 = await c.killAgent('hva');
     await waitPlacement(c, new Map(c.lab.Modules.map((m) => [m.VmId, 'hvb'])), "every VM on hvb after hva's agent died", 60_000);
     const toRunning = moving.map((m) => c.sampler.firstRunningAfter(m.VmId, 'hvb', t0)! - t0);
-    // The guard, not the dead agent, turned them off: its log says so.
-    const guardLog = await readFile(c.logFile('hva-guard'), 'utf8');
-    expect(guardLog, "hva's guard fenced the VMs").to.contain('guard-fence');
+    // The guard, not the dead agent, turned them off (C1 with the agent gone): its log says so, for each VM.
+    const fenced = (await loggedEvents(c, 'hva-guard', 'guard-fence', killedWall)).map((e) => e.vmId);
+    expect(fenced, "VMs hva's guard turned off").to.include.members(moving.map((m) => m.VmId));
     await c.startAgent('hva');
     await waitSteady(c, "hva's agent restarted", 120_000);
     const moves = await movesSinceCaseBegan();
