@@ -63,7 +63,7 @@ export interface ClusterUnderTest {
   life(vmId: string): Promise<Boot[]>;
   /** SIGTERM of every process, then a clean shutdown of every VM (so copies can be compared). */
   stopAll(): Promise<void>;
-  /** Writes the figures next to the lab and returns the file's path. */
+  /** Writes the figures as JSON under FIGURES_DIR (kept after cleanup) and returns the file's path. */
   saveFigures(name: string, figures: unknown): Promise<string>;
   cleanup(): Promise<void>;
 }
