@@ -63,8 +63,8 @@ export const ErrorCodes = {
   MODULE_NOT_PRIMARY: 'USAGE',
   LAB_DIR_NOT_EMPTY: 'USAGE', // `vmmirror lab create` into a folder that holds something that is not a lab
   MODULE_NOT_SECONDARY: 'PEER', // a stream or resync for a module this host does not hold the replica of now
-  HANDOVER_FAILED: 'PEER',
-  FAILBACK_DAMPED: 'PEER', // an automatic failback held back: this host came back too often lately (Agent.FailbackDamping) // a planned switchover stopped at a step; the VM runs on exactly one host (the message names which)
+  HANDOVER_FAILED: 'PEER', // a planned switchover stopped at a step; the VM runs on exactly one host (the message names which)
+  FAILBACK_DAMPED: 'PEER', // an automatic failback held back: this host came back too often lately (Agent.FailbackDamping)
   VM_NOT_REGISTERED: 'HYPERVISOR', // a takeover found no replica VM registered for the module on this host
   STALE_EPOCH: 'PEER', // a stream, command or acknowledgement from an older ownership epoch
   CYCLE_TIMEOUT: 'PEER', // a replication cycle passed its one deadline (Agent.CycleTimeoutSeconds)
