@@ -108,7 +108,9 @@ function moduleStatus(i: StatusInputs, cfg: ResolvedModule, ctx: WaitContext): M
   const cycle = i.cycles.get(name);
   const runningOn: string[] = [];
   if (m !== undefined && m.vm !== 'off') runningOn.push(i.config.self.Name);
-  if (peerSays !== undefined && peerSays.vm !== 'off') runningOn.push(i.cluster.peerName);
+  // A silent peer's last word is history, not where the VM runs: by the lease rules it fenced
+  // before anything could start here (docs/cluster.md, C1). PeerVmActivity still shows what it said.
+  if (ctx.peerAlive && peerSays !== undefined && peerSays.vm !== 'off') runningOn.push(i.cluster.peerName);
   return {
     Name: name,
     VmName: cfg.vmName,

@@ -139,6 +139,9 @@ describe('vmmirror status (buildStatus, pure)', () => {
     const both = status({ cluster: snapshot({ web1: { state: 'ALONE', epoch: 5, owner: 'hva', vm: 'running' } }), peerCluster: { web1: view('PRIM', 4, 'hvb', 'stopping') } });
     expect(moduleOf(both, 'web1').RunningOn).to.deep.equal(['hva', 'hvb']);
     expect(statusText(both)).to.match(/VM RUNS ON BOTH: hva, hvb/);
+    // After a takeover the dead peer's last heartbeat still says running: that is not where it runs.
+    const silent = status({ cluster: snapshot({ heardAgo: 60_000, web1: { state: 'ALONE', epoch: 5, owner: 'hva', vm: 'running' } }), peerCluster: { web1: view('PRIM', 4, 'hvb', 'running') } });
+    expect(moduleOf(silent, 'web1')).to.deep.include({ RunningOn: ['hva'], PeerVmActivity: 'running' });
     const starting = status({ cluster: snapshot({ web1: { vm: 'starting' } }), peerCluster: { web1: view('WAIT', 4, 'hvb', 'off') } });
     expect(moduleOf(starting, 'web1').RunningOn).to.deep.equal(['hva']);
     expect(moduleOf(status(), 'web1').RunningOn).to.deep.equal([]);
