@@ -20,7 +20,7 @@ export function clusterSettings(config: LoadedConfig): ClusterSettings {
     failbackStableMs: config.agent.FailbackStableSeconds * 1000,
     // A refused claim (the owner's lease still live at the witness) is asked again this soon: it
     // bounds how late after the lease's end a takeover starts.
-    retryMs: Math.max(250, Math.min(1000, config.agent.HeartbeatIntervalMs)),
+    retryMs: Math.max(250, Math.min(500, Math.round(config.agent.HeartbeatIntervalMs / 2))),
   };
 }
 
