@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { simulatedVmPids } from '../../src/hypervisor/simulated';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, expectSafe, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { adversaryLab, expectSafe, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, item 1 and 2 (issue 8): SIGKILL of an agent at the awkward instants, with the
 // lab run from the CLI, the VMs sampled every 100 ms, the agents' epochs watched, and `lab verify`
@@ -35,6 +35,7 @@ describe('adversarial: SIGKILL of an agent at awkward instants', function () {
     await a.start();
     a.epochs.start();
     await waitSteady(a, 'lab start', 90_000);
+    await waitReplicatedOnce(a, 30_000);
   });
   after(async () => {
     process.stderr.write(`      FIGURES adversarial-kills seed ${rnd.seed}: ${JSON.stringify(figures)}\n`);

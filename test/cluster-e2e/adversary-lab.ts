@@ -173,3 +173,14 @@ export async function expectSafe(a: AdversaryLab, what: string, since = 0): Prom
   expect(v.Ok, `${what}: lab verify Ok`).to.equal(true);
   return v;
 }
+
+/** Waits until every module's replica host holds a replicated generation (a takeover needs one: generation 0 is never started). */
+export async function waitReplicatedOnce(a: AdversaryLab, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const held = await Promise.all(a.lab.Modules.map(async (m) => ((await a.status(m.DefaultPrimary === 'hva' ? 'hvb' : 'hva').catch(() => null))?.Modules.find((x) => x.Name === m.Name)?.LocalGeneration ?? 0) >= 1));
+    if (held.every(Boolean)) return;
+    if (performance.now() > deadline) throw new Error(`not every module was replicated once within ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
