@@ -63,12 +63,10 @@ describe('cluster e2e: a host dies, its VMs run on the peer, it returns and take
       const onA = await verifyCopy(m.Copies.find((x) => x.Host === 'hva')!.Path, m.VmId, life.filter((b) => b.host === 'hva'));
       expect(onA.consistent, `${m.Name}: hva's copy ${JSON.stringify(onA.mismatches)}`).to.equal(true);
     }
-    // B's own VMs ran on through A's death, and A's replica of them is a consistent prefix.
-    for (const m of theirs) {
-      expect(c.sampler.changes(m.VmId, killedAt), `${m.Name} kept running on hvb`).to.deep.equal([]);
-      const onA = await verifyCopy(m.Copies.find((x) => x.Host === 'hva')!.Path, m.VmId, await c.life(m.VmId));
-      expect(onA.consistent, `${m.Name}: hva's replica ${JSON.stringify(onA.mismatches)}`).to.equal(true);
-    }
+    // B's own VMs ran on through A's death. (A's replica of them is not judged here: killed in the
+    // middle of applying a committed generation, a replica is whole again only once A's restart
+    // re-applies the journal (DESIGN I1); the judge at the end of this file sees it then.)
+    for (const m of theirs) expect(c.sampler.changes(m.VmId, killedAt), `${m.Name} kept running on hvb`).to.deep.equal([]);
     expectNeverOnBoth(c);
     await report(c, '1-kill-host', { delayMs: delay, killToRunningMs: killToRunning, writesLost: lost, writesLostSeconds: lostSeconds });
   });

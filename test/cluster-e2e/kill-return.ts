@@ -8,8 +8,8 @@ import { handovers, verifyCopy } from './history';
 import { downtimeOfMove, other, rateOf, resyncFigures, settledLife, waitPlacement, waitReplicated, waitSteady } from './steps';
 
 // One kill/return cycle (scenario 4): a seeded host dies whole at a seeded instant of the
-// replication interval; every VM must run on the survivor, the dead host's copies (untouched since
-// its death) must be consistent, no acknowledged write lost; then it returns: every VM back on its
+// replication interval; every VM must run on the survivor, the copies the dead host was running
+// (untouched since its death) must be consistent, no acknowledged write lost; then it returns: every VM back on its
 // default primary, PRIM/SECOND on both agents, the failback lossless.
 
 export interface CycleFigures {
@@ -43,8 +43,13 @@ export async function killAndReturn(c: ClusterUnderTest, rnd: ReturnType<typeof 
     f.writesLost.push(hs[0]!.lostWrites);
     f.writesLostSeconds.push(hs[0]!.lostWrites / rateOf(m));
   }
-  for (const m of c.lab.Modules) {
-    if (m.DefaultPrimary === survivor) expect(c.sampler.changes(m.VmId, t0), `${label}: ${m.Name} kept running on ${survivor}`).to.deep.equal([]);
+  for (const m of c.lab.Modules.filter((x) => x.DefaultPrimary === survivor)) {
+    expect(c.sampler.changes(m.VmId, t0), `${label}: ${m.Name} kept running on ${survivor}`).to.deep.equal([]);
+  }
+  // The copies the victim was running: only its VM wrote them, so at rest they hold a prefix of its
+  // writes. (Its replicas are not judged at rest: killed while applying a committed generation, a
+  // replica is whole again once the restart re-applies the journal, DESIGN I1; the end judge sees it.)
+  for (const m of moving) {
     const life = (await c.life(m.VmId)).filter((b) => bootsAtKill.get(m.VmId)!.has(b.boot));
     const copy = await verifyCopy(m.Copies.find((x) => x.Host === victim)!.Path, m.VmId, life);
     expect(copy.consistent, `${label}: ${m.Name} on the dead ${victim}: ${JSON.stringify(copy.mismatches)}`).to.equal(true);
