@@ -5,7 +5,7 @@ import type { seeded } from '../helpers/seed';
 import { HOSTS, type ClusterUnderTest } from './cluster';
 import { expectNeverOnBoth, expectNoAcknowledgedWriteLost } from './figures';
 import { handovers, verifyCopy } from './history';
-import { downtimeOfMove, other, rateOf, resyncFigures, settledLife, waitPlacement, waitReplicated, waitSteady } from './steps';
+import { downtimeOfMove, expectReplicaAtRest, other, rateOf, resyncFigures, settledLife, waitPlacement, waitReplicated, waitSteady } from './steps';
 
 // One kill/return cycle (scenario 4): a seeded host dies whole at a seeded instant of the
 // replication interval; every VM must run on the survivor, the copies the dead host was running
@@ -43,12 +43,12 @@ export async function killAndReturn(c: ClusterUnderTest, rnd: ReturnType<typeof 
     f.writesLost.push(hs[0]!.lostWrites);
     f.writesLostSeconds.push(hs[0]!.lostWrites / rateOf(m));
   }
+  // The survivor's own VMs ran on; the victim's replicas of them are whole, or repairable at its restart.
   for (const m of c.lab.Modules.filter((x) => x.DefaultPrimary === survivor)) {
     expect(c.sampler.changes(m.VmId, t0), `${label}: ${m.Name} kept running on ${survivor}`).to.deep.equal([]);
+    await expectReplicaAtRest(c, m, victim, (await c.life(m.VmId)).filter((b) => bootsAtKill.get(m.VmId)!.has(b.boot)));
   }
-  // The copies the victim was running: only its VM wrote them, so at rest they hold a prefix of its
-  // writes. (Its replicas are not judged at rest: killed while applying a committed generation, a
-  // replica is whole again once the restart re-applies the journal, DESIGN I1; the end judge sees it.)
+  // The copies the victim was running: only its VM wrote them, so at rest they hold a prefix of its writes.
   for (const m of moving) {
     const life = (await c.life(m.VmId)).filter((b) => bootsAtKill.get(m.VmId)!.has(b.boot));
     const copy = await verifyCopy(m.Copies.find((x) => x.Host === victim)!.Path, m.VmId, life);

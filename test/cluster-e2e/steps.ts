@@ -1,8 +1,12 @@
 import { expect } from 'chai';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { replicaStateDir } from '../../src/agent/replica-stores';
+import type { LoadedConfig } from '../../src/config';
 import { createSimulatedHypervisor } from '../../src/hypervisor/simulated';
+import { COMMIT_FILE } from '../../src/replication/replica/recovery';
 import type { LabHostName, LabModule } from '../../src/lab/schema';
 import { qemuCompare } from '../helpers/qemu';
 import type { ClusterUnderTest } from './cluster';
@@ -167,4 +171,18 @@ export async function quiesceAndStop(c: ClusterUnderTest): Promise<void> {
     await waitReplicated(c, m.VmId, h.Name);
   }
   await c.stopAll();
+}
+
+/**
+ * A dead host's replica at rest (DESIGN I1): a consistent prefix of the VM's life, or, if the host
+ * died applying a committed generation, a committed journal that its restart re-applies (the end
+ * judge then sees the copy whole). Anything else is a mixture no restart can repair.
+ */
+export async function expectReplicaAtRest(c: ClusterUnderTest, m: LabModule, host: LabHostName, life: Boot[]): Promise<'consistent' | 'committed journal'> {
+  const copy = await verifyCopy(m.Copies.find((x) => x.Host === host)!.Path, m.VmId, life);
+  if (copy.consistent) return 'consistent';
+  const dataDir = c.lab.Hosts.find((h) => h.Name === host)!.DataDirectory;
+  const journal = join(replicaStateDir({ dataDir } as LoadedConfig, m.Name), COMMIT_FILE);
+  expect(existsSync(journal), `${m.Name}: ${host}'s replica is a mixture (${JSON.stringify(copy.mismatches)}) and there is no committed journal ${journal} to repair it`).to.equal(true);
+  return 'committed journal';
 }
