@@ -149,7 +149,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       modules: config.modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: m.policies.failback, fenceMode: m.policies.stopMode === 'Save' ? 'Save' : 'TurnOff' })),
       records,
       vms,
-      lease: await leaseKeptByGuard(config.dataDir, settings.fenceLeadMs),
+      lease: await leaseKeptByGuard(config.dataDir, settings.fenceLeadMs, settings.leaseMs + 1000),
     }),
     { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
     log,

@@ -18,6 +18,13 @@ export interface GuardOptions {
   log: Logger;
   pollMs?: number;
   stopTimeoutMs?: number;
+  /** The longest lease the cluster grants (a lease running longer past its writing is from another clock). */
+  maxLeaseMs?: number;
+  /**
+   * Every VM this host's modules name. A lease file that is damaged when the guard knows no lease
+   * at all (it started after the damage) may hide running VMs: the guard fences these instead.
+   */
+  moduleVms?: () => Promise<Array<{ Module: string; VmId: string }>>;
   signal: AbortSignal;
 }
 
@@ -28,9 +35,18 @@ export async function runGuard(o: GuardOptions): Promise<void> {
   // VMs already stopped for a given deadline, so a fence is not repeated every poll.
   const fenced = new Map<string, number | null>();
   let lastStatus = 0;
+  const maxLeaseMs = o.maxLeaseMs ?? Infinity;
   while (!o.signal.aborted) {
-    mem = remember(mem, await readGuardLease(o.dataDir));
-    const d = decide(mem, monoNow());
+    const read = await readGuardLease(o.dataDir);
+    mem = remember(mem, read, monoNow(), maxLeaseMs);
+    let d = decide(mem, monoNow());
+    if (read === 'damaged' && mem.lease === null && o.moduleVms !== undefined) {
+      const vms = await o.moduleVms().catch((err: unknown) => {
+        o.log.error({ err }, 'guard: cannot list the module VMs to fence after a damaged lease');
+        return [];
+      });
+      if (vms.length > 0) d = { action: 'fence', vms, reason: 'damaged' };
+    }
     if (d.action === 'fence') {
       for (const vm of d.vms) {
         const deadline = mem.lease?.RunnableUntilMono ?? null;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
@@ -45,6 +45,9 @@ describe('vmmirror guard (a separate process fences when the lease runs out)', f
     sim = createSimulatedHypervisor(simDir);
     vms = [];
     for (const name of ['web', 'db', 'other']) vms.push(await createSimulatedVm(simDir, { name, disks: [{ sizeBytes: 2 * 1024 * 1024, subformat: 'dynamic' }] }));
+    // One module (web): what the guard fences when it starts to find the lease file damaged.
+    await mkdir(join(configDir, 'modules'), { recursive: true });
+    await writeFile(join(configDir, 'modules', 'web.json'), JSON.stringify({ Name: 'web', VmName: 'web', VmId: vms[0], Disks: [{ Path: join(root.dir, 'web.vhdx'), MaxBytes: 64 * 1024 * 1024 }], DefaultPrimary: 'hva' }));
   });
 
   after(async () => {
@@ -70,7 +73,8 @@ describe('vmmirror guard (a separate process fences when the lease runs out)', f
 
   it('keeps VMs running while the lease is renewed, and turns off exactly the listed ones once it runs out', async () => {
     for (const v of vms) await sim.startVm(v, { timeoutMs: 20_000, waitHeartbeat: true });
-    await lease(monoNow() + 60_000, vms.slice(0, 2));
+    // No lease runs longer than PeerLossTimeoutMs (5 s) past its writing: a longer one is from another clock.
+    await lease(monoNow() + 4000, vms.slice(0, 2));
     await startGuard();
     // Renewed five times, 300 ms apart: nothing may stop.
     for (let i = 0; i < 5; i++) {
@@ -101,23 +105,31 @@ describe('vmmirror guard (a separate process fences when the lease runs out)', f
   it('fences after its own restart from the lease file alone, and a damaged file is no renewal', async () => {
     guard?.kill('SIGKILL');
     for (const v of vms.slice(0, 2)) if ((await state(v)) !== 'Running') await sim.startVm(v, { timeoutMs: 20_000, waitHeartbeat: true });
-    await lease(monoNow() + 60_000, vms.slice(0, 2));
-    await startGuard();
-    guard?.kill('SIGKILL');
-    await writeFile(leasePath(dataDir), '{"Version":1,"Host":"hva"'); // torn by hand
+    await lease(monoNow() + 4000, vms.slice(0, 2));
     await startGuard();
     const deadline = monoNow() + 1500;
-    // It knows no lease (the file is torn): nothing it may stop yet. Then a valid one, let run out.
-    await sleep(500);
-    expect(await state(vms[0])).to.equal('Running');
     await writeFile(leasePath(dataDir), JSON.stringify({ Version: 1, Host: 'hva', AgentPid: 1, RunnableUntilMono: deadline, Vms: [{ Module: 'm0', VmId: vms[0] }, { Module: 'm1', VmId: vms[1] }], WrittenAtMono: monoNow() }));
     await sleep(300);
-    await writeFile(leasePath(dataDir), '{"Version":1,"Host":"hva"'); // damaged again: no renewal
+    await writeFile(leasePath(dataDir), '{"Version":1,"Host":"hva"'); // damaged: no renewal
+    guard?.kill('SIGKILL');
+    await startGuard(); // knows no lease now, only the damaged file: fences the module's VM at once
     let off = false;
     while (monoNow() < deadline + 10_000 && !off) {
-      off = (await state(vms[0])) === 'Off' && (await state(vms[1])) === 'Off';
+      off = (await state(vms[0])) === 'Off';
       await sleep(20);
     }
-    expect(off, 'the restarted guard turned them off').to.equal(true);
+    expect(off, 'the restarted guard turned the module VM off').to.equal(true);
+    expect(await state(vms[2]), 'a VM no module names is left alone').to.equal('Running');
+  });
+
+  it("fences at once the VMs of a lease written on another clock (a previous boot's, which looks valid far ahead)", async () => {
+    guard?.kill('SIGKILL');
+    if ((await state(vms[1])) !== 'Running') await sim.startVm(vms[1], { timeoutMs: 20_000, waitHeartbeat: true });
+    const dayAhead = monoNow() + 86_400_000;
+    await writeFile(leasePath(dataDir), JSON.stringify({ Version: 1, Host: 'hva', AgentPid: 1, RunnableUntilMono: dayAhead + 3000, Vms: [{ Module: 'm1', VmId: vms[1] }], WrittenAtMono: dayAhead }));
+    await startGuard();
+    const t0 = monoNow();
+    while ((await state(vms[1])) !== 'Off' && monoNow() - t0 < 10_000) await sleep(20);
+    expect(await state(vms[1])).to.equal('Off');
   });
 });

@@ -1,5 +1,6 @@
 import type { ClusterSnapshot } from '../../cluster';
 import { quorumUntil, runnableUntil } from '../../cluster/lease';
+import { foreignClock } from '../../guard/guard-rules';
 import { readGuardLease, writeGuardLease, type GuardLease } from '../../guard/lease-file';
 import type { Logger } from '../../log';
 import { monoNow } from '../../util/mono';
@@ -56,8 +57,10 @@ export class GuardLeaseWriter {
 }
 
 /** The lease a restarted agent may keep: what its guard still holds (quorum until, host monotonic). */
-export async function leaseKeptByGuard(dataDir: string, fenceLeadMs: number): Promise<ClusterSnapshot['lease'] | undefined> {
+export async function leaseKeptByGuard(dataDir: string, fenceLeadMs: number, maxLeaseMs: number): Promise<ClusterSnapshot['lease'] | undefined> {
   const l = await readGuardLease(dataDir);
   if (l === 'missing' || l === 'damaged' || l.RunnableUntilMono === null || l.RunnableUntilMono <= monoNow()) return undefined;
+  // A lease of a previous boot (or a forged one) looks valid far into the new clock: never kept.
+  if (foreignClock(l, monoNow(), maxLeaseMs)) return undefined;
   return { fromPeerUntil: l.RunnableUntilMono + fenceLeadMs, fromWitnessUntil: null };
 }

@@ -25,7 +25,24 @@ export async function runGuard(opts: GuardOptions): Promise<CommandOutcome> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await guardUntilStopped({ dataDir: config.dataDir, hypervisor: agentHypervisor(config), log: componentLogger('guard', { host: config.self.Name }), signal: stop.signal });
+    const hypervisor = agentHypervisor(config);
+    const { resolveVm } = require('../../agent/cycle-sources') as typeof import('../../agent/cycle-sources');
+    await guardUntilStopped({
+      dataDir: config.dataDir,
+      hypervisor,
+      log: componentLogger('guard', { host: config.self.Name }),
+      // The lease lasts PeerLossTimeoutMs (src/agent/cluster/settings.ts); a second of slack.
+      maxLeaseMs: config.agent.PeerLossTimeoutMs + 1000,
+      moduleVms: async () => {
+        const out: Array<{ Module: string; VmId: string }> = [];
+        for (const m of config.modules) {
+          const id = await resolveVm(hypervisor, m).catch(() => null);
+          if (id !== null) out.push({ Module: m.name, VmId: id });
+        }
+        return out;
+      },
+      signal: stop.signal,
+    });
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
