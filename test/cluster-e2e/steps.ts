@@ -7,7 +7,8 @@ import { replicaStateDir } from '../../src/agent/replica-stores';
 import type { LoadedConfig } from '../../src/config';
 import { createSimulatedHypervisor } from '../../src/hypervisor/simulated';
 import { COMMIT_FILE } from '../../src/replication/replica/recovery';
-import type { LabHostName, LabModule } from '../../src/lab/schema';
+import { LabVerifyOutput, type LabHostName, type LabModule } from '../../src/lab/schema';
+import { vmmirror } from '../cli/vmmirror-process';
 import { qemuCompare } from '../helpers/qemu';
 import type { ClusterUnderTest } from './cluster';
 import { bootsOn, handovers, verifyCopy, type Boot, type Handover } from './history';
@@ -100,6 +101,15 @@ export async function judgeStoppedLab(c: ClusterUnderTest): Promise<void> {
     const [x, y] = m.Copies as [LabModule['Copies'][0], LabModule['Copies'][0]];
     const cmp = await qemuCompare(x.Path, y.Path);
     expect(cmp.same, `${m.Name}: qemu-img compare of the two copies: ${cmp.output}`).to.equal(true);
+  }
+  // A second opinion: `vmmirror lab verify`, the lab's own verifier (another implementation). With
+  // the lab stopped it says every VM "runs on no host", so only its judgement of each copy is used.
+  const r = await vmmirror(['lab', 'verify', c.lab.Directory, '--json']);
+  const doc = LabVerifyOutput.parse(JSON.parse(r.stdout));
+  for (const v of doc.Vms) {
+    for (const copy of v.Copies) {
+      expect({ consistent: copy.Consistent, onCurrentHistory: copy.OnCurrentHistory }, `lab verify: ${v.Module} on ${copy.Host}: ${JSON.stringify(copy.Mismatches.slice(0, 5))} ${copy.Note ?? ''}`).to.deep.equal({ consistent: true, onCurrentHistory: true });
+    }
   }
 }
 
