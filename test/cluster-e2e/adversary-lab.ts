@@ -32,6 +32,8 @@ export interface AdversaryLab {
   start(target?: LabHostName | 'witness'): Promise<void>;
   /** `vmmirror lab crash <dir> <target> [--agent-only]`. */
   crash(target: LabHostName | 'witness', agentOnly?: boolean): Promise<void>;
+  /** The pid of a running lab process (its pid file, checked against its command line). */
+  pidOf(name: LabProcessName): Promise<number>;
   /** SIGKILL of one lab process now (its pid file, checked); returns performance.now() of the kill. */
   killNow(name: LabProcessName): Promise<number>;
   /** `vmmirror lab verify <dir> --json`. */
@@ -81,13 +83,17 @@ export async function adversaryLab(o: { seed: number; vms?: number; diskMib?: nu
       const r = await cli(['lab', 'crash', dir, target, ...(agentOnly ? ['--agent-only'] : [])]);
       if (r.exitCode !== 0) throw new Error(`lab crash ${target} exited ${r.exitCode}: ${r.stdout}${r.stderr}`);
     },
-    async killNow(name) {
+    async pidOf(name) {
       const rec = JSON.parse(await readFile(join(dir, 'run', `${name}.pid`), 'utf8')) as { Pid: number; Markers: string[] };
       const argv = (await readFile(`/proc/${rec.Pid}/cmdline`, 'utf8')).split('\0');
       if (!rec.Markers.every((m) => argv.includes(m))) throw new Error(`${name}: pid ${rec.Pid} no longer runs the lab's process`);
+      return rec.Pid;
+    },
+    async killNow(name) {
+      const pid = await a.pidOf(name);
       const at = performance.now();
-      process.kill(rec.Pid, 'SIGKILL');
-      while (await readFile(`/proc/${rec.Pid}/stat`, 'utf8').then((s) => !/\) [ZX] /.test(s), () => false)) await sleep(10);
+      process.kill(pid, 'SIGKILL');
+      while (await readFile(`/proc/${pid}/stat`, 'utf8').then((s) => !/\) [ZX] /.test(s), () => false)) await sleep(10);
       return at;
     },
     async verify() {
