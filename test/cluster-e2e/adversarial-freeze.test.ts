@@ -58,7 +58,8 @@ describe('adversarial: an agent (then a whole host) frozen past its lease, then 
 
   it('b. the whole of hva frozen (agent, guard, VMs) until hvb runs vm1, then resumed: no moment on both hosts', async () => {
     const vm1 = a.vmOf('vm1');
-    const pids = [await a.pidOf('hva-guard'), await a.pidOf('hva-agent'), ...(await simulatedVmPids(a.simDir('hva'))).map((p) => p.pid)];
+    const guardPid = await a.pidOf('hva-guard');
+    const pids = [guardPid, await a.pidOf('hva-agent'), ...(await simulatedVmPids(a.simDir('hva'))).map((p) => p.pid)];
     await sleep(rnd.int(0, 1000));
     const t0 = performance.now();
     for (const p of pids) process.kill(p, 'SIGSTOP');
@@ -71,8 +72,13 @@ describe('adversarial: an agent (then a whole host) frozen past its lease, then 
       await a.sampler.waitFor('vm1 on hvb while hva is frozen', (s) => (s.running.get(vm1) ?? []).includes('hvb'), 60_000);
       await sleep(1000);
     } finally {
-      for (const p of pids) process.kill(p, 'SIGCONT');
+      // A host coming back from a stall resumes everything, but not in one instant: here the VMs
+      // and the agent first, the guard a scheduling slice later (on Hyper-V its TurnOff alone is a
+      // PowerShell call of hundreds of ms, so the VM runs at least that long in any order).
+      for (const p of pids.filter((x) => x !== guardPid)) process.kill(p, 'SIGCONT');
       resumedAt = performance.now();
+      await sleep(rnd.int(50, 200));
+      process.kill(guardPid, 'SIGCONT');
     }
     await sleep(3000);
     const onHvaAfterResume = a.sampler.timeline.filter((s) => s.at >= resumedAt && (s.running.get(vm1) ?? []).includes('hva'));
