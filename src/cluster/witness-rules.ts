@@ -22,7 +22,7 @@ export interface WitnessState {
 
 export type ClaimKind = 'own' | 'takeover' | 'handover';
 
-export type ClaimRefusal = 'stale-epoch' | 'owner-holds-lease' | 'other-holds-lease' | 'witness-starting' | 'not-owner' | 'not-next-epoch' | 'bad-target';
+export type ClaimRefusal = 'stale-epoch' | 'owner-holds-lease' | 'other-holds-lease' | 'witness-starting' | 'not-owner' | 'not-next-epoch' | 'bad-target' | 'unknown-epoch';
 
 export type ClaimAnswer = { granted: true; epoch: number; owner: string } | { granted: false; epoch: number; owner: string | null; reason: ClaimRefusal };
 
@@ -55,7 +55,11 @@ export function claim(s: WitnessState, module: string, epoch: number, host: stri
   if (now < s.quietUntil) return { next: s, answer: { granted: false, epoch: current?.epoch ?? 0, owner: current?.owner ?? null, reason: 'witness-starting' } };
   if (kind === 'handover') return handover(s, module, epoch, host, to);
   if (current === undefined) {
-    // The witness has never seen this module: on a takeover, any other host with a live lease may be running it.
+    // The witness has never seen this module (or lost its state): it can vouch for a first start
+    // (epoch 1), never for a later epoch it never granted. A host back from a long absence
+    // confirming its old epoch at a witness that forgot the newer one would start a stale copy (C3).
+    if (kind === 'own' && epoch > 1) return { next: s, answer: { granted: false, epoch: 0, owner: null, reason: 'unknown-epoch' } };
+    // On a takeover, any other host with a live lease may be running it.
     const other = kind === 'own' ? undefined : Object.keys(s.leases).find((h) => h !== host && leaseLive(s, h, now));
     if (other !== undefined) return { next: s, answer: { granted: false, epoch: 0, owner: null, reason: 'other-holds-lease' } };
   } else {

@@ -73,7 +73,7 @@ export const LeaseRequest = defineRequest(
   z.object({ grantedMs: z.number().int().min(1), claims: z.record(Name, CurrentClaim) }).strict(),
 );
 
-const ClaimReason = z.enum(['stale-epoch', 'owner-holds-lease', 'other-holds-lease', 'witness-starting', 'not-owner', 'not-next-epoch', 'bad-target']);
+const ClaimReason = z.enum(['stale-epoch', 'owner-holds-lease', 'other-holds-lease', 'witness-starting', 'not-owner', 'not-next-epoch', 'bad-target', 'unknown-epoch']);
 
 /** What a claimant asserts (witness-rules' ClaimKind); `handover` gives the epoch to `To`. */
 export const ClaimKind = z.enum(['own', 'takeover', 'handover']);

@@ -73,6 +73,9 @@ export function planClaim(c: ClaimInput): ClaimPlan {
     return { action: 'answer', peerChecked: c.kind === 'takeover', answer: { granted: true, epoch: h.epoch, owner: c.self } };
   }
   if (h !== null && c.epoch <= h.epoch) return refuse('stale-epoch');
+  // No epoch file at all: the share can vouch for a first start, never for an epoch it never held
+  // (its files were lost, or the module predates the witness): witness-rules.ts says why.
+  if (h === null && c.kind === 'own' && c.epoch > 1) return refuse('unknown-epoch');
   // The current owner is the peer: only once its lease is over. No readable owner (never claimed,
   // or a creator that died before writing): an own claim proceeds, a takeover needs the peer gone.
   const ownerIsPeer = h !== null && h.owner !== null && h.owner !== c.self;

@@ -9,9 +9,18 @@ import { seeded } from '../helpers/seed';
 
 const HOSTS = ['a', 'b'];
 /** A witness past its quiet period where 'a' owns vm1 at epoch 3 and both hosts renew. */
+describe('witness rules: a module the witness never saw', () => {
+  it('vouches for a first start (epoch 1) only: a later epoch it never granted is refused (unknown-epoch)', () => {
+    const s: WitnessState = { ...startWitness(0, T, HOSTS), quietUntil: 0 };
+    expect(claim(s, 'vm9', 4, 'a', 0, 'own').answer).to.deep.equal({ granted: false, epoch: 0, owner: null, reason: 'unknown-epoch' });
+    expect(claim(s, 'vm9', 1, 'a', 0, 'own').answer).to.deep.equal({ granted: true, epoch: 1, owner: 'a' });
+  });
+});
+
 function owned(now = 0): WitnessState {
   let s: WitnessState = { ...startWitness(now, T, HOSTS), quietUntil: now };
-  s = claim(s, 'vm1', 3, 'a', now, 'own').next;
+  // Epochs 1 to 3, each granted in turn (a witness vouches only for epochs it granted).
+  for (const e of [1, 2, 3]) s = claim(s, 'vm1', e, 'a', now, 'own').next;
   s = grantLease(grantLease(s, 'a', now, T), 'b', now, T);
   return s;
 }

@@ -69,7 +69,9 @@ describe('file-share rules (pure)', () => {
     expect(planClaim({ ...base, highest: { epoch: 4, owner: 'a' }, peerExpired: false })).to.deep.include({ action: 'answer', answer: { granted: false, epoch: 4, owner: 'a', reason: 'owner-holds-lease' } });
     expect(planClaim({ ...base, highest: { epoch: 4, owner: 'a' }, peerExpired: true })).to.deep.equal({ action: 'create', peerChecked: true, owner: 'b' });
     expect(planClaim({ ...base, highest: null, peerExpired: false }).action).to.equal('answer');
-    expect(planClaim({ ...base, kind: 'own', highest: null, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false, owner: 'b' });
+    expect(planClaim({ ...base, kind: 'own', epoch: 1, highest: null, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false, owner: 'b' });
+    // No file at all: the share vouches for a first start, never for an epoch it never held.
+    expect(planClaim({ ...base, kind: 'own', highest: null, peerExpired: false })).to.deep.include({ answer: { granted: false, epoch: 0, owner: null, reason: 'unknown-epoch' } });
     expect(planClaim({ ...base, kind: 'own', highest: { epoch: 4, owner: 'b' }, peerExpired: false })).to.deep.equal({ action: 'create', peerChecked: false, owner: 'b' });
     // An own claim over the peer's epoch still needs the peer's lease gone.
     expect(planClaim({ ...base, kind: 'own', highest: { epoch: 4, owner: 'a' }, peerExpired: false }).action).to.equal('answer');
