@@ -84,9 +84,10 @@ describe('adversarial: SIGKILL of an agent at awkward instants', function () {
   it("1a. hva dies; hvb's agent is SIGKILLed right after the witness grants its takeover claim, then restarted: vm1 runs on hvb once, under a newer epoch", async () => {
     await waitSteady(a, 'before 1a', 120_000);
     const epochBefore = a.epochs.highest.get('vm1') ?? 0;
+    const since = Date.now();
     await a.crash('hva');
     const crashedAt = performance.now();
-    const grant = await a.waitLog('witness', 'witness-claim', (l) => l.host === 'hvb' && l.kind === 'takeover' && l.granted === true && l.module === 'vm1', 30_000);
+    const grant = await a.waitLog('witness', 'witness-claim', (l) => l.host === 'hvb' && l.kind === 'takeover' && l.granted === true && l.module === 'vm1', 30_000, since);
     await sleep(rnd.int(0, 150));
     const killedAt = await a.killNow('hvb-agent');
     const grantedEpoch = grant.epoch as number;
@@ -101,8 +102,9 @@ describe('adversarial: SIGKILL of an agent at awkward instants', function () {
   });
 
   it("1b. hva returns; hvb's agent (the owner) is SIGKILLed in the middle of hva's resync and restarted: resync, failback, every copy verifies", async () => {
+    const since = Date.now();
     await a.start('hva');
-    const started = await a.waitLog('hva-agent', 'resync-start', () => true, 60_000);
+    const started = await a.waitLog('hva-agent', 'resync-start', () => true, 60_000, since);
     await sleep(rnd.int(0, 100));
     await a.killNow('hvb-agent');
     const doneBefore = (await a.logLines('hva-agent', 'resync-done')).filter((l) => (l.time as number) >= (started.time as number)).map((l) => l.module);
@@ -116,8 +118,9 @@ describe('adversarial: SIGKILL of an agent at awkward instants', function () {
   it("1c. hvb's agent is SIGKILLed while vm1 is stopped for the final cycle of its failback, and restarted: vm1 runs once, copies verify", async () => {
     await a.crash('hva');
     await waitRunning(a, { vm1: 'hvb', vm2: 'hvb' }, 'both VMs on hvb', 60_000);
+    const since = Date.now();
     await a.start('hva');
-    await a.waitLog('hva-agent', 'resync-done', (l) => l.module === 'vm1', 60_000);
+    await a.waitLog('hva-agent', 'resync-done', (l) => l.module === 'vm1', 60_000, since);
     const stoppedAt = await waitGone(a.simDir('hvb'), a.vmOf('vm1'), 60_000);
     await sleep(rnd.int(0, 100));
     const killedAt = await a.killNow('hvb-agent');
@@ -132,8 +135,9 @@ describe('adversarial: SIGKILL of an agent at awkward instants', function () {
   it("1d. hvb's agent is SIGKILLed as soon as the witness's log shows the failback's handover granted (epoch N+1 for hva), and restarted: vm1 ends on hva, once", async () => {
     await a.crash('hva');
     await waitRunning(a, { vm1: 'hvb', vm2: 'hvb' }, 'both VMs on hvb', 60_000);
+    const since = Date.now();
     await a.start('hva');
-    const grant = await a.waitLog('witness', 'witness-claim', (l) => l.host === 'hvb' && l.kind === 'handover' && l.granted === true && l.module === 'vm1', 90_000);
+    const grant = await a.waitLog('witness', 'witness-claim', (l) => l.host === 'hvb' && l.kind === 'handover' && l.granted === true && l.module === 'vm1', 90_000, since);
     const killedAt = await a.killNow('hvb-agent');
     const recorded = (await a.logLines('hvb-agent', 'handed-over')).some((l) => l.module === 'vm1' && (l.time as number) >= (grant.time as number));
     await a.start('hvb');

@@ -43,8 +43,11 @@ export interface AdversaryLab {
   logFile(name: LabProcessName): string;
   /** Log lines of a process (JSON), the ones with `event` when given. */
   logLines(name: LabProcessName, event?: string): Promise<Array<Record<string, unknown>>>;
-  /** Resolves with the first new log line (after `skip` matching ones) of `event` that satisfies `pred`, polled every 20 ms. */
-  waitLog(name: LabProcessName, event: string, pred: (l: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
+  /**
+   * Resolves with the first log line of `event` that satisfies `pred` and was logged at or after
+   * `sinceWallMs` (the log's wall-clock `time`; default: lines that appear from now on), polled every 20 ms.
+   */
+  waitLog(name: LabProcessName, event: string, pred: (l: Record<string, unknown>) => boolean, timeoutMs: number, sinceWallMs?: number): Promise<Record<string, unknown>>;
   vmOf(module: string): string;
   simDir(h: LabHostName): string;
   dataDir(h: LabHostName): string;
@@ -120,11 +123,12 @@ export async function adversaryLab(o: { seed: number; vms?: number; diskMib?: nu
       }
       return out;
     },
-    async waitLog(name, event, pred, timeoutMs) {
-      const skip = (await a.logLines(name, event)).filter(pred).length;
+    async waitLog(name, event, pred, timeoutMs, sinceWallMs) {
+      const skip = sinceWallMs === undefined ? (await a.logLines(name, event)).filter(pred).length : 0;
+      const fresh = (l: Record<string, unknown>) => sinceWallMs === undefined || (typeof l.time === 'number' && l.time >= sinceWallMs);
       const deadline = performance.now() + timeoutMs;
       for (;;) {
-        const hit = (await a.logLines(name, event)).filter(pred)[skip];
+        const hit = (await a.logLines(name, event)).filter((l) => fresh(l) && pred(l))[skip];
         if (hit !== undefined) return hit;
         if (performance.now() > deadline) throw new Error(`no new ${event} line in ${name}'s log within ${timeoutMs} ms`);
         await sleep(20);
