@@ -125,9 +125,6 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   // Created once the runtime exists (below); the effects that use it run only after that.
   let switchover!: Switchover;
 
-  // Before any decision: views a killed agent left open, replicas a crash left mid-journal.
-  await releaseLeftoversAtStart({ config, hypervisor, views, log, vmIdOf });
-  await replicas.openKnown();
   const vms: Record<string, VmActivity | undefined> = {};
   for (const m of config.modules) {
     try {
@@ -135,10 +132,6 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     } catch {
       vms[m.name] = 'off';
     }
-    // The receiver's generation is the replica store's: it is the authority (DESIGN I2).
-    const held = replicas.generationOf(m.name);
-    const r = records[m.name];
-    if (held !== null && r !== undefined && r.Owner !== config.self.Name) records[m.name] = { ...r, Generation: held };
   }
   rt = new ClusterRuntime(
     initialSnapshot({
@@ -270,6 +263,12 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   witness?.start();
   const stopHeartbeats = startClusterHeartbeats({ rt, intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, current: () => link.current(), summaries, onReply: recordPeer, log });
   const stopWatch = startVmWatch({ modules: config.modules, hypervisor: control, runtime: rt, vmIdOf, busy: (m) => effects.isBusy(m), intervalMs: Math.max(250, Math.min(1000, config.agent.HeartbeatIntervalMs)), log });
+  // The lease inherited from the guard runs out seconds after a restart: votes are asked for first
+  // (above), the slow housekeeping comes after. Views a killed agent left open go before any cycle;
+  // replicas a crash left mid-journal are finished (a takeover or a cycle.begin that comes first
+  // opens, and so recovers, its replica itself).
+  await releaseLeftoversAtStart({ config, hypervisor, views, log, vmIdOf });
+  await replicas.openKnown();
   for (const r of runners.values()) r.start();
   log.info({ peerPort: listening.port, control: control2.address, modules: config.modules.map((m) => m.name), witness: config.witness?.Kind ?? null }, 'agent started');
 
