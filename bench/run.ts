@@ -4,6 +4,7 @@ import { benchEngine } from './engine';
 import { benchPeerThroughput } from './peer-throughput';
 import { benchAgentCycle, type AgentCycleResult } from './agent-cycle';
 import { benchCliStartup, type CliStartupResult } from './cli-startup';
+import { benchClusterFailover, clusterFailoverRows, type ClusterFailoverResult } from './cluster-failover';
 
 // `npm run bench`: every benchmark side by side with its anchor, printed as a table of ratios and
 // saved as JSON in bench/results/. BENCH_SIZE_GIB sets the engine file size (default 8).
@@ -41,6 +42,14 @@ async function main(): Promise<void> {
     log(`cli start-up benchmark failed: ${(err as Error).message}`);
   }
 
+  let cluster: ClusterFailoverResult | undefined;
+  try {
+    log('cluster failover: kill/return rounds through vmmirror lab (about 3 minutes)');
+    cluster = await benchClusterFailover({ diskMiB: Number(process.env.BENCH_CLUSTER_DISK_MIB ?? '256'), rounds: Number(process.env.BENCH_CLUSTER_ROUNDS ?? '5'), writesPerSecond: Number(process.env.BENCH_CLUSTER_WRITES_PER_SECOND ?? '5'), log });
+  } catch (err) {
+    log(`cluster failover benchmark failed: ${(err as Error).message}`);
+  }
+
   const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
   const rows: Array<[string, string, string]> = [
     ['raw read (cat > /dev/null)', `${engine.rawReadMs.toFixed(0)} ms`, '1.00x (anchor)'],
@@ -68,12 +77,13 @@ async function main(): Promise<void> {
   for (const r of cli?.rows.slice(1) ?? []) {
     rows.push([`${r.name}, CPU`, `${r.medianCpuMs.toFixed(1)} ms (node -e 0: ${cli?.nodeCpuMs.toFixed(1)} ms)`, `${r.ratioToNode.toFixed(2)}x node${r.name.startsWith('vmmirror') ? ' (target < 2)' : ''}`]);
   }
+  if (cluster) rows.push(...clusterFailoverRows(cluster).map(([a, b, c]): [string, string, string] => [`cluster: ${a}`, b, c]));
   const w = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(`\nvmmirror benchmark (${sizeGiB} GiB file, ${engine.changedBlocks} x 64 KiB blocks changed = 1%)\n`);
   for (const [a, b, c] of rows) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(36)}  ${c}\n`);
   await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
   const out = join(ROOT, 'bench', 'results', 'latest.json');
-  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer, cycle, cli }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer, cycle, cli, cluster }, null, 2)}\n`);
   process.stdout.write(`saved ${out}\n`);
 }
 
