@@ -23,7 +23,9 @@ export async function loadClaims(path: string): Promise<Claims> {
       await fh.close();
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError('WITNESS_STATE_INVALID', `${path} is missing: \`vmmirror witness init\` creates it, so this witness has lost its claims. A witness that forgot them could confirm a host's stale copy: restore the file from a backup (or, knowing which host runs each VM, re-create the witness and let the hosts relearn it)`, { details: { Path: path } });
+    }
     throw fromNodeError(err, path);
   }
   let raw: unknown;

@@ -5,6 +5,7 @@ import { writeFileAtomic, writeSecretFile } from '../config/write';
 import { Port } from '../config/common';
 import { exists } from '../config/load';
 import { createHostIdentity, fingerprintOf } from '../peer/certs';
+import { saveClaims } from './claims-store';
 import { WITNESS_PEER_NAME, WitnessConfigFile } from './schema';
 
 // The witness's own directory: witness.json (zod), its key pair and certificate, claims.json.
@@ -53,6 +54,10 @@ export async function initWitness(o: { dir: string; address: string; port?: numb
   await writeSecretFile(keyPath, identity.keyPem);
   await writeFileAtomic(certificatePath, identity.certPem);
   await writeFileAtomic(configFile, `${JSON.stringify(doc, null, 2)}\n`);
+  // The claims start empty here, once: from then on a missing file is damage, not a new witness
+  // (one that forgot its claims could vouch for a stale copy). --force keeps the claims it has.
+  const claimsPath = join(dir, 'claims.json'); // the ClaimsPath default: init writes no other
+  if (!(await exists(claimsPath))) await saveClaims(claimsPath, {});
   return { dir, address: o.address, port, fingerprint: identity.fingerprint, configFile, keyPath, certificatePath };
 }
 

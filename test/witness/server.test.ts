@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHostIdentity } from '../../src/peer/certs';
 import { AgentWitnessClient } from '../../src/witness/client';
@@ -54,7 +54,10 @@ describe('WitnessServer: durable before answered, bounded', function () {
   });
 
   it('a claim it could not write is not granted and not remembered', async () => {
-    const { port, fingerprint } = await start('state/claims.json'); // 'state' does not exist yet
+    await mkdir(join(dir, 'state'));
+    await writeFile(join(dir, 'state', 'claims.json'), '{"Version":1,"Claims":{}}\n');
+    const { port, fingerprint } = await start('state/claims.json');
+    await rm(join(dir, 'state'), { recursive: true }); // its folder gone: the next write cannot land
     const A = client('hv-a', port, fingerprint);
     const failed = await claimAnswer(A.c, A.rec, 'vm1', 1, 'own');
     expect(failed.e).to.deep.include({ type: 'effect-failed', effect: 'claim-epoch', code: 'FILE_NOT_FOUND' });
@@ -64,6 +67,13 @@ describe('WitnessServer: durable before answered, bounded', function () {
     const ok = await claimAnswer(B.c, B.rec, 'vm1', 1, 'own');
     expect(ok.e).to.deep.include({ type: 'witness-claim', granted: true, current: { epoch: 1, owner: 'hv-b' } });
     expect(JSON.parse(await readFile(join(dir, 'state', 'claims.json'), 'utf8'))).to.deep.equal({ Version: 1, Claims: { vm1: { Epoch: 1, Owner: 'hv-b' } } });
+  });
+
+  it('refuses to start when its claims file is missing (init made it: a witness that forgot its claims could vouch for a stale copy)', async () => {
+    await initWitness({ dir, address: '127.0.0.1', port: 7999, pins: [{ Name: 'hv-a', CertificateFingerprint: a.fingerprint }, { Name: 'hv-b', CertificateFingerprint: b.fingerprint }], force: true });
+    await rm(join(dir, 'claims.json'));
+    const err = await new WitnessServer({ witness: await loadWitness(dir) }).start().then(() => null, (e: unknown) => e);
+    expect((err as { code?: string } | null)?.code).to.equal('WITNESS_STATE_INVALID');
   });
 
   it('refuses a claim for one module more than its cap, and keeps serving the modules it has', async () => {
