@@ -85,7 +85,7 @@ function run(m: ModuleSnapshot, v: View): Decision {
   return { m: next, effects };
 }
 
-function ask(m: ModuleSnapshot, v: View, epoch: number, kind: 'own' | 'takeover' = 'own'): Decision {
+function ask(m: ModuleSnapshot, v: View, epoch: number, kind: 'own' | 'takeover' | 'confirm' = 'own'): Decision {
   return { m: { ...m, claim: { epoch, status: 'asked', at: v.now } }, effects: [{ type: 'claim-epoch', module: m.name, epoch, kind }] };
 }
 
@@ -200,7 +200,7 @@ function decideWait(m: ModuleSnapshot, v: View): Decision {
     // Our copy is the newest when the peer, at no newer epoch, says so; or the witness confirms it.
     if (v.peer !== undefined || (m.claim?.status === 'granted' && m.claim.epoch === m.epoch)) return run(m, v);
     if (!v.witness || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
-    return ask(m, v, m.epoch);
+    return ask(m, v, m.epoch, 'confirm');
   }
   if (m.owner === null && m.defaultPrimary === v.self) {
     // A module never started: its default primary takes epoch 1 (through the witness when there is one).

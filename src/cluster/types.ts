@@ -108,7 +108,7 @@ export type Effect =
   | { type: 'stop-vm'; module: string }
   | { type: 'promote-replica'; module: string }
   | { type: 'start-vm'; module: string }
-  | { type: 'claim-epoch'; module: string; epoch: number; kind: 'own' | 'takeover' }
+  | { type: 'claim-epoch'; module: string; epoch: number; kind: 'own' | 'takeover' | 'confirm' }
   | { type: 'resync'; module: string; epoch: number }
   | { type: 'failback'; module: string; epoch: number };
 export type EffectType = Effect['type'];

@@ -20,7 +20,13 @@ export interface WitnessState {
   hosts?: readonly string[];
 }
 
-export type ClaimKind = 'own' | 'takeover' | 'handover';
+/**
+ * `own`: a new epoch for the host that runs (or first starts) the VM; `takeover`: a new epoch for
+ * the host holding the replica; `handover`: the owner gives the next epoch to the other host;
+ * `confirm`: "do you hold that I own this epoch?" (a cold-started owner): granted only on an exact
+ * record, so a witness that never saw (or forgot) the module can never vouch for an old copy.
+ */
+export type ClaimKind = 'own' | 'takeover' | 'handover' | 'confirm';
 
 export type ClaimRefusal = 'stale-epoch' | 'owner-holds-lease' | 'other-holds-lease' | 'witness-starting' | 'not-owner' | 'not-next-epoch' | 'bad-target' | 'unknown-epoch';
 
@@ -54,6 +60,10 @@ export function claim(s: WitnessState, module: string, epoch: number, host: stri
   const current = s.claims[module];
   if (now < s.quietUntil) return { next: s, answer: { granted: false, epoch: current?.epoch ?? 0, owner: current?.owner ?? null, reason: 'witness-starting' } };
   if (kind === 'handover') return handover(s, module, epoch, host, to);
+  if (kind === 'confirm') {
+    if (current !== undefined && current.epoch === epoch && current.owner === host) return { next: s, answer: { granted: true, ...current } };
+    return { next: s, answer: { granted: false, epoch: current?.epoch ?? 0, owner: current?.owner ?? null, reason: current !== undefined && current.epoch > epoch ? 'stale-epoch' : 'unknown-epoch' } };
+  }
   if (current === undefined) {
     // The witness has never seen this module (or lost its state): it can vouch for a first start
     // (epoch 1), never for a later epoch it never granted. A host back from a long absence

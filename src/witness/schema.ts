@@ -76,7 +76,7 @@ export const LeaseRequest = defineRequest(
 const ClaimReason = z.enum(['stale-epoch', 'owner-holds-lease', 'other-holds-lease', 'witness-starting', 'not-owner', 'not-next-epoch', 'bad-target', 'unknown-epoch']);
 
 /** What a claimant asserts (witness-rules' ClaimKind); `handover` gives the epoch to `To`. */
-export const ClaimKind = z.enum(['own', 'takeover', 'handover']);
+export const ClaimKind = z.enum(['own', 'takeover', 'handover', 'confirm']);
 
 /**
  * Claim `Epoch` of `Module` for the caller (`own`, `takeover`), or, as its current owner, hand it

@@ -66,6 +66,11 @@ export function planClaim(c: ClaimInput): ClaimPlan {
   if (c.kind === 'handover') return planHandover(c);
   const h = c.highest;
   const refuse = (reason: ClaimRefusal): ClaimPlan => refusal(h, reason);
+  // A confirmation is granted on an exact record only (witness-rules.ts ClaimKind); it creates nothing.
+  if (c.kind === 'confirm') {
+    if (h !== null && h.epoch === c.epoch && h.owner === c.self) return { action: 'answer', peerChecked: false, answer: { granted: true, epoch: h.epoch, owner: c.self } };
+    return refuse(h !== null && h.epoch > c.epoch ? 'stale-epoch' : 'unknown-epoch');
+  }
   if (h !== null && c.epoch === h.epoch && h.owner === c.self) {
     // Our own epoch file: a confirmation. A takeover still needs the peer's lease gone (our
     // earlier attempt may have lost the race described in concludeCreated).

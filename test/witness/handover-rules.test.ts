@@ -15,6 +15,18 @@ describe('witness rules: a module the witness never saw', () => {
     expect(claim(s, 'vm9', 4, 'a', 0, 'own').answer).to.deep.equal({ granted: false, epoch: 0, owner: null, reason: 'unknown-epoch' });
     expect(claim(s, 'vm9', 1, 'a', 0, 'own').answer).to.deep.equal({ granted: true, epoch: 1, owner: 'a' });
   });
+
+  it('grants a confirmation on an exact record only: never for a module it never saw, not even epoch 1', () => {
+    const s: WitnessState = { ...startWitness(0, T, HOSTS), quietUntil: 0 };
+    expect(claim(s, 'vm9', 1, 'a', 0, 'confirm').answer).to.deep.include({ granted: false, reason: 'unknown-epoch' });
+    const owned1 = claim(s, 'vm9', 1, 'a', 0, 'own').next;
+    expect(claim(owned1, 'vm9', 1, 'a', 0, 'confirm').answer).to.deep.equal({ granted: true, epoch: 1, owner: 'a' });
+    expect(claim(owned1, 'vm9', 1, 'b', 0, 'confirm').answer, 'not the owner').to.deep.include({ granted: false, reason: 'unknown-epoch' });
+    expect(claim(claim(owned1, 'vm9', 2, 'a', 0, 'own').next, 'vm9', 1, 'a', 0, 'confirm').answer).to.deep.include({ granted: false, epoch: 2, reason: 'stale-epoch' });
+    expect(claim(owned1, 'vm9', 1, 'a', 0, 'confirm').next, 'a confirmation changes nothing').to.equal(owned1);
+    expect(planClaim({ self: 'a', peer: 'b', epoch: 1, kind: 'confirm', highest: null, peerExpired: true })).to.deep.include({ answer: { granted: false, epoch: 0, owner: null, reason: 'unknown-epoch' } });
+    expect(planClaim({ self: 'a', peer: 'b', epoch: 3, kind: 'confirm', highest: { epoch: 3, owner: 'a' }, peerExpired: false })).to.deep.include({ answer: { granted: true, epoch: 3, owner: 'a' } });
+  });
 });
 
 function owned(now = 0): WitnessState {
