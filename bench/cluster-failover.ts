@@ -25,6 +25,15 @@ export { clusterFailoverRows, type ClusterFailoverResult } from './cluster-figur
 
 const other = (h: LabHostName): LabHostName => (h === 'hva' ? 'hvb' : 'hva');
 
+/** Polls `done` every `everyMs` until it holds; throws after `timeoutMs` (a stuck cluster fails the bench, never hangs it). */
+async function until(what: string, done: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(everyMs);
+  }
+}
+
 async function cli(args: string[]): Promise<string> {
   const r = await vmmirror(args);
   if (r.exitCode !== 0) throw new Error(`vmmirror ${args.join(' ')} exited ${r.exitCode}: ${r.stdout}${r.stderr.slice(-2000)}`);
@@ -85,7 +94,7 @@ export async function benchClusterFailover(o: { diskMiB: number; rounds: number;
       const victim = r % 2 === 0 ? firstVictim : other(firstVictim);
       const survivor = other(victim);
       const moving = lab.Modules.filter((m) => m.DefaultPrimary === victim);
-      const round: ClusterRound = { victim, killToRunningMs: [], writesLost: [], writesLostSeconds: [], resyncs: [], failbackDowntimeMs: [], failbackObservedMs: [], returnToSteadyMs: 0 };
+      const round: ClusterRound = { victim, killToRunningMs: [], writesLost: [], writesLostSeconds: [], resyncs: [], failbackDowntimeMs: [], failbackObservedMs: [], failbackWritesLost: [], returnToSteadyMs: 0 };
       const lostBefore = new Map((await verify()).Vms.map((v) => [v.VmId, v.WritesLost]));
       const handoversBefore = new Map<string, number>();
       for (const m of lab.Modules) handoversBefore.set(m.VmId, handovers(await life(m.VmId)).length);
@@ -94,7 +103,7 @@ export async function benchClusterFailover(o: { diskMiB: number; rounds: number;
       for (const m of moving) {
         const log = { host: victim, simDir: host(victim).SimDirectory };
         const now = Math.max(1, ...(await bootsOn(log, m.VmId)).map((b) => b.lastSeq));
-        while (Math.max(0, ...(await bootsOn(log, m.VmId)).flatMap((b) => b.committed)) < now) await sleep(200);
+        await until(`${victim} committed ${m.Name} through write ${now}`, async () => Math.max(0, ...(await bootsOn(log, m.VmId)).flatMap((b) => b.committed)) >= now);
       }
       await sleep(rnd.int(0, lab.ReplicationIntervalSeconds * 1000 - 1));
       // The kill instant: the last moment the victim's agent was seen alive (the CLI's own start-up
@@ -102,8 +111,10 @@ export async function benchClusterFailover(o: { diskMiB: number; rounds: number;
       const agentPid = await readPidRecord(join(dir, 'run', `${victim}-agent.pid`));
       if (agentPid === null) throw new Error(`${victim}-agent has no pid file before the crash`);
       let killedAt = performance.now();
-      const crash = cli(['lab', 'crash', dir, victim, '--json']);
-      while (isRecordAlive(agentPid)) {
+      let crashed = false;
+      const crash = cli(['lab', 'crash', dir, victim, '--json']).finally(() => (crashed = true));
+      crash.catch(() => undefined); // handled below, by the await: not an unhandled rejection meanwhile
+      while (isRecordAlive(agentPid) && !crashed) {
         killedAt = performance.now();
         await sleep(5);
       }
@@ -112,7 +123,7 @@ export async function benchClusterFailover(o: { diskMiB: number; rounds: number;
       for (const m of moving) round.killToRunningMs.push(sampler.firstRunningAfter(m.VmId, survivor, killedAt)! - killedAt);
       o.log(`round ${r + 1}: ${victim} killed; ${moving.map((m) => m.Name).join(', ')} running on ${survivor} after ${round.killToRunningMs.map((x) => x.toFixed(0)).join('/')} ms`);
       // The survivor's boot of each moved VM is in its log once the VM opened its disks.
-      for (const m of moving) while ((await life(m.VmId)).at(-1)?.host !== survivor) await sleep(100);
+      for (const m of moving) await until(`${m.Name}'s boot on ${survivor} logged`, async () => (await life(m.VmId)).at(-1)?.host === survivor, 20_000, 100);
       const afterKill = await verify();
       for (const m of moving) {
         const v = afterKill.Vms.find((x) => x.VmId === m.VmId)!;
@@ -136,6 +147,9 @@ export async function benchClusterFailover(o: { diskMiB: number; rounds: number;
       await cli(['lab', 'start', dir, victim, '--json']);
       await waitSteady(`round ${r + 1}: after ${victim} returned`);
       round.returnToSteadyMs = performance.now() - returnedAt;
+      // A failback is a planned switchover: lab verify must count no write lost since the failover.
+      const home = await verify();
+      for (const m of moving) round.failbackWritesLost.push(home.Vms.find((x) => x.VmId === m.VmId)!.WritesLost - afterKill.Vms.find((x) => x.VmId === m.VmId)!.WritesLost);
       for (const e of await logLines(dir, `${victim}-agent`, returnedWall, isEvent('resync-done'))) {
         const m = lab.Modules.find((x) => x.Name === e.module)!;
         const cycle = (await logLines(dir, `${survivor}-agent`, returnedWall, (x) => x.msg === 'cycle done' && x.module === m.Name && x.generation === e.generation))[0];

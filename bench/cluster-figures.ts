@@ -31,6 +31,8 @@ export interface ClusterRound {
   failbackDowntimeMs: number[];
   /** The same downtime seen from outside: last sample on the peer to first sample back home. */
   failbackObservedMs: number[];
+  /** Writes lab verify counts lost by the failback (a planned switchover: 0). */
+  failbackWritesLost: number[];
   returnToSteadyMs: number;
 }
 
@@ -108,7 +110,7 @@ export function resyncFloor(life: Boot[], survivorBoot: string, committedBefore:
 }
 
 export function summarise(rounds: ClusterRound[], diskBytes: number, cycleMs: number[]): { summary: Record<string, Stat>; resyncDetection: Record<string, number> } {
-  const all = (k: 'killToRunningMs' | 'writesLostSeconds' | 'failbackDowntimeMs' | 'failbackObservedMs'): number[] => rounds.flatMap((x) => x[k]);
+  const all = (k: 'killToRunningMs' | 'writesLostSeconds' | 'failbackDowntimeMs' | 'failbackObservedMs' | 'failbackWritesLost'): number[] => rounds.flatMap((x) => x[k]);
   const resyncs = rounds.flatMap((x) => x.resyncs);
   const moved = resyncs.filter((y) => y.moved);
   const stayed = resyncs.filter((y) => !y.moved);
@@ -132,6 +134,7 @@ export function summarise(rounds: ClusterRound[], diskBytes: number, cycleMs: nu
       resyncStayedOverDisk: stat(stayed.map((x) => x.bytes / diskBytes)),
       failbackDowntimeMs: stat(all('failbackDowntimeMs')),
       failbackObservedMs: stat(all('failbackObservedMs')),
+      failbackWritesLost: stat(all('failbackWritesLost')),
       returnToSteadyMs: stat(rounds.map((x) => x.returnToSteadyMs)),
     },
   };
@@ -156,7 +159,7 @@ export function clusterFailoverRows(c: ClusterFailoverResult): Array<[string, st
     ['resync of a VM that stayed', mw('resyncStayedBytes', mib), `the dead host's replica of it; floor ${mw('floorStayedBytes', mib)}`],
     ['  / its floor', mw('resyncStayedOverFloor', times), ''],
     ['  / disk size', mw('resyncStayedOverDisk', pct), `detection: ${Object.entries(c.resyncDetection).map(([d, n]) => `${d} x${n}`).join(', ')}`],
-    ['failback downtime (agent, failback-done)', mw('failbackDowntimeMs', sec), `seen in the samples: ${mw('failbackObservedMs', sec)}`],
+    ['failback downtime (agent, failback-done)', mw('failbackDowntimeMs', sec), `seen in the samples: ${mw('failbackObservedMs', sec)}; writes it lost: ${mw('failbackWritesLost', String)} (target 0)`],
     ['return to steady (lab start to PRIM/SECOND)', mw('returnToSteadyMs', sec), 'FailbackStableSeconds 2 (default 30)'],
     ['samples with a VM on both hosts', `${c.momentsOnBoth} (longest gap ${c.maxSampleGapMs.toFixed(0)} ms)`, `C1: 0; lab verify --stopped at the end: ${c.finalVerifyOk ? 'ok' : 'NOT OK'}`],
   ];
