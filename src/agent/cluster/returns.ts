@@ -26,8 +26,17 @@ async function read(dir: string): Promise<string[]> {
   }
 }
 
+// Several modules' resyncs start together: one write at a time (they share one temp file name).
+let chain: Promise<void> = Promise.resolve();
+
 /** Records a return; several modules resynchronised within a minute are one return of the host. */
-export async function recordReturn(dir: string, at = new Date()): Promise<void> {
+export function recordReturn(dir: string, at = new Date()): Promise<void> {
+  const next = chain.then(() => writeReturn(dir, at));
+  chain = next.catch(() => undefined);
+  return next;
+}
+
+async function writeReturn(dir: string, at: Date): Promise<void> {
   const before = await read(dir);
   const last = before.length > 0 ? Date.parse(before[before.length - 1]!) : -Infinity;
   if (at.getTime() - last < 60_000) return;

@@ -21,6 +21,17 @@ describe('src/agent/cluster/returns (flap damping of failbacks)', () => {
     }
   });
 
+  it('records several modules returning at once as one return, with no write racing another', async () => {
+    const t = await tempDir('vmmirror-returns-');
+    try {
+      const at = new Date('2026-12-01T10:00:00Z');
+      await Promise.all([0, 1, 2, 3].map((i) => recordReturn(t.dir, new Date(at.getTime() + i))));
+      expect(await returnsWithin(t.dir, 60, new Date(at.getTime() + 1000))).to.equal(1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('reads a damaged history as "came back often" (damping holds), never as none', async () => {
     const t = await tempDir('vmmirror-returns-');
     try {
