@@ -30,6 +30,8 @@ describe('cluster e2e: partitions, the witness, a dead agent, a cold start from 
     await waitSteady(c, 'lab start', 90_000);
   });
   beforeEach(async function () {
+    // Only when before() failed to build the lab: mocha already reports that hook as a failure,
+    // so the cases are skipped rather than failing a second time on an undefined lab.
     if (c === undefined) return this.skip();
     await c.restoreAll();
     await waitSteady(c, 'before the case', 120_000);
