@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, expectSafe, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { steadyAdversaryLab, expectSafe, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, item 5 (clock) (issue 8): a process that does not die but stops, then goes
 // on as if no time had passed (a GC pause, a debugger, a host stall): its timers fire late and
@@ -20,12 +20,7 @@ describe('adversarial: an agent (then a whole host) frozen past its lease, then 
   const figures: Record<string, unknown> = {};
   before(async () => {
     process.stderr.write(`      seed ${rnd.seed}\n`);
-    a = await adversaryLab({ seed: rnd.seed, agent: { FailbackStableSeconds: 2 } });
-    a.sampler.start();
-    await a.start();
-    a.epochs.start();
-    await waitSteady(a, 'lab start', 90_000);
-    await waitReplicatedOnce(a, 30_000);
+    a = await steadyAdversaryLab(rnd.seed);
   });
   after(async () => {
     process.stderr.write(`      FIGURES adversarial-freeze seed ${rnd.seed}: ${JSON.stringify(figures)}\n`);

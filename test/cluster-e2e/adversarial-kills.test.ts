@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { leasePath } from '../../src/guard/lease-file';
 import { simulatedVmPids } from '../../src/hypervisor/simulated';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, expectSafe, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { steadyAdversaryLab, expectSafe, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, item 1 and 2 (issue 8): SIGKILL of an agent at the awkward instants, with the
 // lab run from the CLI, the VMs sampled every 100 ms, the agents' epochs watched, and `lab verify`
@@ -47,12 +47,7 @@ describe('adversarial: SIGKILL of an agent at awkward instants', function () {
   const figures: Record<string, unknown> = {};
   before(async () => {
     process.stderr.write(`      seed ${rnd.seed}\n`);
-    a = await adversaryLab({ seed: rnd.seed, agent: { FailbackStableSeconds: 2 } });
-    a.sampler.start();
-    await a.start();
-    a.epochs.start();
-    await waitSteady(a, 'lab start', 90_000);
-    await waitReplicatedOnce(a, 30_000);
+    a = await steadyAdversaryLab(rnd.seed);
   });
   after(async () => {
     process.stderr.write(`      FIGURES adversarial-kills seed ${rnd.seed}: ${JSON.stringify(figures)}\n`);

@@ -6,7 +6,7 @@ import { createSimulatedHypervisor } from '../../src/hypervisor/simulated';
 import type { LabHostName } from '../../src/lab/schema';
 import { qemuCompare } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, expectSafe, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { steadyAdversaryLab, expectSafe, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, items 5 and 6 (issue 8): what an operator's hands and a loaded machine do to
 // a running lab (the CLI's). vm1's default primary is hva, vm2's is hvb.
@@ -46,12 +46,7 @@ describe('adversarial: operator actions and a loaded CPU', function () {
   const figures: Record<string, unknown> = {};
   before(async () => {
     process.stderr.write(`      seed ${rnd.seed}\n`);
-    a = await adversaryLab({ seed: rnd.seed, agent: { FailbackStableSeconds: 2 } });
-    a.sampler.start();
-    await a.start();
-    a.epochs.start();
-    await waitSteady(a, 'lab start', 90_000);
-    await waitReplicatedOnce(a, 30_000);
+    a = await steadyAdversaryLab(rnd.seed);
   });
   after(async () => {
     process.stderr.write(`      FIGURES adversarial-operator seed ${rnd.seed}: ${JSON.stringify(figures)}\n`);

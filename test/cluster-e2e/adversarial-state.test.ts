@@ -10,7 +10,7 @@ import { LabVerifyOutput, type LabHostName } from '../../src/lab/schema';
 import { cliNodeArgs } from '../cli/vmmirror-process';
 import { qemuCompare } from '../helpers/qemu';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, expectSafe, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { steadyAdversaryLab, expectSafe, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, item 3 (issue 8): damaged state under <DataDirectory>: the module records
 // (cluster/<module>.json) and the guard's lease (guard/lease.json), then a restart. What must hold:
@@ -54,12 +54,7 @@ describe('adversarial: damaged records and leases, then a restart', function () 
   const figures: Record<string, unknown> = {};
   before(async () => {
     process.stderr.write(`      seed ${rnd.seed}\n`);
-    a = await adversaryLab({ seed: rnd.seed, agent: { FailbackStableSeconds: 2 } });
-    a.sampler.start();
-    await a.start();
-    a.epochs.start();
-    await waitSteady(a, 'lab start', 90_000);
-    await waitReplicatedOnce(a, 30_000);
+    a = await steadyAdversaryLab(rnd.seed);
   });
   after(async () => {
     process.stderr.write(`      FIGURES adversarial-state seed ${rnd.seed}: ${JSON.stringify(figures)}\n`);

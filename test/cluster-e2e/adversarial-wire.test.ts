@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createHostIdentity } from '../../src/peer/certs';
 import { hello, rawPeer, type RawPeer } from '../helpers/raw-peer';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, expectSafe, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { steadyAdversaryLab, expectSafe, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, item 4 (issue 8): the wire of a running agent (hva, in a lab run from the
 // CLI). hvb is crashed first, so hva runs both VMs and the test can speak as hvb with hvb's own
@@ -46,12 +46,7 @@ describe('adversarial: the wire of a running agent', function () {
   };
   before(async () => {
     process.stderr.write(`      seed ${rnd.seed}\n`);
-    a = await adversaryLab({ seed: rnd.seed, agent: { FailbackStableSeconds: 2 } });
-    a.sampler.start();
-    await a.start();
-    a.epochs.start();
-    await waitSteady(a, 'lab start', 90_000);
-    await waitReplicatedOnce(a, 30_000);
+    a = await steadyAdversaryLab(rnd.seed);
     await a.crash('hvb');
     await waitRunning(a, { vm1: 'hva', vm2: 'hva' }, 'both VMs on hva', 60_000);
     const h = a.lab.Hosts.find((x) => x.Name === 'hva')!;

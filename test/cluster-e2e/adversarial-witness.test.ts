@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seeded } from '../helpers/seed';
-import { adversaryLab, waitReplicatedOnce, waitRunning, waitSteady, type AdversaryLab } from './adversary-lab';
+import { steadyAdversaryLab, waitRunning, type AdversaryLab } from './adversary-lab';
 
 // Adversarial review, item 3 continued (issue 8): the witness's own state. Its claims file is
 // the only record, outside the hosts, of who owns each module's newest epoch; C3 says the first
@@ -20,12 +20,7 @@ describe('adversarial: the witness loses its claims, then the host with the olde
   const figures: Record<string, unknown> = {};
   before(async () => {
     process.stderr.write(`      seed ${rnd.seed}\n`);
-    a = await adversaryLab({ seed: rnd.seed, agent: { FailbackStableSeconds: 2 } });
-    a.sampler.start();
-    await a.start();
-    a.epochs.start();
-    await waitSteady(a, 'lab start', 90_000);
-    await waitReplicatedOnce(a, 30_000);
+    a = await steadyAdversaryLab(rnd.seed);
   });
   after(async () => {
     process.stderr.write(`      FIGURES adversarial-witness seed ${rnd.seed}: ${JSON.stringify(figures)}\n`);

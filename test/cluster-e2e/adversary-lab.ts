@@ -194,3 +194,14 @@ export async function waitReplicatedOnce(a: AdversaryLab, timeoutMs: number): Pr
     await sleep(250);
   }
 }
+
+/** The lab every adversarial file starts from: running, sampled, steady, each replica holding a generation. */
+export async function steadyAdversaryLab(seed: number): Promise<AdversaryLab> {
+  const a = await adversaryLab({ seed, agent: { FailbackStableSeconds: 2 } });
+  a.sampler.start();
+  await a.start();
+  a.epochs.start();
+  await waitSteady(a, 'lab start', 90_000);
+  await waitReplicatedOnce(a, 30_000);
+  return a;
+}
