@@ -68,6 +68,10 @@ export const ErrorCodes = {
   VM_NOT_REGISTERED: 'HYPERVISOR', // a takeover found no replica VM registered for the module on this host
   STALE_EPOCH: 'PEER', // a stream, command or acknowledgement from an older ownership epoch
   CYCLE_TIMEOUT: 'PEER', // a replication cycle passed its one deadline (Agent.CycleTimeoutSeconds)
+  BALANCE_INFEASIBLE: 'CONFIG', // balance: pins and anti-affinity groups contradict each other (docs/balance.md)
+  BALANCE_LOAD_UNKNOWN: 'CONFIG', // balance: a module without Weight whose VM is not on this host
+  BALANCE_PLAN_CHANGED: 'USAGE', // balance --apply: the plan is not the one expected, or a module file changed meanwhile
+  BALANCE_PEER_UNAVAILABLE: 'PEER', // balance --apply: the peer's module files cannot be rewritten, so neither are this host's
   CANCELLED: 'INTERNAL',
   INTERNAL: 'INTERNAL',
 } as const satisfies Record<string, ExitCodeName>;
