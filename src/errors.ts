@@ -66,6 +66,7 @@ export const ErrorCodes = {
   HANDOVER_FAILED: 'PEER', // a planned switchover stopped at a step; the VM runs on exactly one host (the message names which)
   FAILBACK_DAMPED: 'PEER', // an automatic failback held back: this host came back too often lately (Agent.FailbackDamping)
   VM_NOT_REGISTERED: 'HYPERVISOR', // a takeover found no replica VM registered for the module on this host
+  VM_CONFIG_INVALID: 'INPUT', // an exported VM configuration from the peer is malformed (file name, size, digest) or the stored one is damaged
   STALE_EPOCH: 'PEER', // a stream, command or acknowledgement from an older ownership epoch
   CYCLE_TIMEOUT: 'PEER', // a replication cycle passed its one deadline (Agent.CycleTimeoutSeconds)
   BALANCE_INFEASIBLE: 'CONFIG', // balance: pins and anti-affinity groups contradict each other (docs/balance.md)
