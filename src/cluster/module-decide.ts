@@ -90,7 +90,9 @@ function ask(m: ModuleSnapshot, v: View, epoch: number, kind: 'own' | 'takeover'
 }
 
 export function decide(m0: ModuleSnapshot, v: View): Decision {
-  let m = m0;
+  // An operator's switchover is taken in this step or dropped: never remembered for later.
+  const switchoverAsked = m0.switchoverAsked === true;
+  let m = switchoverAsked ? { ...m0, switchoverAsked: false } : m0;
   if (m.state === 'STOP') return { m, effects: [] };
 
   // C2: a newer epoch, held by the peer, wins (the peer says so, or the witness). Whatever this
@@ -142,7 +144,7 @@ export function decide(m0: ModuleSnapshot, v: View): Decision {
     case 'ALONE':
       return decideOwner(m, v);
     case 'SECOND':
-      return decideSecond(m, v);
+      return decideSecond(m, v, switchoverAsked);
     case 'WAIT':
       return decideWait(m, v);
   }
@@ -170,13 +172,19 @@ function decideOwner(m0: ModuleSnapshot, v: View): Decision {
   return { m: r.m, effects: [...effects, ...r.effects] };
 }
 
-function decideSecond(m: ModuleSnapshot, v: View): Decision {
+function decideSecond(m: ModuleSnapshot, v: View, switchoverAsked = false): Decision {
   // A granted takeover (the epoch is already ours: the witness said so, to us or in a lease reply
   // whose claim answer was then lost) proceeds as soon as it is safe. A failback in flight starts
   // the VM itself (the planned switchover), so the machine does not.
   if (m.claim?.status === 'granted' || (m.owner === v.self && !m.failbackAsked)) return v.canRun ? run(m, v) : { m, effects: [] };
   if (v.alive) {
     const peerRuns = v.peer?.state === 'PRIM' && v.peer.epoch === m.epoch;
+    // An operator's planned switchover to this host, in either direction and whatever the
+    // module's Failback policy: the same move as a failback, when the owner counts this copy in
+    // sync (PRIM at our epoch) and this host may run VMs.
+    if (switchoverAsked && peerRuns && !m.failbackAsked && v.canRun && m.owner === v.peer?.owner) {
+      return { m: { ...m, claim: null, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
+    }
     if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns) return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };
     const since = m.inSyncSince ?? v.now;
     if (m.failbackAsked || v.now - since < v.failbackStableMs || !v.retryDue(m)) return { m: { ...m, claim: null, inSyncSince: since }, effects: [] };

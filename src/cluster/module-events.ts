@@ -123,6 +123,11 @@ function onFailed(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'effect-fai
 }
 
 function onOperator(m: ModuleSnapshot, e: Extract<ModuleEvent, { type: 'operator' }>): { m: ModuleSnapshot; effects: Effect[] } {
+  if (e.command === 'switchover') {
+    // Only the host holding the replica pulls the VM to itself (the owner drives nothing: exactly
+    // one side runs a switchover). decide() checks the rest in this same step.
+    return { m: m.state === 'SECOND' ? { ...m, switchoverAsked: true } : m, effects: [] };
+  }
   if (e.command === 'stop') {
     if (m.state === 'STOP') return { m, effects: [] };
     const running = m.vm === 'running' || m.vm === 'starting';

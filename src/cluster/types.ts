@@ -53,6 +53,8 @@ export interface ModuleSnapshot {
   /** Since when this host (as default primary) has been SECOND with the peer in PRIM at the same epoch. */
   inSyncSince: number | null;
   failbackAsked: boolean;
+  /** An operator asked for a planned switchover to this host in this step (consumed by decide()). */
+  switchoverAsked?: boolean;
   /** The peer was lost while this host ran the VM: a new epoch must mark the peer's copy stale. */
   bumpPending: boolean;
 }
@@ -90,7 +92,12 @@ export type ClusterEvent =
   | { type: 'cycle-done'; now: number; module: string; epoch: number; generation: number }
   | { type: 'effect-done'; now: number; module: string; effect: EffectType; generation?: number; epoch?: number }
   | { type: 'effect-failed'; now: number; module: string; effect: EffectType; code: string }
-  | { type: 'operator'; now: number; module: string; command: 'stop' | 'start' }
+  /**
+   * An operator's command. `switchover`: move the VM to this host now by a planned switchover
+   * (`vmmirror failover` / `failback`); decide() takes it in the same step or drops it (it is
+   * never remembered for later), so the caller reads at once whether it was accepted.
+   */
+  | { type: 'operator'; now: number; module: string; command: 'stop' | 'start' | 'switchover' }
   /**
    * A planned switchover away from this host finished its part: the VM was stopped here, a final
    * cycle brought the peer's copy level, and `epoch` (this epoch + 1) was handed to `to`.
