@@ -9,8 +9,13 @@ export const HostEntry = z
     Address: z.string().min(1).describe('IP address or DNS name the peer connects to'),
     Port: Port.default(7420).describe('peer-link TLS port; default 7420'),
     CertificateFingerprint: Fingerprint.describe('SHA-256 of the host certificate, printed by `vmmirror init` on that host'),
+    // A second network for heartbeats only: a cut production LAN alone is then no lost peer.
+    SecondaryAddress: z.string().min(1).optional().describe('optional second heartbeat address (a second network): heartbeats also travel there, replication does not; the peer is lost only when both paths are silent'),
+    SecondaryPort: Port.optional().describe('TLS port on SecondaryAddress; default the same as Port'),
   })
-  .strict();
+  .strict()
+  .refine((h) => h.SecondaryPort === undefined || h.SecondaryAddress !== undefined, { message: 'SecondaryPort needs SecondaryAddress', path: ['SecondaryPort'] })
+  .refine((h) => h.SecondaryAddress === undefined || h.SecondaryAddress !== h.Address, { message: 'SecondaryAddress must differ from Address (a second network)', path: ['SecondaryAddress'] });
 export type HostEntry = z.infer<typeof HostEntry>;
 
 /** The third vote (cluster issue): a `vmmirror witness` process or a file share. */

@@ -59,6 +59,16 @@ export const PolicySettings = z
     StopMode: StopMode.optional().describe('how the VM is stopped for fencing and switchover; default Shutdown'),
     StopTimeoutSeconds: z.number().int().min(1).max(3600).optional().describe('default 120'),
     StartTimeoutSeconds: z.number().int().min(1).max(3600).optional().describe('default 300'),
+    // SafeKit's syncdelta: availability after a double failure, bought with the writes made after
+    // the last thing this host knew (docs/cluster.md "Cold start alone" says what it risks).
+    ColdStartAloneSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86400 * 30)
+      .nullable()
+      .optional()
+      .describe('after both hosts were down, let this host start the VM alone (peer silent) when its copy is at most this many seconds older than the last it knew; null or absent = never (default)'),
   })
   .strict();
 export type PolicySettings = z.infer<typeof PolicySettings>;

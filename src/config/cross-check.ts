@@ -62,6 +62,7 @@ function resolveModule(c: CrossInput, file: string, m: ModuleFile, dataDir: stri
       stopMode: m.Policies.StopMode ?? d.Policies?.StopMode ?? BUILTIN_DEFAULTS.stopMode,
       stopTimeoutSeconds: m.Policies.StopTimeoutSeconds ?? d.Policies?.StopTimeoutSeconds ?? BUILTIN_DEFAULTS.stopTimeoutSeconds,
       startTimeoutSeconds: m.Policies.StartTimeoutSeconds ?? d.Policies?.StartTimeoutSeconds ?? BUILTIN_DEFAULTS.startTimeoutSeconds,
+      coldStartAloneSeconds: m.Policies.ColdStartAloneSeconds !== undefined ? m.Policies.ColdStartAloneSeconds : (d.Policies?.ColdStartAloneSeconds ?? null),
     },
     hooks: { preStart: m.Hooks.PreStart, postStart: m.Hooks.PostStart, preStop: m.Hooks.PreStop, postStop: m.Hooks.PostStop },
     ...(m.Weight !== undefined ? { weight: m.Weight } : {}),

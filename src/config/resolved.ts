@@ -28,7 +28,7 @@ export interface ResolvedModule {
   disks: 'auto' | ResolvedDisk[];
   defaultPrimary: string;
   replication: { interval: Interval; compression: Compression; blockSize: number };
-  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number };
+  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number; coldStartAloneSeconds?: number | null };
   hooks: { preStart?: string; postStart?: string; preStop?: string; postStop?: string };
   weight?: number;
   pin?: string;
