@@ -1,4 +1,5 @@
-import { peerAlive } from './detector';
+import { coldStartMove } from './cold-start';
+import { lastHeard, peerAlive } from './detector';
 import { mayRun, quorumUntil } from './lease';
 import type { ClusterSnapshot, Effect, ModuleSnapshot, ModuleState, WaitReason } from './types';
 
@@ -21,6 +22,8 @@ interface View {
   newest: { epoch: number; owner: string | null } | undefined;
   witness: boolean;
   peerGrantExpired: boolean;
+  /** Some heartbeat arrived since this agent started (the cold-start opt-in then no longer applies). */
+  peerHeard: boolean;
   retryDue: (m: ModuleSnapshot) => boolean;
   failbackStableMs: number;
 }
@@ -41,6 +44,7 @@ export function viewOf(s: ClusterSnapshot, name: string): View {
     peer: alive ? s.peerModules[name] : undefined,
     witness: s.settings.witness,
     peerGrantExpired: s.grantedToPeerUntil === null || s.now >= s.grantedToPeerUntil,
+    peerHeard: lastHeard(s.detector) !== null,
     retryDue: (m) => m.failedAt === null || s.now - m.failedAt >= s.settings.retryMs,
     failbackStableMs: s.settings.failbackStableMs,
   };
@@ -203,6 +207,12 @@ function startResync(m: ModuleSnapshot, v: View): Decision {
 
 function decideWait(m: ModuleSnapshot, v: View): Decision {
   if (m.waitReason === 'resync' || m.waitReason === 'resync-failed') return startResync(m, v);
+  // The cold-start opt-in (cold-start.ts says when, and what it risks).
+  const alone = coldStartMove(m, { self: v.self, witness: v.witness, peerHeard: v.peerHeard, peerGrantExpired: v.peerGrantExpired });
+  if (alone === 'run-own') return run(m, v);
+  // A change of runner: the next epoch is ours, and run() persists it (WAIT -> ALONE) before the start.
+  if (alone === 'take-alone') return run({ ...m, epoch: m.epoch + 1, owner: v.self, claim: null }, v);
+  if (alone === 'claim-takeover') return !v.canRun || m.claim !== null || !v.retryDue(m) ? { m, effects: [] } : ask(m, v, m.epoch + 1, 'takeover');
   if (m.owner === v.self) {
     if (!v.canRun) return { m, effects: [] };
     // Our copy is the newest when the peer, at no newer epoch, says so; or the witness confirms it.

@@ -1,4 +1,5 @@
 import { InvariantError } from '../errors';
+import { replicaBehindMs, type FreshnessEntry } from './cold-start';
 import { heard } from './detector';
 import { grantorExpiry, holderExpiry } from './lease';
 import { decide, viewOf } from './module-decide';
@@ -62,6 +63,8 @@ export interface ModuleConfigView {
   defaultPrimary: string;
   failback: 'auto' | 'manual';
   fenceMode: 'TurnOff' | 'Save';
+  /** Policies.ColdStartAloneSeconds in milliseconds; null or absent = the module never starts alone. */
+  coldStartAloneMs?: number | null;
 }
 
 /**
@@ -79,13 +82,16 @@ export function initialSnapshot(o: {
   vms: Record<string, VmActivity | undefined>;
   /** The lease this host still holds (kept by its guard across an agent restart); none by default. */
   lease?: ClusterSnapshot['lease'];
+  /** The freshness record (src/agent/cluster/freshness.ts): how far each replica was behind at the last heartbeat that vouched for it. */
+  freshness?: Record<string, FreshnessEntry | undefined>;
 }): ClusterSnapshot {
   const modules: Record<string, ModuleSnapshot> = {};
-  for (const c of o.modules) {
+  for (const { coldStartAloneMs, ...c } of o.modules) {
     const r = o.records[c.name];
     const stopped = r?.State === 'STOP';
     modules[c.name] = {
       ...c,
+      ...(coldStartAloneMs !== undefined && coldStartAloneMs !== null ? { coldStartAlone: { maxBehindMs: coldStartAloneMs, replicaBehindMs: replicaBehindMs(o.freshness?.[c.name], r) } } : {}),
       state: stopped ? 'STOP' : 'WAIT',
       waitReason: stopped ? null : r?.State === 'WAIT' && r.WaitReason === 'resync' ? 'resync' : 'cold-start',
       epoch: r?.Epoch ?? 0,

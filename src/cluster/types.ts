@@ -1,3 +1,4 @@
+import type { ColdStartAlone } from './cold-start';
 import type { DetectorState, HeartbeatPath } from './detector';
 import type { LeaseTimings } from './lease';
 import type { ModuleState, WaitReason } from './record';
@@ -57,6 +58,8 @@ export interface ModuleSnapshot {
   switchoverAsked?: boolean;
   /** The peer was lost while this host ran the VM: a new epoch must mark the peer's copy stale. */
   bumpPending: boolean;
+  /** The cold-start opt-in of this module (Policies.ColdStartAloneSeconds), absent when it has none. */
+  coldStartAlone?: ColdStartAlone;
 }
 
 export interface ClusterSnapshot {

@@ -18,6 +18,8 @@ export interface Scenario {
   records?: Record<string, Omit<ModuleRecord, 'Version' | 'Module'>>;
   vms?: Record<string, 'off' | 'running'>;
   lease?: ClusterSnapshot['lease'];
+  /** The agent's freshness record (cold-start opt-in), per module. */
+  freshness?: Record<string, { epoch: number; generation: number; behindMs: number }>;
   steps: Array<{ at: number; event: Record<string, unknown>; effects?: Array<Partial<Effect>>; modules?: Record<string, Record<string, unknown>>; note?: string }>;
 }
 
@@ -45,6 +47,7 @@ export function runScenario(sc: Scenario): Array<{ from: string; to: string }> {
     records,
     vms: sc.vms ?? {},
     lease: sc.lease,
+    freshness: sc.freshness,
   });
   const seen: Array<{ from: string; to: string }> = [];
   sc.steps.forEach((st, i) => {
