@@ -8,7 +8,9 @@ import { componentLogger } from '../log';
 import { monoNow } from '../util/mono';
 import { createWitnessClient, type WitnessClient } from '../witness';
 import { readToken } from './control/auth';
-import { StatusDocument, SyncReport } from './control/documents';
+import { StatusDocument, SwitchoverDocument, SyncReport } from './control/documents';
+import { switchoverJson, withLastSwitchover } from './control/switchover-json';
+import { OperatorSwitchover } from './cluster/operator-switchover';
 import { startControlServer } from './control/server';
 import { resolveVm, runCycle, senderStateDir } from './cycle';
 import { EffectRunner } from './cluster/effects';
@@ -20,7 +22,7 @@ import { Switchover } from './cluster/switchover';
 import { activityOf, startVmWatch } from './cluster/vm-watch';
 import { agentHypervisor } from './hypervisor';
 import { createLink } from './link';
-import { AgentHeartbeat, CycleBegin, CycleResult, HandoverRequest, ManifestFetch, ResyncRequest, type ClusterModuleView, type ModuleSummary } from './messages';
+import { AgentHeartbeat, CycleBegin, CycleResult, HandoverRequest, ManifestFetch, ResyncRequest, SwitchoverAsk, type ClusterModuleView, type ModuleSummary } from './messages';
 import { ModuleRunner } from './module-runner';
 import { readReferences } from './references';
 import { ReplicaSide } from './replica-side';
@@ -148,6 +150,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     log,
   );
   switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), log });
+  const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, connection: () => link.connection(), log });
 
   const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
   let peerCluster: Record<string, ClusterModuleView> = {};
@@ -187,6 +190,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     h.onRequest(ManifestFetch, (body, conn) => replicas.sendManifest(body, conn));
     h.onRequest(ResyncRequest, (body) => switchover.answerResync(body));
     h.onRequest(HandoverRequest, (body) => switchover.answerHandover(body));
+    h.onRequest(SwitchoverAsk, (body) => operator.answerAsk(body));
     h.onStream((id, readable, info) => router.handle(id, readable, info));
   }
   witness?.on('event', (e: Parameters<ClusterRuntime['dispatch']>[0]) => {
@@ -213,7 +217,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     const resync = new Map<string, { bytesDone: number; bytesTotal: number; startedAt: Date }>();
     for (const [name, r] of switchover.resyncs) resync.set(name, { bytesDone: r.bytesDone, bytesTotal: r.bytesTotal, startedAt: r.startedAt });
     return StatusDocument.parse(
-      buildStatus({
+      withLastSwitchover(buildStatus({
         config,
         startedAt,
         now: new Date(),
@@ -231,7 +235,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         resync,
         discarded: switchover.discarded,
         cycles,
-      }),
+      }), switchover.failbacks),
     );
   };
   let control2: Awaited<ReturnType<typeof startControlServer>>;
@@ -252,6 +256,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         await refreshAcknowledged();
         return SyncReport.parse(syncReportJson(report));
       },
+      switchover: async (name, o) => SwitchoverDocument.parse(switchoverJson(await operator.run(name, o))),
     });
   } catch (err) {
     await link.close();

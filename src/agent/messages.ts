@@ -92,7 +92,50 @@ export const ResyncRequest = defineRequest(
 export const HandoverRequest = defineRequest(
   'handover.request',
   z.object({ module: ModuleName, epoch: Epoch }).strict(),
-  z.object({ epoch: Epoch, generation: z.number().int().min(0), finalBytes: z.number().int().min(0), stopMs: z.number().min(0), syncMs: z.number().min(0) }).strict(),
+  z
+    .object({
+      epoch: Epoch,
+      generation: z.number().int().min(0),
+      finalBytes: z.number().int().min(0),
+      stopMs: z.number().min(0),
+      syncMs: z.number().min(0),
+      /** The generation the asker held before the final cycle (the move's figures); absent from older agents. */
+      fromGeneration: z.number().int().min(0).optional(),
+      /** From the start of the stop to this reply, on the owner's clock (stop, final cycle, witness, record). */
+      handoverMs: z.number().min(0).optional(),
+    })
+    .strict(),
+);
+
+/** One check of a planned switchover, as the host that would run the VM judged it. */
+export const SwitchoverCheckWire = z.object({ name: z.string().max(32), passed: z.boolean(), detail: z.string().max(2000) }).strict();
+
+/** The figures of a planned switchover that happened (docs/cluster.md, Planned switchover). */
+export const SwitchoverFiguresWire = z
+  .object({
+    epoch: Epoch,
+    fromGeneration: z.number().int().min(0).nullable(),
+    toGeneration: z.number().int().min(0),
+    finalBytes: z.number().int().min(0),
+    stopMs: z.number().min(0),
+    syncMs: z.number().min(0),
+    startMs: z.number().min(0),
+    downtimeMs: z.number().min(0),
+    finishedAt: z.string().datetime(),
+  })
+  .strict();
+
+/**
+ * Owner -> the host holding the replica: "pull this module to you now by a planned switchover"
+ * (`vmmirror failover` run on the owner). Exactly one side drives a switchover: the receiver of
+ * this request checks, then runs it as its own (the HandoverRequest back to the owner). A
+ * refusal is an answer, not an error, so the checks reach the operator: `figures` is null then
+ * (and with `whatIf`, where nothing moves).
+ */
+export const SwitchoverAsk = defineRequest(
+  'switchover.ask',
+  z.object({ module: ModuleName, epoch: Epoch, whatIf: z.boolean() }).strict(),
+  z.object({ checks: z.array(SwitchoverCheckWire).max(16), figures: SwitchoverFiguresWire.nullable() }).strict(),
 );
 
 /** P -> S: send me your manifest of one file on this stream (P issued the nonce). */

@@ -31,12 +31,20 @@ export interface SwitchoverDeps {
   log: Logger;
 }
 
-export interface FailbackFigures {
+/** The figures of one planned switchover (a failback, or an operator's failover), as the host that now runs the VM measured them. */
+export interface SwitchoverFigures {
   module: string;
+  from: string;
+  to: string;
+  /** The epoch the move took. */
   epoch: number;
+  /** The generation the replica held before the final cycle (null from an older owner). */
+  fromGeneration: number | null;
+  generation: number;
   stopMs: number;
   syncMs: number;
   startMs: number;
+  /** From the stop on the owner to the start here: the owner's handover (its clock) plus the start (ours). */
   downtimeMs: number;
   finalBytes: number;
   at: Date;
@@ -45,7 +53,9 @@ export interface FailbackFigures {
 export class Switchover {
   /** Resync progress and outcome per module (status), and the figures of the last failback. */
   readonly resyncs = new Map<string, { startedAt: Date; bytesTotal: number; bytesDone: number; finishedAt: Date | null }>();
-  readonly failbacks = new Map<string, FailbackFigures>();
+  readonly failbacks = new Map<string, SwitchoverFigures>();
+  /** Operators waiting for the outcome of a switchover they asked for (control API), by module. */
+  private readonly waiters = new Map<string, { resolve(f: SwitchoverFigures): void; reject(err: unknown): void }>();
   /** Modules whose writes made here after the last replicated generation were thrown away by a resync. */
   readonly discarded = new Set<string>();
 
@@ -91,29 +101,78 @@ export class Switchover {
 
   // --- the default primary's side of a failback ----------------------------------------------
 
+  /**
+   * Registers an operator waiting for the next switchover of `module` to this host; call before
+   * dispatching the operator event, so the effect that runs cannot finish unheard.
+   */
+  awaitOutcome(module: string): { outcome: Promise<SwitchoverFigures>; cancel(): void } {
+    if (this.waiters.has(module)) throw new VmmirrorError('SWITCHOVER_REFUSED', `module ${module}: a switchover is already under way`);
+    let cancel!: () => void;
+    const outcome = new Promise<SwitchoverFigures>((resolve, reject) => {
+      this.waiters.set(module, { resolve, reject });
+      cancel = () => this.waiters.delete(module);
+    });
+    return { outcome, cancel };
+  }
+
   async failback(module: string, epoch: number): Promise<{ epoch: number; generation: number }> {
+    const waiter = this.waiters.get(module);
+    this.waiters.delete(module);
+    try {
+      const figures = await this.pull(module, epoch, waiter !== undefined);
+      waiter?.resolve(figures);
+      return { epoch: figures.epoch, generation: figures.generation };
+    } catch (err) {
+      waiter?.reject(err);
+      throw err;
+    }
+  }
+
+  // The planned switchover to this host: the owner stops, sends the final cycle and hands the next
+  // epoch over (answerHandover); this host then starts the VM. Operators' moves skip flap damping
+  // (it holds back automatic returns only).
+  private async pull(module: string, epoch: number, operator: boolean): Promise<SwitchoverFigures> {
     const m = this.module(module);
-    const damping = this.d.config.agent.FailbackDamping;
-    const returns = await returnsWithin(recordsDir(this.d.config), damping.WindowMinutes);
-    if (returns > damping.MaxReturns) {
-      throw new VmmirrorError('FAILBACK_DAMPED', `${module}: no automatic failback to ${this.d.config.self.Name}: it came back ${returns} times in the last ${damping.WindowMinutes} minutes (more than ${damping.MaxReturns}); it keeps the replica until the window passes`);
+    const from = this.d.config.peer.Name;
+    const self = this.d.config.self.Name;
+    if (!operator) {
+      const damping = this.d.config.agent.FailbackDamping;
+      const returns = await returnsWithin(recordsDir(this.d.config), damping.WindowMinutes);
+      if (returns > damping.MaxReturns) {
+        throw new VmmirrorError('FAILBACK_DAMPED', `${module}: no automatic failback to ${self}: it came back ${returns} times in the last ${damping.WindowMinutes} minutes (more than ${damping.MaxReturns}); it keeps the replica until the window passes`);
+      }
     }
     const t0 = performance.now();
-    const conn = await this.d.connection();
+    const conn = await this.d.connection().catch((err: unknown) => {
+      throw new VmmirrorError('HANDOVER_FAILED', `switchover of ${module} to ${self} stopped at step "ask": ${(err as Error).message}; nothing moved, the VM runs on ${from}`, { cause: err });
+    });
     const budget = m.policies.stopTimeoutSeconds * 1000 + this.cycleBudgetMs() + 30_000;
-    const r = await conn.request(HandoverRequest, { module, epoch }, { timeoutMs: budget });
+    // The owner's own errors name its step (stop, final sync, witness, record) and where the VM runs.
+    const r = await conn.request(HandoverRequest, { module, epoch }, { timeoutMs: budget }).catch((err: unknown) => {
+      if (err instanceof VmmirrorError && (err.code === 'HANDOVER_FAILED' || err.code === 'MODULE_NOT_SECONDARY' || err.code === 'MODULE_NOT_PRIMARY' || err.code === 'STALE_EPOCH')) throw err;
+      // No answer: whether the owner handed over is unknown here; the epochs settle it (one runner, C1).
+      throw new VmmirrorError('HANDOVER_FAILED', `switchover of ${module} to ${self} stopped at step "handover": ${(err as Error).message}; the epoch ${from} or this host holds decides where the VM runs (vmmirror status)`, { cause: err });
+    });
     if (r.epoch !== epoch + 1) throw new VmmirrorError('STALE_EPOCH', `module ${module}: the owner handed over epoch ${r.epoch}, expected ${epoch + 1}`);
     // The epoch is ours (the owner recorded it, and the witness if any): start here.
     const tStart = performance.now();
-    await this.d.releaseReplica(module);
-    const id = await this.d.vmIdOf(m);
-    await this.d.beforeStart(module);
-    await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
+    try {
+      await this.d.releaseReplica(module);
+      const id = await this.d.vmIdOf(m);
+      await this.d.beforeStart(module);
+      await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
+    } catch (err) {
+      // The epoch is ours now: the machine learns it from the next heartbeat and retries the start here.
+      throw new VmmirrorError('HANDOVER_FAILED', `switchover of ${module} to ${self} stopped at step "start": ${(err as Error).message}; epoch ${r.epoch} belongs to ${self}, which starts the VM again (it runs nowhere until then)`, { cause: err });
+    }
     const startMs = performance.now() - tStart;
-    const figures: FailbackFigures = { module, epoch: r.epoch, stopMs: r.stopMs, syncMs: r.syncMs, startMs, downtimeMs: r.stopMs + r.syncMs + startMs, finalBytes: r.finalBytes, at: new Date() };
+    const figures: SwitchoverFigures = {
+      module, from, to: self, epoch: r.epoch, fromGeneration: r.fromGeneration ?? null, generation: r.generation,
+      stopMs: r.stopMs, syncMs: r.syncMs, startMs, downtimeMs: (r.handoverMs ?? r.stopMs + r.syncMs) + startMs, finalBytes: r.finalBytes, at: new Date(),
+    };
     this.failbacks.set(module, figures);
-    this.d.log.info({ event: 'failback-done', ...figures, totalMs: Math.round(performance.now() - t0) }, `${module}: back on ${this.d.config.self.Name} (downtime ${Math.round(figures.downtimeMs)} ms)`);
-    return { epoch: r.epoch, generation: r.generation };
+    this.d.log.info({ event: 'failback-done', ...figures, operator, totalMs: Math.round(performance.now() - t0) }, `${module}: moved from ${from} to ${self} (downtime ${Math.round(figures.downtimeMs)} ms)`);
+    return figures;
   }
 
   // --- the owner's side of a failback: stop, final cycle, hand the next epoch over -----------
@@ -140,6 +199,7 @@ export class Switchover {
       const t1 = performance.now();
       const report = await this.d.runners.get(m.name)!.syncNow(body.epoch);
       const syncMs = performance.now() - t1;
+      const fromGeneration = report.fromGeneration;
       const next = body.epoch + 1;
       if (this.d.witness !== null) {
         step = 'witness';
@@ -151,12 +211,12 @@ export class Switchover {
       const now = rt.snapshot.modules[m.name];
       if (now?.epoch !== next || now.owner !== to) throw new VmmirrorError('HANDOVER_FAILED', `the handover was not recorded (epoch ${now?.epoch}, owner ${now?.owner ?? 'none'})`);
       this.d.log.info({ event: 'handed-over', module: m.name, epoch: next, to, stopMs: Math.round(stopMs), syncMs: Math.round(syncMs), finalBytes: report.streamBytes }, `${m.name}: handed over to ${to} under epoch ${next}`);
-      return { epoch: next, generation: report.toGeneration, finalBytes: report.streamBytes, stopMs, syncMs };
+      return { epoch: next, generation: report.toGeneration, finalBytes: report.streamBytes, stopMs, syncMs, fromGeneration, handoverMs: performance.now() - t0 };
     } catch (err) {
       const handed = rt.snapshot.modules[m.name]?.owner === to;
       if (stopped && !handed) await this.restartHere(m).catch((e: unknown) => this.d.log.error({ module: m.name, err: e }, 'could not start the VM again after a failed handover'));
       const msg = err instanceof Error ? err.message : String(err);
-      throw new VmmirrorError('HANDOVER_FAILED', `failback of ${m.name} stopped at step "${step}": ${msg}; the VM runs on ${handed ? to : this.d.config.self.Name}`, { cause: err });
+      throw new VmmirrorError('HANDOVER_FAILED', `switchover of ${m.name} to ${to} stopped at step "${step}": ${msg}; the VM runs on ${handed ? to : this.d.config.self.Name}`, { cause: err });
     } finally {
       rt.handingOver.delete(m.name);
     }

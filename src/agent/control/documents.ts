@@ -29,6 +29,39 @@ export const SyncReport = z.object({
 });
 export type SyncReport = z.infer<typeof SyncReport>;
 
+/** The figures of a planned switchover that happened (`vmmirror failover`/`failback`, and status). */
+export const SwitchoverFigures = z.object({
+  Epoch: z.number().int().describe('the epoch the move took'),
+  FromGeneration: z.number().int().nullable().describe('the generation the new primary held before the final cycle'),
+  ToGeneration: z.number().int().describe('the generation the final cycle made: every write before the stop'),
+  FinalDeltaBytes: z.number().int().describe('bytes the final cycle streamed'),
+  StopMs: z.number().int(),
+  FinalSyncMs: z.number().int(),
+  StartMs: z.number().int(),
+  DowntimeMs: z.number().int().describe('from the stop on the old primary to the start on the new one'),
+  FinishedAt: Iso,
+});
+export type SwitchoverFigures = z.infer<typeof SwitchoverFigures>;
+
+/** One condition of a planned switchover, judged by the host that would run the VM. */
+export const SwitchoverCheck = z.object({ Name: z.string(), Passed: z.boolean(), Detail: z.string() });
+
+/** `vmmirror failover` / `vmmirror failback --json` (docs/output.md). */
+export const SwitchoverDocument = z.object({
+  Module: z.string(),
+  VmName: z.string(),
+  Action: z.enum(['failover', 'failback']),
+  WhatIf: z.boolean().describe('true: only the plan; nothing changed'),
+  From: z.string(),
+  To: z.string(),
+  /** The module's epoch when the command started. */
+  Epoch: z.number().int(),
+  Checks: z.array(SwitchoverCheck),
+  /** null with --what-if. */
+  Result: SwitchoverFigures.nullable(),
+});
+export type SwitchoverDocument = z.infer<typeof SwitchoverDocument>;
+
 const HeartbeatPath = z.enum(['primary', 'secondary']);
 
 export const HostStatus = z.object({
@@ -43,6 +76,8 @@ export const HostStatus = z.object({
   LastHeartbeatAt: Iso.nullable(),
   /** Heartbeat paths gone silent while another still answers: a cut network, not a dead host ([] for Self). */
   SilentHeartbeatPaths: z.array(HeartbeatPath),
+  /** Each heartbeat path to this host (the primary link; the second network when configured) and how long ago a heartbeat came on it ([] for Self). */
+  HeartbeatPaths: z.array(z.object({ Path: HeartbeatPath, Endpoint: z.string(), LastHeardAgoMs: z.number().int().min(0).nullable() })).default([]),
 });
 export type HostStatus = z.infer<typeof HostStatus>;
 
@@ -114,6 +149,8 @@ export const ModuleStatus = z.object({
   NextCycleAt: Iso.nullable(),
   LastCycle: SyncReport.nullable(),
   LastError: ErrorInfo.nullable(),
+  /** The last planned switchover to this host since the agent started (with from and to); filled by the agent. */
+  LastSwitchover: SwitchoverFigures.extend({ From: z.string(), To: z.string() }).nullable().optional(),
 });
 export type ModuleStatus = z.infer<typeof ModuleStatus>;
 

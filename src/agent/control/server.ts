@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
-import { ExitCodes, VmmirrorError } from '../../errors';
+import { ExitCodes, UsageError, VmmirrorError } from '../../errors';
 import { componentLogger, type Logger } from '../../log';
 import { errorDocument } from '../../cli/output';
 import { tokenMatches } from './auth';
@@ -13,6 +13,8 @@ const defaultLog = componentLogger('control');
 export interface ControlHandlers {
   status(): Promise<unknown>;
   sync(module: string): Promise<unknown>;
+  /** `vmmirror failover` / `failback`: a planned switchover (or its plan), waited for to the end. */
+  switchover?(module: string, o: { action: 'failover' | 'failback'; to?: string; whatIf: boolean }): Promise<unknown>;
 }
 
 export interface ControlEndpoint {
@@ -45,6 +47,14 @@ async function route(req: IncomingMessage, h: ControlHandlers): Promise<{ status
   if (req.method === 'GET' && url.pathname === '/v1/status') return { status: 200, body: await h.status() };
   const m = /^\/v1\/modules\/([^/]+)\/sync$/.exec(url.pathname);
   if (req.method === 'POST' && m !== null) return { status: 200, body: await h.sync(decodeURIComponent(m[1]!)) };
+  const sw = /^\/v1\/modules\/([^/]+)\/(failover|failback)$/.exec(url.pathname);
+  if (req.method === 'POST' && sw !== null && h.switchover !== undefined) {
+    const to = url.searchParams.get('to');
+    const whatIf = url.searchParams.get('whatIf');
+    if (whatIf !== null && whatIf !== 'true' && whatIf !== 'false') throw new UsageError(`whatIf must be true or false, got ${JSON.stringify(whatIf)}`);
+    const action = sw[2] as 'failover' | 'failback';
+    return { status: 200, body: await h.switchover(decodeURIComponent(sw[1]!), { action, whatIf: whatIf === 'true', ...(to !== null ? { to } : {}) }) };
+  }
   return { status: 404, body: { Error: { Code: 'USAGE', Message: `no such endpoint: ${req.method} ${url.pathname}` } } };
 }
 

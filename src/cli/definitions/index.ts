@@ -11,9 +11,11 @@ import { registerSelftest } from './selftest';
 import { registerReplica } from './replica';
 import { registerWitness } from './witness';
 import { registerLab } from './lab';
+import { registerFailover } from './failover';
+import { registerFailback } from './failback';
 
 // Every CLI command, in the order `vmmirror --help` lists them. These files only declare commands
 // (commander definitions and help); each action require()s its implementation in ../commands/, so
 // `vmmirror --help` or a failing `vmmirror status` never loads the engine, drivers or zod schemas
 // (docs/performance.md, CLI start-up; test/cli/startup.test.ts guards it).
-export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerSelftest, registerWitness, registerLab];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerFailover, registerFailback, registerSelftest, registerWitness, registerLab];
