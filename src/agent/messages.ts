@@ -151,3 +151,46 @@ export const StreamMeta = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('manifest'), module: ModuleName, name: z.string().min(1).max(255) }).strict(),
 ]);
 export type StreamMeta = z.infer<typeof StreamMeta>;
+
+// --- the exported VM configuration (docs/cluster.md "Registering the replica") ---------------
+
+/** Bounds of one exported configuration on the wire: Hyper-V's is a .vmcx, a .vmgs (about 4 MiB) and a .vmrs. */
+export const VM_CONFIG_LIMITS = { partBytes: 512 * 1024, fileBytes: 16 * 1024 * 1024, totalBytes: 32 * 1024 * 1024, files: 8 } as const;
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * Runner -> holder of the replica: the next bytes of one file of an exported configuration
+ * (`file` is its index in the commit's list). Parts of a file arrive in order; the receiver
+ * writes them under a name it makes from the index, never from anything sent.
+ */
+export const VmConfigPart = defineRequest(
+  'vmconfig.part',
+  z.object({ module: ModuleName, transfer: StreamId, file: z.number().int().min(0).max(VM_CONFIG_LIMITS.files - 1), offset: z.number().int().min(0).max(VM_CONFIG_LIMITS.fileBytes), data: z.string().max(Math.ceil(VM_CONFIG_LIMITS.partBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/) }).strict(),
+  z.object({ received: z.number().int().min(0) }).strict(),
+);
+
+/** One adapter of the exported VM: the MAC the replica is pinned to (all zeros: never started, not pinned). */
+export const VmConfigAdapter = z.object({ name: z.string().max(255), macAddress: z.string().regex(/^[0-9A-F]{12}$/), dynamicMac: z.boolean() }).strict();
+
+/**
+ * Runner -> holder of the replica: the transfer is complete; store it as the module's exported
+ * configuration. `disks` names the module's configured disks in the VM's order (the receiver maps
+ * each to its own copy); `files` are relative names the receiver checks against a strict pattern.
+ * Accepted only from the owner at the epoch the receiver holds the replica under.
+ */
+export const VmConfigCommit = defineRequest(
+  'vmconfig.commit',
+  z
+    .object({
+      module: ModuleName,
+      epoch: Epoch,
+      transfer: StreamId,
+      vmId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+      configHash: Sha256,
+      disks: z.array(z.string().min(1).max(255)).min(1).max(64),
+      adapters: z.array(VmConfigAdapter).max(64),
+      files: z.array(z.object({ name: z.string().min(1).max(255), size: z.number().int().min(0).max(VM_CONFIG_LIMITS.fileBytes), sha256: Sha256 }).strict()).min(1).max(VM_CONFIG_LIMITS.files),
+    })
+    .strict(),
+  z.object({ configHash: Sha256 }).strict(),
+);
