@@ -51,6 +51,7 @@ export const ErrorCodes = {
   PS_SESSION_DIED: 'HYPERVISOR',
   RCT_UNAVAILABLE: 'HYPERVISOR',
   HOOK_FAILED: 'HYPERVISOR',
+  HOOK_NOT_FOUND: 'CONFIG', // a module's hook script is not on this host (docs/hooks.md)
   EXECUTION_POLICY: 'HYPERVISOR', // a Group Policy execution policy refuses vmmirror's unsigned ps/ scripts
   VM_ALREADY_REGISTERED: 'HYPERVISOR', // a VM with the replica's id exists on the host and is not the module's copy
   PEER_UNREACHABLE: 'PEER',

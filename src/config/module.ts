@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Name, PolicySettings, ReplicationSettings } from './common';
+import { DEFAULT_HOOK_TIMEOUT_SECONDS, hookPathProblem } from '../hooks/path-rules';
 
 // modules/<name>.json: one VM under mirror. Its disks exist on both hosts: Path on the default
 // primary, ReplicaPath on the other; whichever host runs the VM sends from its own copy.
@@ -13,14 +14,33 @@ export const DiskEntry = z
   .strict();
 export type DiskEntry = z.infer<typeof DiskEntry>;
 
+const HookPath = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((p, ctx) => {
+      const problem = hookPathProblem(p);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional()
+    .describe(`PowerShell script run ${what} (absolute, or relative to the config directory and inside it); docs/hooks.md`);
+
 export const Hooks = z
   .object({
-    PreStart: z.string().min(1).optional(),
-    PostStart: z.string().min(1).optional(),
-    PreStop: z.string().min(1).optional(),
-    PostStop: z.string().min(1).optional(),
+    PreStart: HookPath('before the VM starts on this host; failing (non-zero exit, timeout, missing) aborts the start'),
+    PostStart: HookPath('after the VM started; a failure is reported and changes nothing'),
+    PreStop: HookPath('before vmmirror stops the VM on purpose; a failure aborts that stop or switchover (the VM keeps running); a fence runs no hooks'),
+    PostStop: HookPath('after the VM stopped; a failure is reported and changes nothing'),
+    TimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .optional()
+      .describe(`seconds each hook may run before its whole process tree is killed (a failure); default ${DEFAULT_HOOK_TIMEOUT_SECONDS}`),
   })
   .strict();
+export type Hooks = z.infer<typeof Hooks>;
 
 export const ModuleFile = z
   .object({

@@ -29,7 +29,7 @@ export interface ResolvedModule {
   defaultPrimary: string;
   replication: { interval: Interval; compression: Compression; blockSize: number };
   policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number; coldStartAloneSeconds?: number | null };
-  hooks: { preStart?: string; postStart?: string; preStop?: string; postStop?: string };
+  hooks: { preStart?: string; postStart?: string; preStop?: string; postStop?: string; timeoutSeconds?: number };
   weight?: number;
   pin?: string;
   antiAffinityGroup?: string;
