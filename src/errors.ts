@@ -54,6 +54,7 @@ export const ErrorCodes = {
   HOOK_NOT_FOUND: 'CONFIG', // a module's hook script is not on this host (docs/hooks.md)
   EXECUTION_POLICY: 'HYPERVISOR', // a Group Policy execution policy refuses vmmirror's unsigned ps/ scripts
   VM_ALREADY_REGISTERED: 'HYPERVISOR', // a VM with the replica's id exists on the host and is not the module's copy
+  TASK_SCHEDULER_UNAVAILABLE: 'HYPERVISOR', // install-task/uninstall-task on a host without Windows Task Scheduler (the ScheduledTasks module)
   PEER_UNREACHABLE: 'PEER',
   PEER_REFUSED: 'PEER',
   PEER_PROTOCOL: 'PEER',

@@ -11,6 +11,8 @@ import { registerSelftest } from './selftest';
 import { registerReplica } from './replica';
 import { registerWitness } from './witness';
 import { registerLab } from './lab';
+import { registerBalance } from './balance';
+import { registerTask } from './task';
 import { registerFailover } from './failover';
 import { registerFailback } from './failback';
 
@@ -18,4 +20,4 @@ import { registerFailback } from './failback';
 // (commander definitions and help); each action require()s its implementation in ../commands/, so
 // `vmmirror --help` or a failing `vmmirror status` never loads the engine, drivers or zod schemas
 // (docs/performance.md, CLI start-up; test/cli/startup.test.ts guards it).
-export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerFailover, registerFailback, registerSelftest, registerWitness, registerLab];
+export const registrars: CommandRegistrar[] = [registerReplicate, registerVerify, registerReplica, registerInit, registerConfig, registerAgent, registerGuard, registerStatus, registerSync, registerFailover, registerFailback, registerSelftest, registerWitness, registerLab, registerBalance, registerTask];

@@ -20,7 +20,6 @@ function New-ScheduledTaskAction {
         $CimSession, [int]$ThrottleLimit, [switch]$AsJob
     )
     Assert-MockLocalOnly $PSBoundParameters 'New-ScheduledTaskAction'
-    Add-MockTaskCall -Cmdlet 'New-ScheduledTaskAction' -Bound $PSBoundParameters
     $arg = $null; if ($PSBoundParameters.ContainsKey('Argument')) { $arg = $Argument }
     $wd = $null; if ($PSBoundParameters.ContainsKey('WorkingDirectory')) { $wd = $WorkingDirectory }
     $idValue = $null; if ($PSBoundParameters.ContainsKey('Id')) { $idValue = $Id }
@@ -48,7 +47,6 @@ function New-ScheduledTaskTrigger {
         $CimSession, [int]$ThrottleLimit, [switch]$AsJob
     )
     Assert-MockLocalOnly $PSBoundParameters 'New-ScheduledTaskTrigger'
-    Add-MockTaskCall -Cmdlet 'New-ScheduledTaskTrigger' -Bound $PSBoundParameters
     if (@('Daily', 'Weekly', 'Logon') -contains $PSCmdlet.ParameterSetName) {
         throw "MockScheduledTasks: New-ScheduledTaskTrigger -$($PSCmdlet.ParameterSetName) is not implemented (vmmirror never uses it)"
     }
@@ -80,7 +78,6 @@ function New-ScheduledTaskPrincipal {
         $CimSession, [int]$ThrottleLimit, [switch]$AsJob
     )
     Assert-MockLocalOnly $PSBoundParameters 'New-ScheduledTaskPrincipal'
-    Add-MockTaskCall -Cmdlet 'New-ScheduledTaskPrincipal' -Bound $PSBoundParameters
     $props = [ordered]@{ DisplayName = $null; GroupId = $null; Id = 'Author'; LogonType = 'Interactive'; RunLevel = 'Limited'; UserId = $null
         ProcessTokenSidType = 'Default'; RequiredPrivilege = $null }
     foreach ($k in @('UserId', 'GroupId', 'LogonType', 'RunLevel', 'ProcessTokenSidType', 'Id')) {
@@ -106,7 +103,6 @@ function New-ScheduledTaskSettingsSet {
         $CimSession, [int]$ThrottleLimit, [switch]$AsJob
     )
     Assert-MockLocalOnly $PSBoundParameters 'New-ScheduledTaskSettingsSet'
-    Add-MockTaskCall -Cmdlet 'New-ScheduledTaskSettingsSet' -Bound $PSBoundParameters
     # Task Scheduler's defaults (TaskSettings reference): 72 h limit, priority 7, IgnoreNew, no restart.
     $limit = 'PT72H'; if ($PSBoundParameters.ContainsKey('ExecutionTimeLimit')) { $limit = ConvertTo-MockDuration $ExecutionTimeLimit }
     $multiple = 'IgnoreNew'; if ($PSBoundParameters.ContainsKey('MultipleInstances')) { $multiple = $MultipleInstances }

@@ -36,7 +36,7 @@ function Save-MockTaskStore {
 }
 
 function Add-MockTaskCall {
-    # Records one cmdlet call (its name and the names of the parameters bound, common ones left out).
+    # Records one call of a cmdlet that changes something (its name and the names of the parameters bound, common ones left out).
     param([Parameter(Mandatory = $true)][string]$Cmdlet, [Parameter(Mandatory = $true)][hashtable]$Bound)
     $common = @('Verbose', 'Debug', 'ErrorAction', 'WarningAction', 'InformationAction', 'ProgressAction', 'ErrorVariable',
         'WarningVariable', 'InformationVariable', 'OutVariable', 'OutBuffer', 'PipelineVariable')

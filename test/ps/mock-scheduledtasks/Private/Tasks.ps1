@@ -102,7 +102,6 @@ function Get-ScheduledTask {
         $CimSession, [int]$ThrottleLimit, [switch]$AsJob
     )
     Assert-MockLocalOnly $PSBoundParameters 'Get-ScheduledTask'
-    Add-MockTaskCall -Cmdlet 'Get-ScheduledTask' -Bound $PSBoundParameters
     $s = Read-MockTaskStore
     $names = @('*'); if ($TaskName) { $names = $TaskName }
     $paths = @('*'); if ($TaskPath) { $paths = $TaskPath }
