@@ -4,7 +4,7 @@
 # instance ID escaped by ConvertTo-MirrorWqlString.
 
 function ConvertTo-MirrorCimXml {
-    # An embedded instance of $ClassName: each property @{ Name; Type (CIM type: uint8, uint16, boolean, string); Value }.
+    # An embedded instance of $ClassName: each property @{ Name; Type (the class's CIM type, exactly: uint8, boolean, string); Value }.
     param([Parameter(Mandatory = $true)][string]$ClassName, [Parameter(Mandatory = $true)][object[]]$Properties)
     $sb = New-Object System.Text.StringBuilder
     [void]$sb.Append('<INSTANCE CLASSNAME="').Append([System.Security.SecurityElement]::Escape($ClassName)).Append('">')
@@ -23,7 +23,7 @@ function New-MirrorSnapshotSettings {
     # copy: the guest's VSS writers do not truncate logs or mark a backup), 2 = crash consistent.
     param([Parameter(Mandatory = $true)][int]$ConsistencyLevel)
     $props = @(@{ Name = 'ConsistencyLevel'; Type = 'uint8'; Value = $ConsistencyLevel }, @{ Name = 'IgnoreNonSnapshottableDisks'; Type = 'boolean'; Value = $true })
-    if ($ConsistencyLevel -eq 1) { $props += @{ Name = 'GuestBackupType'; Type = 'uint16'; Value = 2 } }
+    if ($ConsistencyLevel -eq 1) { $props += @{ Name = 'GuestBackupType'; Type = 'uint8'; Value = 2 } }
     ConvertTo-MirrorCimXml -ClassName 'Msvm_VirtualSystemSnapshotSettingData' -Properties $props
 }
 

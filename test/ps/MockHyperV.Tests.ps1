@@ -118,12 +118,12 @@ Describe 'MockHyperV fidelity' {
         $rp = Get-CimAssociatedInstance -InputObject $r2.Job -ResultClassName Msvm_VirtualSystemReferencePoint
         (Get-FileHash -LiteralPath $disk).Hash | Should -Not -Be $before
         $ims = Get-CimInstance -Namespace $ns -ClassName Msvm_ImageManagementService
-        $c = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualDiskChanges -Arguments @{ Path = $disk; LimitId = $rp.ResilientChangeTrackingIdentifiers[0]; TargetSnapshotId = ''; ByteOffset = [uint64]0; ByteLength = [uint64]1MB }
+        $c = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualDiskChanges -Arguments @{ Path = $disk; LimitId = $rp.ResilientChangeTrackingIdentifiers[0]; ByteOffset = [uint64]0; ByteLength = [uint64]1MB }
         $c.ReturnValue | Should -Be 0
         $c.ProcessedByteLength | Should -Be 65536
         @($c.ChangedByteOffsets) | Should -Be @(4096)
         @($c.ChangedByteLengths) | Should -Be @(512)
-        $bad = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualDiskChanges -Arguments @{ Path = $disk; LimitId = 'rctX:nope:1'; TargetSnapshotId = ''; ByteOffset = [uint64]0; ByteLength = [uint64]1MB }
+        $bad = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualDiskChanges -Arguments @{ Path = $disk; LimitId = 'rctX:nope:1'; ByteOffset = [uint64]0; ByteLength = [uint64]1MB }
         $bad.ReturnValue | Should -Not -Be 0
     }
 }

@@ -142,7 +142,7 @@ Describe 'ConvertTo-MirrorCimXml' {
         $x = ConvertTo-MirrorCimXml -ClassName 'C' -Properties @(@{ Name = 'S'; Type = 'string'; Value = '<a & "b">' }, @{ Name = 'B'; Type = 'boolean'; Value = $false })
         $x | Should -Be '<INSTANCE CLASSNAME="C"><PROPERTY NAME="S" TYPE="string"><VALUE>&lt;a &amp; &quot;b&quot;&gt;</VALUE></PROPERTY><PROPERTY NAME="B" TYPE="boolean"><VALUE>FALSE</VALUE></PROPERTY></INSTANCE>'
         ([xml]$x).INSTANCE.PROPERTY[0].VALUE | Should -Be '<a & "b">'
-        New-MirrorSnapshotSettings -ConsistencyLevel 1 | Should -Match '<PROPERTY NAME="GuestBackupType" TYPE="uint16"><VALUE>2</VALUE></PROPERTY>'
+        New-MirrorSnapshotSettings -ConsistencyLevel 1 | Should -Match '<PROPERTY NAME="GuestBackupType" TYPE="uint8"><VALUE>2</VALUE></PROPERTY>'
         New-MirrorSnapshotSettings -ConsistencyLevel 2 | Should -Not -Match 'GuestBackupType'
     }
 }

@@ -8,6 +8,8 @@ $ErrorActionPreference = 'Stop'
 . (Join-Path $PSScriptRoot 'Private/State.ps1')
 . (Join-Path $PSScriptRoot 'Private/Vm.ps1')
 . (Join-Path $PSScriptRoot 'Private/Disk.ps1')
+. (Join-Path $PSScriptRoot 'Private/CimClasses.ps1')
+. (Join-Path $PSScriptRoot 'Private/CimXml.ps1')
 . (Join-Path $PSScriptRoot 'Private/Cim.ps1')
 . (Join-Path $PSScriptRoot 'Private/CimMethods.ps1')
 . (Join-Path $PSScriptRoot 'Private/Import.ps1')

@@ -36,14 +36,6 @@ function Merge-MockOverlay {
     $Disk.Overlay = $null
 }
 
-function Get-MockEmbeddedProperty {
-    # One property's value from an embedded instance (CIM-XML, DTD 2.0); $null when absent.
-    param([string]$Text, [string]$Name)
-    $m = [regex]::Match($Text, '<PROPERTY NAME="' + [regex]::Escape($Name) + '" TYPE="[a-z0-9]+"[^>]*><VALUE>([^<]*)</VALUE></PROPERTY>')
-    if (-not $m.Success) { return $null }
-    $m.Groups[1].Value
-}
-
 function Invoke-MockCreateSnapshot {
     # Application consistency (ConsistencyLevel 1) needs a running guest whose VSS answers: with
     # Host.GuestVssFails, or a guest without heartbeat, the job ends in state 10 and makes nothing,
@@ -51,9 +43,9 @@ function Invoke-MockCreateSnapshot {
     # snapshot's completion) can outlast the caller's deadline; the snapshot exists from the start.
     param([hashtable]$A)
     if ([int]$A.SnapshotType -ne 32768) { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
-    $settings = [string]$A.SnapshotSettings
-    if ($settings -notmatch '^<INSTANCE CLASSNAME="Msvm_VirtualSystemSnapshotSettingData">') { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
-    $level = Get-MockEmbeddedProperty $settings 'ConsistencyLevel'
+    $settings = Test-MockEmbeddedArgument ([string]$A.SnapshotSettings) 'Msvm_VirtualSystemSnapshotSettingData' 'CreateSnapshot' 'SnapshotSettings'
+    if ($null -eq $settings) { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
+    $level = [string]$settings.ConsistencyLevel
     if (@('1', '2') -notcontains $level) { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
     $state = Read-MockState
     $vm = Find-MockVm $state ([guid]$A.AffectedSystem.Name)
@@ -66,6 +58,7 @@ function Invoke-MockCreateSnapshot {
             return New-MockJob $null -DelayMs $delay -FinalState 10 -ErrorCode 32768 -ErrorDescription "The application-consistent checkpoint of '$($vm.Name)' failed: the guest could not quiesce (VSS writer failed or integration services absent)."
         }
     }
+    $backupType = $null; if ($null -ne $settings.GuestBackupType) { $backupType = [string]$settings.GuestBackupType }
     $snapGuid = [guid]::NewGuid().ToString().ToUpperInvariant()
     $snapDisks = @()
     foreach ($d in @($vm.Disks)) {
@@ -78,7 +71,7 @@ function Invoke-MockCreateSnapshot {
             ParentPath = [string]$d.Path; Overlay = $overlay }
     }
     $snap = @{ InstanceID = "Microsoft:$snapGuid"; CreatedAt = (Get-MockNow); Disks = $snapDisks; Name = "$($vm.Name) - Backup - ($snapGuid)"
-        ConsistencyLevel = [int]$level; GuestBackupType = (Get-MockEmbeddedProperty $settings 'GuestBackupType') }
+        ConsistencyLevel = [int]$level; GuestBackupType = $backupType }
     $vm.Snapshots = @(@($vm.Snapshots) + @($snap))
     Save-MockState $state
     New-MockJob (ConvertTo-MockSnapshotCim $vm $snap) -DelayMs $delay
@@ -114,6 +107,9 @@ function Invoke-MockReleaseSnapshot {
 
 function Invoke-MockDiskChanges {
     param([hashtable]$A)
+    # TargetSnapshotId "is only valid for VHD Set files" (GetVirtualDiskChanges' documentation): on a
+    # VHDX it is an invalid parameter, even empty, so the mock refuses it being passed at all.
+    if ($A.ContainsKey('TargetSnapshotId') -and ([string]$A.Path) -notmatch '\.vhds\z') { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
     $state = Read-MockState
     if ($state.Host.RctFail) { return [pscustomobject]@{ ReturnValue = [uint32]32768 } }
     $vm = $null; $disk = $null

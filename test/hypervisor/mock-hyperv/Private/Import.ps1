@@ -6,8 +6,9 @@ function Invoke-MockExportDefinition {
     # Refused (32775 invalid state, counted in Host.ExportsDuringView) while a recovery snapshot
     # exists: on Hyper-V such an export may lock the VHDX chain until VMMS restarts.
     param([hashtable]$A)
-    $settings = [string]$A.ExportSettingData
-    if ((Get-MockEmbeddedProperty $settings 'CopyVmStorage') -ne 'FALSE') { Throw-MockError 'MockHyperV: export would copy disks (CopyVmStorage not FALSE)' 'MockUnexpected' }
+    $settings = Test-MockEmbeddedArgument ([string]$A.ExportSettingData) 'Msvm_VirtualSystemExportSettingData' 'ExportSystemDefinition' 'ExportSettingData'
+    if ($null -eq $settings) { return [pscustomobject]@{ ReturnValue = [uint32]32773 } }
+    if ($settings.CopyVmStorage -ne $false) { Throw-MockError 'MockHyperV: export would copy disks (CopyVmStorage not FALSE)' 'MockUnexpected' }
     $state = Read-MockState
     $vm = Find-MockVm $state ([guid]$A.ComputerSystem.Name)
     if (-not $vm) { return [pscustomobject]@{ ReturnValue = [uint32]32779 } }
