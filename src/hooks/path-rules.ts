@@ -24,7 +24,7 @@ export function hookPathProblem(p: string): string | null {
   for (const part of p.split(/[\\/]+/)) {
     if (part === '..') depth -= 1;
     else if (part !== '.' && part !== '') depth += 1;
-    if (depth < 0) return `climbs out of the config directory with ".."; relative hook paths stay inside it (use an absolute path for a script elsewhere)`;
+    if (depth < 0) return 'must stay inside the config directory: ".." climbs out of it (use an absolute path for a script elsewhere)';
   }
   return null;
 }

@@ -102,7 +102,7 @@ describe('hooks on pwsh', function () {
     expect(await f.runner.post('PostStop', m, 'drain', { epoch: 3 })).to.include({ Ok: false, Code: 'HOOK_NOT_FOUND', ExitCode: null });
     const escape = await thrown(f.runner.pre('PreStart', m, 'drain', { epoch: 3 }));
     expect(hasCode(escape, 'CONFIG_INVALID')).to.equal(true);
-    expect(escape.message).to.include('climbs out of the config directory');
+    expect(escape.message).to.include('must stay inside the config directory');
   });
 
   it('a PowerShell that cannot be started fails the hook (pre throws HOOK_FAILED saying so)', async () => {

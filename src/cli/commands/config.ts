@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatProblem, inspectConfig } from '../../config';
 import { ExitCodes } from '../../errors';
+import { hookFileProblems } from '../../hooks/validate';
 import type { CommandOutcome } from '../command';
 import { emit } from '../output';
 
@@ -22,6 +23,8 @@ export interface ConfigValidateOptions {
 /** Checks every config file (definitions/config.ts declares the command). */
 export async function runConfigValidate(opts: ConfigValidateOptions): Promise<CommandOutcome> {
   const r = await inspectConfig(opts.dir);
+  // Hook scripts are checked here only (docs/hooks.md): a missing one must not stop the agent.
+  if (r.config !== undefined) r.problems.push(...(await hookFileProblems(r.config)));
   const json = emit(ConfigValidateOutput, {
     Valid: r.problems.length === 0,
     ConfigDirectory: r.dir,

@@ -2,7 +2,7 @@
 # a last line on each. The runner must keep only the tails.
 param([Parameter(Mandatory = $true)][string]$InputBase64)
 $ErrorActionPreference = 'Stop'
-$mib = 256
+$mib = 128
 $block = New-Object byte[] 1048576
 for ($i = 0; $i -lt $block.Length; $i++) { $block[$i] = 120 }
 $out = [Console]::OpenStandardOutput()
