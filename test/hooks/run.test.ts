@@ -105,6 +105,16 @@ describe('hooks on pwsh', function () {
     expect(escape.message).to.include('must stay inside the config directory');
   });
 
+  it('runs the template hook of docs/hooks.md as written', async () => {
+    const doc = await readFile(join(__dirname, '..', '..', 'docs', 'hooks.md'), 'utf8');
+    const block = /```powershell\n([\s\S]*?)```/.exec(doc);
+    expect(block, 'docs/hooks.md has a powershell block').to.not.equal(null);
+    await writeFile(join(f.hooksDir, 'Template.ps1'), block![1]!);
+    const report = await f.runner.post('PostStart', f.module({ postStart: 'hooks/Template.ps1' }), 'failover', { epoch: 9 });
+    expect(report).to.include({ Ok: true, ExitCode: 0 });
+    expect(report!.StdoutTail.trim()).to.equal('PostStart web1 on hva (failover, epoch 9)');
+  });
+
   it('a PowerShell that cannot be started fails the hook (pre throws HOOK_FAILED saying so)', async () => {
     const m = f.module({ preStart: 'hooks/Record-Call.ps1' });
     const r = await runHook('PreStart', m, { configDir: f.dir, host: 'hva', reason: 'manual', facts: { epoch: 1 } }, { executable: join(f.dir, 'no-such-pwsh') });
