@@ -3,6 +3,7 @@ import { readdir, readFile, realpath, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path';
 import { hasCode, VmmirrorError } from '../../src/errors';
 import { HookInput, HookReport, runHook } from '../../src/hooks';
+import { run } from '../../src/util/exec';
 import { pwshPath } from '../hypervisor/hyperv/pwsh';
 import { decodeEcho, hookFixture, type HookFixture } from './fixture';
 
@@ -113,6 +114,12 @@ describe('hooks on pwsh', function () {
     const report = await f.runner.post('PostStart', f.module({ postStart: 'hooks/Template.ps1' }), 'failover', { epoch: 9 });
     expect(report).to.include({ Ok: true, ExitCode: 0 });
     expect(report!.StdoutTail.trim()).to.equal('PostStart web1 on hva (failover, epoch 9)');
+    // Operators run hooks on Windows PowerShell 5.1: the template and the test hooks use only its syntax.
+    const checked = await run(pwshPath(), ['-NoProfile', '-NonInteractive', '-File', join(__dirname, '..', 'ps', 'Find-PsIncompatibility.ps1'), '-Root', f.hooksDir], { timeoutMs: 60_000 });
+    expect(checked.exitCode, checked.stderr).to.equal(0);
+    const found = JSON.parse(checked.stdout) as { Files: string[]; Findings: unknown[] };
+    expect(found.Files).to.have.length(6);
+    expect(found.Findings).to.deep.equal([]);
   });
 
   it('a PowerShell that cannot be started fails the hook (pre throws HOOK_FAILED saying so)', async () => {
