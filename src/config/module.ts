@@ -29,7 +29,7 @@ export const Hooks = z
   .object({
     PreStart: HookPath('before the VM starts on this host; failing (non-zero exit, timeout, missing) aborts the start'),
     PostStart: HookPath('after the VM started; a failure is reported and changes nothing'),
-    PreStop: HookPath('before vmmirror stops the VM on purpose; a failure aborts that stop or switchover (the VM keeps running); a fence runs no hooks'),
+    PreStop: HookPath('before vmmirror stops the VM on purpose; a failure aborts a switchover, failback or drain (the VM keeps running where it is); a module stop goes on and reports it; a fence runs no hooks'),
     PostStop: HookPath('after the VM stopped; a failure is reported and changes nothing'),
     TimeoutSeconds: z
       .number()
