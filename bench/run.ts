@@ -5,6 +5,7 @@ import { benchPeerThroughput } from './peer-throughput';
 import { benchAgentCycle, type AgentCycleResult } from './agent-cycle';
 import { benchCliStartup, type CliStartupResult } from './cli-startup';
 import { benchClusterFailover, clusterFailoverRows, type ClusterFailoverResult } from './cluster-failover';
+import { balanceRows, benchBalance, type BalanceBenchResult } from './balance';
 
 // `npm run bench`: every benchmark side by side with its anchor, printed as a table of ratios and
 // saved as JSON in bench/results/. BENCH_SIZE_GIB sets the engine file size (default 8).
@@ -42,6 +43,13 @@ async function main(): Promise<void> {
     log(`cli start-up benchmark failed: ${(err as Error).message}`);
   }
 
+  let balance: BalanceBenchResult | undefined;
+  try {
+    balance = benchBalance({ seed });
+  } catch (err) {
+    log(`balance benchmark failed: ${(err as Error).message}`);
+  }
+
   let cluster: ClusterFailoverResult | undefined;
   try {
     log('cluster failover: kill/return rounds through vmmirror lab (about 3 minutes)');
@@ -77,13 +85,14 @@ async function main(): Promise<void> {
   for (const r of cli?.rows.slice(1) ?? []) {
     rows.push([`${r.name}, CPU`, `${r.medianCpuMs.toFixed(1)} ms (node -e 0: ${cli?.nodeCpuMs.toFixed(1)} ms)`, `${r.ratioToNode.toFixed(2)}x node${r.name.startsWith('vmmirror') ? ' (target < 2)' : ''}`]);
   }
+  if (balance) rows.push(...balanceRows(balance));
   if (cluster) rows.push(...clusterFailoverRows(cluster).map(([a, b, c]): [string, string, string] => [`cluster: ${a}`, b, c]));
   const w = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(`\nvmmirror benchmark (${sizeGiB} GiB file, ${engine.changedBlocks} x 64 KiB blocks changed = 1%)\n`);
   for (const [a, b, c] of rows) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(36)}  ${c}\n`);
   await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
   const out = join(ROOT, 'bench', 'results', 'latest.json');
-  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer, cycle, cli, cluster }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), engine, peer, cycle, cli, balance, cluster }, null, 2)}\n`);
   process.stdout.write(`saved ${out}\n`);
 }
 
