@@ -3,7 +3,7 @@ import { VmmirrorError } from '../errors';
 import { componentLogger, type Logger } from '../log';
 import { hookExecutable } from './executable';
 import type { HookContext } from './run';
-import { runPostHook, runPreHook, type HookReport, type PostHookKind, type PreHookKind } from './semantics';
+import { runPreHook, runReportedHook, type HookReport, type PostHookKind, type PreHookKind } from './semantics';
 import { HOOK_FIELD, type HookFacts, type HookKind, type HookReason, type HookResult } from './types';
 
 // The agent's handle on hooks: knows the config directory, this host and which PowerShell to use,
@@ -53,9 +53,14 @@ export class HookRunner {
   }
 
   /** Runs a post hook; null when there is none. Never throws: the report says how it went. */
-  async post(kind: PostHookKind, module: ResolvedModule, reason: HookReason, facts: HookFacts): Promise<HookReport | null> {
+  post(kind: PostHookKind, module: ResolvedModule, reason: HookReason, facts: HookFacts): Promise<HookReport | null> {
+    return this.reported(kind, module, reason, facts);
+  }
+
+  /** Runs any hook for its report only (PreStop before an operator's stop, which goes on regardless). Never throws. */
+  async reported(kind: HookKind, module: ResolvedModule, reason: HookReason, facts: HookFacts): Promise<HookReport | null> {
     if (!this.has(kind, module)) return null;
-    const report = await runPostHook(kind, module, this.context(reason, facts), this.runOptions());
+    const report = await runReportedHook(kind, module, this.context(reason, facts), this.runOptions());
     if (report !== null && !report.Ok) this.log.warn({ event: 'hook-failed', module: module.name, hook: kind, reason, code: report.Code }, report.Message ?? `${module.name}: ${kind} hook failed`);
     else if (report !== null) this.log.info({ event: 'hook-done', module: module.name, hook: kind, reason, durationMs: report.DurationMs }, `${module.name}: ${kind} hook done in ${report.DurationMs} ms`);
     return report;

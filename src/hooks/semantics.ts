@@ -87,7 +87,15 @@ export async function runPreHook(kind: PreHookKind, module: ResolvedModule, cont
 }
 
 /** Runs a post hook for reporting only. Null: the module has none. Never throws. */
-export async function runPostHook(kind: PostHookKind, module: ResolvedModule, context: HookContext, options: RunHookOptions): Promise<HookReport | null> {
+export function runPostHook(kind: PostHookKind, module: ResolvedModule, context: HookContext, options: RunHookOptions): Promise<HookReport | null> {
+  return runReportedHook(kind, module, context, options);
+}
+
+/**
+ * Runs any hook for reporting only (a PreStop before an operator's stop, which goes on whatever
+ * the hook says). Null: the module has none. Never throws.
+ */
+export async function runReportedHook(kind: HookKind, module: ResolvedModule, context: HookContext, options: RunHookOptions): Promise<HookReport | null> {
   try {
     const r = await runHook(kind, module, context, options);
     return r === null ? null : reportOf(module.name, r);

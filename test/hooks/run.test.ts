@@ -93,6 +93,10 @@ describe('hooks on pwsh', function () {
     expect(report).to.include({ Hook: 'PostStart', Ok: false, ExitCode: 3, Code: 'HOOK_FAILED' });
     expect(report!.Message).to.include('exited with code 3').and.include('cannot drain: pool web is busy');
     expect(report!.StderrTail.trim()).to.equal('cannot drain: pool web is busy');
+
+    // A PreStop before an operator's stop only reports: the stop goes on.
+    const stopping = await f.runner.reported('PreStop', f.module({ preStop: 'hooks/Exit-Failure.ps1' }), 'manual', { epoch: 2 });
+    expect(stopping).to.include({ Hook: 'PreStop', Ok: false, ExitCode: 3, Code: 'HOOK_FAILED' });
   });
 
   it('a missing script is HOOK_NOT_FOUND at run time (pre: thrown, post: reported); a path out of the config directory is CONFIG_INVALID', async () => {
