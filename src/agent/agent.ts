@@ -2,7 +2,7 @@ import type { LoadedConfig, ResolvedModule } from '../config';
 import { initialSnapshot, type VmActivity } from '../cluster';
 import { readModuleRecord } from '../cluster/record-store';
 import type { ModuleRecord } from '../cluster/record';
-import { PeerError, UsageError, VmmirrorError } from '../errors';
+import { PeerError, UsageError, VmmirrorError, hasCode } from '../errors';
 import type { Hypervisor, VmId } from '../hypervisor/types';
 import { componentLogger } from '../log';
 import { monoNow } from '../util/mono';
@@ -31,6 +31,10 @@ import { Semaphore } from './semaphore';
 import { buildStatus, syncReportJson } from './status';
 import { StreamRouter } from './stream-router';
 import { ViewKeeper } from './views';
+import { VmConfigCommit, VmConfigPart } from './messages';
+import { registerFromStoredConfig } from './vm-config-register';
+import { VmConfigShipper } from './vm-config-ship';
+import { VmConfigStore } from './vm-config-store';
 
 // `vmmirror agent`: wires the peer link, the control API, the cluster layer (src/cluster/ through
 // ./cluster/: runtime, effects, guard lease, heartbeats, switchover) and one replication loop per
@@ -91,6 +95,12 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   const semaphore = new Semaphore(config.agent.MaxConcurrentCycles);
   const views = new ViewKeeper(hypervisor, log);
   const cycleDeps = { config, hypervisor, router, views, log, connection: () => link.connection() };
+  // The VM's exported configuration travels to the peer after a cycle (never beside a frozen view),
+  // and registers the replica VM there at a takeover (docs/cluster.md "Registering the replica").
+  const vmConfigs = new VmConfigStore(config);
+  const shipper = new VmConfigShipper({ config, hypervisor, log, vmIdOf, connection: (ms) => link.connection(ms) });
+  const registerReplica = (m: ResolvedModule): Promise<VmId> => registerFromStoredConfig({ config, control, store: vmConfigs, log }, m);
+  const vmIdOrRegister = (m: ResolvedModule): Promise<VmId> => vmIdOf(m).catch((err: unknown) => (hasCode(err, 'VM_NOT_FOUND') ? registerReplica(m) : Promise.reject(err)));
   const runners = new Map<string, ModuleRunner>();
   for (const m of config.modules) {
     runners.set(
@@ -98,7 +108,11 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       new ModuleRunner(m, {
         semaphore,
         log,
-        cycle: (mod, o) => runCycle(cycleDeps, mod, o),
+        cycle: async (mod, o) => {
+          const r = await runCycle(cycleDeps, mod, o);
+          await shipper.afterCycle(mod, o.epoch);
+          return r;
+        },
         epoch: () => rt?.sendEpoch(m.name) ?? null,
         done: (r, epoch) => rt?.dispatch({ type: 'cycle-done', module: m.name, epoch, generation: r.toGeneration }),
       }),
@@ -123,6 +137,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]),
     resync: (module, epoch) => switchover.resync(module, epoch),
     failback: (module, epoch) => switchover.failback(module, epoch),
+    registerReplica,
+    afterStart: (module) => shipper.markStarted(module),
   });
   // Created once the runtime exists (below); the effects that use it run only after that.
   let switchover!: Switchover;
@@ -149,7 +165,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
     log,
   );
-  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), log });
+  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), log });
   const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, connection: () => link.connection(), log });
 
   const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
@@ -190,6 +206,11 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     h.onRequest(ManifestFetch, (body, conn) => replicas.sendManifest(body, conn));
     h.onRequest(ResyncRequest, (body) => switchover.answerResync(body));
     h.onRequest(HandoverRequest, (body) => switchover.answerHandover(body));
+    h.onRequest(VmConfigPart, (body) => vmConfigs.putPart(body.module, body.transfer, body.file, body.offset, Buffer.from(body.data, 'base64')));
+    h.onRequest(VmConfigCommit, (body) => {
+      runtime().gate(body.module, body.epoch); // only from the owner, at the epoch this host holds the replica under
+      return vmConfigs.commit(body);
+    });
     h.onRequest(SwitchoverAsk, (body) => operator.answerAsk(body));
     h.onStream((id, readable, info) => router.handle(id, readable, info));
   }

@@ -25,6 +25,12 @@ export interface LabCreateOptions {
   diskMiB?: number;
   seed?: number;
   writesPerSecond?: number;
+  /**
+   * Where each VM is registered: `both` (default: the replica VM waits, powered off, on the other
+   * host) or `primary` (its default primary only: a takeover registers it from the configuration
+   * the running host exported, docs/cluster.md "Registering the replica").
+   */
+  register?: 'both' | 'primary';
 }
 
 const MiB = 1024 * 1024;
@@ -79,6 +85,8 @@ export async function createLab(o: LabCreateOptions): Promise<LabFile> {
   const diskMiB = bounded('--disk-mib', o.diskMiB, 4, 65_536, 16);
   const rate = o.writesPerSecond ?? 20;
   if (!(rate >= 0 && rate <= 1000)) throw new UsageError(`--writes-per-second must be from 0 to 1000, got ${String(o.writesPerSecond)}`);
+  const register = o.register ?? 'both';
+  if (register !== 'both' && register !== 'primary') throw new UsageError(`--register must be both or primary, got ${JSON.stringify(o.register)}`);
   const seed = o.seed ?? randomInt(0, 2 ** 32 - 1);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be a whole number from 0 to 4294967295, got ${String(o.seed)}`);
   const p = labPaths(o.dir);
@@ -109,7 +117,7 @@ export async function createLab(o: LabCreateOptions): Promise<LabFile> {
 
   const modules: LabModule[] = [];
   for (let i = 0; i < vms; i++) {
-    modules.push(await createLabVm(p, i, { seed, rate, diskBytes: diskMiB * MiB }));
+    modules.push(await createLabVm(p, i, { seed, rate, diskBytes: diskMiB * MiB, register }));
   }
   for (const h of LAB_HOSTS) {
     const cluster = clusterFile({ hosts, witness: { address: w.address, port: w.port, fingerprint: w.fingerprint } }, hosts[h], { heartbeatMs, peerTimeoutMs, intervalSeconds });
@@ -147,8 +155,9 @@ function moduleFile(m: LabModule, intervalSeconds: number): unknown {
 
 // One VM: a fresh dynamic VHDX on its default primary, a byte copy of it on the other host (the
 // replica before any guest write), and the VM registered on both hosts with one id and one static
-// MAC, each on its own copy: on the other host it is the replica VM that waits, powered off.
-async function createLabVm(p: ReturnType<typeof labPaths>, i: number, o: { seed: number; rate: number; diskBytes: number }): Promise<LabModule> {
+// MAC, each on its own copy: on the other host it is the replica VM that waits, powered off
+// (with `register: 'primary'` only the default primary has it; the other host's copy waits alone).
+async function createLabVm(p: ReturnType<typeof labPaths>, i: number, o: { seed: number; rate: number; diskBytes: number; register: 'both' | 'primary' }): Promise<LabModule> {
   const name = `vm${i + 1}`;
   const primary: LabHostName = LAB_HOSTS[i % 2]!;
   const other: LabHostName = primary === 'hva' ? 'hvb' : 'hva';
@@ -159,7 +168,7 @@ async function createLabVm(p: ReturnType<typeof labPaths>, i: number, o: { seed:
   for (const h of LAB_HOSTS) await mkdir(join(p.host(h).disksDir, name), { recursive: true });
   await runOk('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', `subformat=dynamic,block_size=${BLOCK_BYTES}`, paths[primary], String(o.diskBytes)], { timeoutMs: 60_000 });
   await copyFile(paths[primary], paths[other]);
-  for (const h of [primary, other]) {
+  for (const h of o.register === 'both' ? [primary, other] : [primary]) {
     await createSimulatedVm(p.host(h).simDir, { name: name.toUpperCase(), id: vmId, disks: [{ path: paths[h], format: 'VHDX' }], switchNames: ['LAN'], macAddresses: [mac], writer });
   }
   return {

@@ -5,6 +5,7 @@ import { HypervisorError, VmmirrorError, hasCode } from '../../errors';
 import type { Hypervisor, VmId } from '../../hypervisor/types';
 import type { Logger } from '../../log';
 import type { WitnessClient } from '../../witness';
+import { pinDynamicMacs } from '../vm-config-register';
 import type { RuntimeEvent } from './runtime';
 
 // The effect runner: carries out what the cluster layer asked for and reports each outcome back
@@ -27,6 +28,14 @@ export interface EffectDeps {
   beforeStart(module: string): Promise<void>;
   resync(module: string, epoch: number): Promise<{ generation: number }>;
   failback(module: string, epoch: number): Promise<{ epoch: number; generation: number }>;
+  /**
+   * Registers the module's VM here from the configuration the peer exported (docs/cluster.md
+   * "Registering the replica"); absent: nothing is registered and a takeover of an unregistered
+   * VM fails VM_NOT_REGISTERED.
+   */
+  registerReplica?(module: ResolvedModule): Promise<VmId>;
+  /** After this host started the module's VM (its configuration may have changed: a first start assigns the MAC). */
+  afterStart?(module: string): void;
 }
 
 export class EffectRunner {
@@ -119,10 +128,12 @@ export class EffectRunner {
         return {};
       case 'promote-replica': {
         const r = await this.d.releaseReplica(m.name);
-        // The replica VM must be registered here already (a waiting, powered-off replica).
-        await this.d.vmIdOf(m).catch((err: unknown) => {
-          if (hasCode(err, 'VM_NOT_FOUND')) throw new HypervisorError('VM_NOT_REGISTERED', `module ${m.name}: no replica VM is registered on ${this.d.config.self.Name}; register it (docs/cluster.md) so a takeover can start it`, { cause: err });
-          throw err;
+        // The replica VM waits here powered off, or is registered now from the peer's export,
+        // over this host's own copies (the journal is finished and the replica closed above).
+        await this.d.vmIdOf(m).catch(async (err: unknown) => {
+          if (!hasCode(err, 'VM_NOT_FOUND')) throw err;
+          if (this.d.registerReplica !== undefined) return this.d.registerReplica(m);
+          throw new HypervisorError('VM_NOT_REGISTERED', `module ${m.name}: no replica VM is registered on ${this.d.config.self.Name}; register it (docs/cluster.md "Registering the replica") so a takeover can start it`, { cause: err });
         });
         return { generation: r.generation };
       }
@@ -130,11 +141,14 @@ export class EffectRunner {
         const id = await this.d.vmIdOf(m);
         await this.d.beforeStart(m.name);
         const vm = await this.d.control.getVm(id);
-        if (vm !== null && vm.state !== 'Running' && vm.state !== 'Starting') await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
-        // The guest keeps its address only with a static MAC: pin the one it runs with (a VM never
-        // started reports zeros until its first start, hence after the start).
-        const after = await this.d.control.getVm(id);
-        if (after?.networkAdapters.some((a) => a.dynamicMac)) await this.d.control.setStaticMac(id, {}).catch((err: unknown) => this.d.log.warn({ module: m.name, err }, 'could not pin the MAC address'));
+        const off = vm !== null && vm.state !== 'Running' && vm.state !== 'Starting';
+        // The guest keeps its address only with a static MAC. Hyper-V changes one only while the VM
+        // is Off: pin a MAC it already has before the start; a VM never started reports zeros
+        // until its first start, so try again after it (the peer pins it from the export).
+        if (off) await pinDynamicMacs(this.d.control, id, this.d.log, m.name);
+        if (off) await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
+        await pinDynamicMacs(this.d.control, id, this.d.log, m.name);
+        this.d.afterStart?.(m.name);
         this.d.log.info({ event: 'vm-started', module: m.name, vmId: id }, `${m.name}: VM started on ${this.d.config.self.Name}`);
         return {};
       }

@@ -14,6 +14,7 @@ export interface LabCreateCliOptions {
   diskMib?: string;
   writesPerSecond?: string;
   seed?: string;
+  register?: string;
 }
 
 function wholeNumber(option: string, v: string | undefined): number | undefined {
@@ -42,6 +43,7 @@ export async function runLabCreate(dir: string, opts: LabCreateCliOptions): Prom
     diskMiB: wholeNumber('--disk-mib', opts.diskMib),
     writesPerSecond: number('--writes-per-second', opts.writesPerSecond),
     seed,
+    ...(opts.register !== undefined ? { register: opts.register as 'both' | 'primary' } : {}),
   });
   // The seed on stderr too: a failing run can be replayed with --seed (the writers' offsets follow it).
   process.stderr.write(`vmmirror lab: seed ${lab.Seed}${seed === undefined ? ' (random; replay with --seed)' : ''}\n`);

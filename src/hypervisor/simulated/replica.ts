@@ -22,7 +22,8 @@ export async function writeExport(record: SimVmRecord, destDir: string): Promise
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${record.id}.vmcx`);
   writeJsonAtomic(file, { format: 'vmmirror-simulated-vm/1', vm: { ...record, state: 'Off' } } satisfies ExportedVm);
-  return { vmId: record.id, configDir: destDir, files: [file] };
+  // Relative to configDir, as the Hyper-V driver reports them.
+  return { vmId: record.id, configDir: destDir, files: [`Virtual Machines/${record.id}.vmcx`] };
 }
 
 /** Reads the one exported VM of a config folder; HYPERVISOR_ERROR when there is not exactly one. */
