@@ -77,6 +77,7 @@ export const ErrorCodes = {
   BALANCE_PLAN_CHANGED: 'USAGE', // balance --apply: the plan is not the one expected, or a module file changed meanwhile
   BALANCE_PEER_UNAVAILABLE: 'PEER', // balance --apply: the peer's module files cannot be rewritten, so neither are this host's
   CANCELLED: 'INTERNAL',
+  CLI_OUTPUT_INVALID: 'INTERNAL', // the PowerShell module (ps/VmMirror) got no single JSON document from the CLI
   INTERNAL: 'INTERNAL',
 } as const satisfies Record<string, ExitCodeName>;
 export type ErrorCode = keyof typeof ErrorCodes;
