@@ -67,6 +67,15 @@ describe('ps/ (Windows PowerShell 5.1 syntax and script contract)', function () 
     expect(report.Findings, JSON.stringify(report.Findings, null, 2)).to.deep.equal([]);
   });
 
+  it('checks the PowerShell module ps/VmMirror too (psm1 and every cmdlet file), finding nothing', async () => {
+    const moduleDir = join(psDir, 'VmMirror');
+    const report = await check(moduleDir);
+    const names = report.Files.map((f) => f.slice(moduleDir.length + 1));
+    expect(names).to.include.members(['VmMirror.psm1', 'Public/Invoke-VmMirrorFailover.ps1', 'Public/Get-VmMirrorStatus.ps1', 'Private/Invoke-VmMirrorCli.ps1']);
+    expect(names.filter((n) => n.startsWith('Public/')).length).to.equal(8);
+    expect(report.Findings, JSON.stringify(report.Findings, null, 2)).to.deep.equal([]);
+  });
+
   it('flags each kind of 7-only syntax and each contract breach in a planted script', async () => {
     const tmp = await tempDir('vmmirror-pscheck-');
     try {
