@@ -31,6 +31,8 @@ export interface LabCreateOptions {
    * the running host exported, docs/cluster.md "Registering the replica").
    */
   register?: 'both' | 'primary';
+  /** Policies.Failback of every module (default auto): manual leaves a VM where a failover put it until `vmmirror failback`. */
+  failback?: 'auto' | 'manual';
 }
 
 const MiB = 1024 * 1024;
@@ -63,14 +65,14 @@ function derive(seed: number, label: string): number {
   return createHash('sha256').update(`${seed}:${label}`).digest().readUInt32BE(0);
 }
 
-function clusterFile(lab: { hosts: Record<LabHostName, LabHost>; witness: { address: string; port: number; fingerprint: string } }, self: LabHost, o: { heartbeatMs: number; peerTimeoutMs: number; intervalSeconds: number }): unknown {
+function clusterFile(lab: { hosts: Record<LabHostName, LabHost>; witness: { address: string; port: number; fingerprint: string } }, self: LabHost, o: { heartbeatMs: number; peerTimeoutMs: number; intervalSeconds: number; failback: 'auto' | 'manual' }): unknown {
   return {
     ClusterName: 'lab',
     Hosts: LAB_HOSTS.map((h) => ({ Name: h, Address: lab.hosts[h].Address, Port: lab.hosts[h].Port, CertificateFingerprint: lab.hosts[h].CertificateFingerprint })),
     DataDirectory: self.DataDirectory,
     ModulesDirectory: 'modules',
     Witness: { Kind: 'Agent', Address: lab.witness.address, Port: lab.witness.port, CertificateFingerprint: lab.witness.fingerprint },
-    Defaults: { Replication: { Interval: o.intervalSeconds, Compression: 'none' }, Policies: { Failback: 'auto' } },
+    Defaults: { Replication: { Interval: o.intervalSeconds, Compression: 'none' }, Policies: { Failback: o.failback } },
     Agent: { ControlSocket: self.ControlSocket, HeartbeatIntervalMs: o.heartbeatMs, PeerLossTimeoutMs: o.peerTimeoutMs, MaxConcurrentCycles: 2, BandwidthLimitBytesPerSecond: null },
     Hypervisor: { Driver: 'simulated', Options: { StateDirectory: self.SimDirectory } },
   };
@@ -87,6 +89,8 @@ export async function createLab(o: LabCreateOptions): Promise<LabFile> {
   if (!(rate >= 0 && rate <= 1000)) throw new UsageError(`--writes-per-second must be from 0 to 1000, got ${String(o.writesPerSecond)}`);
   const register = o.register ?? 'both';
   if (register !== 'both' && register !== 'primary') throw new UsageError(`--register must be both or primary, got ${JSON.stringify(o.register)}`);
+  const failback = o.failback ?? 'auto';
+  if (failback !== 'auto' && failback !== 'manual') throw new UsageError(`--failback must be auto or manual, got ${JSON.stringify(o.failback)}`);
   const seed = o.seed ?? randomInt(0, 2 ** 32 - 1);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be a whole number from 0 to 4294967295, got ${String(o.seed)}`);
   const p = labPaths(o.dir);
@@ -120,9 +124,9 @@ export async function createLab(o: LabCreateOptions): Promise<LabFile> {
     modules.push(await createLabVm(p, i, { seed, rate, diskBytes: diskMiB * MiB, register }));
   }
   for (const h of LAB_HOSTS) {
-    const cluster = clusterFile({ hosts, witness: { address: w.address, port: w.port, fingerprint: w.fingerprint } }, hosts[h], { heartbeatMs, peerTimeoutMs, intervalSeconds });
+    const cluster = clusterFile({ hosts, witness: { address: w.address, port: w.port, fingerprint: w.fingerprint } }, hosts[h], { heartbeatMs, peerTimeoutMs, intervalSeconds, failback });
     await writeFileAtomic(join(hosts[h].ConfigDirectory, 'cluster.json'), `${JSON.stringify(cluster, null, 2)}\n`);
-    for (const m of modules) await writeFileAtomic(join(hosts[h].ConfigDirectory, 'modules', `${m.Name}.json`), `${JSON.stringify(moduleFile(m, intervalSeconds), null, 2)}\n`);
+    for (const m of modules) await writeFileAtomic(join(hosts[h].ConfigDirectory, 'modules', `${m.Name}.json`), `${JSON.stringify(moduleFile(m, intervalSeconds, failback), null, 2)}\n`);
   }
   const lab = LabFile.parse({
     Version: 1, Directory: p.dir, CreatedAt: new Date().toISOString(), Seed: seed, ReplicationIntervalSeconds: intervalSeconds, HeartbeatIntervalMs: heartbeatMs, PeerLossTimeoutMs: peerTimeoutMs,
@@ -140,7 +144,7 @@ function copyOf(m: LabModule, host: LabHostName): string {
 // The module file, the same on both hosts: Path is the default primary's copy, ReplicaPath the
 // other host's. MaxBytes bounds what a replica may grow to: a qemu-made dynamic VHDX with 1 MiB
 // blocks measures its virtual size plus 8 MiB (headers, log, metadata, BAT) when fully written.
-function moduleFile(m: LabModule, intervalSeconds: number): unknown {
+function moduleFile(m: LabModule, intervalSeconds: number, failback: 'auto' | 'manual'): unknown {
   const other: LabHostName = m.DefaultPrimary === 'hva' ? 'hvb' : 'hva';
   return {
     Name: m.Name,
@@ -149,7 +153,7 @@ function moduleFile(m: LabModule, intervalSeconds: number): unknown {
     Disks: [{ Path: copyOf(m, m.DefaultPrimary), ReplicaPath: copyOf(m, other), MaxBytes: m.DiskBytes + 16 * MiB }],
     DefaultPrimary: m.DefaultPrimary,
     Replication: { Interval: intervalSeconds },
-    Policies: { Failback: 'auto' },
+    Policies: { Failback: failback },
   };
 }
 

@@ -27,6 +27,8 @@ export interface ClusterOptions {
   vms?: number;
   diskMib?: number;
   seed: number;
+  /** `lab create --failback` (default: the lab's, auto). */
+  failback?: 'auto' | 'manual';
 }
 
 export interface ClusterUnderTest {
@@ -76,7 +78,7 @@ export async function clusterUnderTest(o: ClusterOptions): Promise<ClusterUnderT
   const [nsA, nsB, nsW] = net.hosts as [NetnsHost, NetnsHost, NetnsHost];
   const ns: Record<Node, NetnsHost> = { hva: nsA, hvb: nsB, witness: nsW };
   const dir = join(t.dir, 'lab');
-  const args = ['lab', 'create', dir, '--json', '--addresses', `${nsA.address},${nsB.address},${nsW.address}`, '--vms', String(o.vms ?? 2), '--disk-mib', String(o.diskMib ?? 8), '--seed', String(o.seed)];
+  const args = ['lab', 'create', dir, '--json', '--addresses', `${nsA.address},${nsB.address},${nsW.address}`, '--vms', String(o.vms ?? 2), '--disk-mib', String(o.diskMib ?? 8), '--seed', String(o.seed), ...(o.failback !== undefined ? ['--failback', o.failback] : [])];
   const r = await vmmirror(args);
   if (r.exitCode !== 0) {
     net.cleanup();

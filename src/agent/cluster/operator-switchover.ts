@@ -32,6 +32,13 @@ export interface SwitchoverOutcome {
   figures: z.infer<typeof SwitchoverFiguresWire> | null;
 }
 
+/** A refusal: nothing moved. Details.Checks (PascalCase, the CLI's error document) names each check. */
+class SwitchoverRefused extends VmmirrorError {
+  constructor(message: string, readonly checks: SwitchoverCheck[], module: string) {
+    super('SWITCHOVER_REFUSED', message, { details: { Module: module, Checks: checks.map((c) => ({ Name: c.name, Passed: c.passed, Detail: c.detail })) } });
+  }
+}
+
 export interface OperatorSwitchoverDeps {
   config: LoadedConfig;
   rt: ClusterRuntime;
@@ -89,7 +96,7 @@ export class OperatorSwitchover {
       const f = r.figures;
       this.d.switchover.failbacks.set(m.name, { module: m.name, from, to, epoch: f.epoch, fromGeneration: f.fromGeneration, generation: f.toGeneration, stopMs: f.stopMs, syncMs: f.syncMs, startMs: f.startMs, downtimeMs: f.downtimeMs, finalBytes: f.finalBytes, at: new Date(f.finishedAt) });
     }
-    if (!o.whatIf && r.figures === null) throw this.refused(m, `${peer} refused`, r.checks);
+    if (!o.whatIf && r.figures === null) throw this.refused(m, `${peer} refused: ${r.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`).join('; ')}`, r.checks);
     return out;
   }
 
@@ -103,7 +110,7 @@ export class OperatorSwitchover {
     try {
       return await this.pullHere(m, body.whatIf);
     } catch (err) {
-      if (err instanceof VmmirrorError && err.code === 'SWITCHOVER_REFUSED') return { checks: (err.details.Checks as SwitchoverCheck[] | undefined) ?? [], figures: null };
+      if (err instanceof SwitchoverRefused) return { checks: err.checks.some((c) => !c.passed) ? err.checks : [...err.checks, { name: 'accepted', passed: false, detail: err.message }], figures: null };
       throw err;
     }
   }
@@ -120,7 +127,8 @@ export class OperatorSwitchover {
     // dispatch is synchronous: the machine took the request in this step (the effect runs) or dropped it.
     if (this.d.rt.snapshot.modules[m.name]?.failbackAsked !== true) {
       wait.cancel();
-      throw this.refused(m, 'the cluster layer did not take it (the module changed meanwhile: see vmmirror status)', checks);
+      const why = 'the cluster layer did not take it (the module changed meanwhile: see vmmirror status)';
+      throw this.refused(m, why, [...checks, { name: 'accepted', passed: false, detail: why }]);
     }
     const f = await wait.outcome;
     return { checks, figures: figuresWire(f) };
@@ -167,7 +175,7 @@ export class OperatorSwitchover {
     }
   }
 
-  private refused(m: ResolvedModule, why: string, checks: SwitchoverCheck[]): VmmirrorError {
-    return new VmmirrorError('SWITCHOVER_REFUSED', `switchover of ${m.name} refused, nothing moved: ${why}`, { details: { Module: m.name, Checks: checks } });
+  private refused(m: ResolvedModule, why: string, checks: SwitchoverCheck[]): SwitchoverRefused {
+    return new SwitchoverRefused(`switchover of ${m.name} refused, nothing moved: ${why}`, checks, m.name);
   }
 }

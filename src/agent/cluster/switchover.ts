@@ -185,12 +185,16 @@ export class Switchover {
     if (peer?.state !== 'SECOND' || peer.epoch !== body.epoch) throw new VmmirrorError('MODULE_NOT_SECONDARY', `module ${m.name}: the peer does not hold the replica at epoch ${body.epoch}`);
     if (rt.handingOver.has(m.name)) throw new VmmirrorError('HANDOVER_FAILED', `module ${m.name}: a handover is already running`);
     rt.handingOver.add(m.name);
-    let step = 'stop';
+    let step = 'pre-sync';
     let stopped = false;
     const to = this.d.config.peer.Name;
     try {
       await this.d.effects.drain(m.name);
       const id = await this.d.vmIdOf(m);
+      // A cycle while the VM still runs (after any scheduled one in flight): the final cycle, the
+      // one the guest waits for, then carries only the writes of the last moments.
+      const pre = await this.d.runners.get(m.name)!.syncNow(body.epoch);
+      step = 'stop';
       const t0 = performance.now();
       await this.stopForHandover(m, id);
       stopped = true;
@@ -199,7 +203,7 @@ export class Switchover {
       const t1 = performance.now();
       const report = await this.d.runners.get(m.name)!.syncNow(body.epoch);
       const syncMs = performance.now() - t1;
-      const fromGeneration = report.fromGeneration;
+      const fromGeneration = pre.fromGeneration;
       const next = body.epoch + 1;
       if (this.d.witness !== null) {
         step = 'witness';

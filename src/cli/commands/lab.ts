@@ -15,6 +15,7 @@ export interface LabCreateCliOptions {
   writesPerSecond?: string;
   seed?: string;
   register?: string;
+  failback?: string;
 }
 
 function wholeNumber(option: string, v: string | undefined): number | undefined {
@@ -44,6 +45,7 @@ export async function runLabCreate(dir: string, opts: LabCreateCliOptions): Prom
     writesPerSecond: number('--writes-per-second', opts.writesPerSecond),
     seed,
     ...(opts.register !== undefined ? { register: opts.register as 'both' | 'primary' } : {}),
+    ...(opts.failback !== undefined ? { failback: opts.failback as 'auto' | 'manual' } : {}),
   });
   // The seed on stderr too: a failing run can be replayed with --seed (the writers' offsets follow it).
   process.stderr.write(`vmmirror lab: seed ${lab.Seed}${seed === undefined ? ' (random; replay with --seed)' : ''}\n`);

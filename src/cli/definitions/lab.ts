@@ -21,6 +21,7 @@ export const registerLab: CommandRegistrar = (program, run) => {
     .option('--disk-mib <n>', 'virtual size of each VM disk, dynamic VHDX with 1 MiB blocks (default 16)')
     .option('--writes-per-second <n>', 'pattern writes per second of each guest (default 20)')
     .option('--seed <n>', 'seeds the guest writers (default: random, recorded in lab.json)')
+    .option('--failback <auto|manual>', 'Policies.Failback of every module (default auto; manual: a VM stays where a failover put it until `vmmirror failback`)')
     .option('--register <both|primary>', 'register each VM on both hosts (default) or on its default primary only (a takeover then registers it from the exported configuration)')
     .action((dir: string, opts: import('../commands/lab').LabCreateCliOptions) => run(() => lab().runLabCreate(dir, opts)));
   withExamples(create, [
