@@ -3,7 +3,11 @@
 # It accepts what ps/ sends and GetText(1)-shaped text, refuses each class of defect (hand-made XML),
 # and a mutated copy of ConvertTo-MirrorCimXml makes the freeze and export paths fail on it.
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/Hyper-V.psd1') -DisableNameChecking -Force
+    # Re-imported only when another test file has not loaded it already (an import costs a second or
+    # more: the suite's budget); the state folder below is this file's own either way.
+    $manifest = (Resolve-Path (Join-Path $PSScriptRoot '../hypervisor/mock-hyperv/Hyper-V.psd1')).Path
+    $loaded = Get-Module Hyper-V
+    if ($null -eq $loaded -or (Split-Path -Parent $loaded.Path) -ne (Split-Path -Parent $manifest)) { Import-Module $manifest -DisableNameChecking -Force }
     $global:CimTestDir = Join-Path ([IO.Path]::GetTempPath()) ('mockcim-' + [guid]::NewGuid())
     Set-MockHyperVState -Path $global:CimTestDir
     Set-MockHost -Settings @{ JobDelayMs = 0 }
@@ -43,6 +47,8 @@ BeforeAll {
         New-MockVm -Name $Name -State $State -HeartbeatDelayMs 0 -Disks @(@{ Path = (Join-Path $global:CimTestDir "d/$Name.vhdx"); SizeBytes = 1MB })
     }
 
+    # One Off VM for every case that must make nothing (a refused snapshot or export leaves it as it was).
+    $global:JudgedVmId = New-TestVmWithDisk -Name 'judged'
     $global:SnapClass = 'Msvm_VirtualSystemSnapshotSettingData'
     $global:ExportClass = 'Msvm_VirtualSystemExportSettingData'
 }
@@ -100,7 +106,7 @@ Describe 'MockHyperV embedded-instance judge' {
     }
 
     It 'answers 32773 (Invalid parameter) to CreateSnapshot and ExportSystemDefinition given a refused instance, makes nothing, and records why' {
-        $id = New-TestVmWithDisk -Name 'refused'
+        $id = $global:JudgedVmId
         $ns = 'root\virtualization\v2'
         $cs = Get-CimInstance -Namespace $ns -ClassName Msvm_ComputerSystem -Filter "Name='$id'"
         $svc = Get-CimInstance -Namespace $ns -ClassName Msvm_VirtualSystemSnapshotService
@@ -160,13 +166,13 @@ Describe 'ps/ freeze and export judged by the strict mock' {
             From = '.Append([System.Security.SecurityElement]::Escape([string]$p.Name))'; To = '.Append([System.Security.SecurityElement]::Escape(([string]$p.Name).Replace(''Level'', ''Levl'').Replace(''Storage'', ''Storag'')))' }
     ) {
         $dir = New-MutatedPs -From $From -To $To
-        $id = New-TestVmWithDisk -Name ('mut-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+        $id = $global:JudgedVmId
         $v = Invoke-ScriptIn $dir 'New-MirrorFrozenView' @{ VmId = $id; TimeoutMs = 30000 }
         $v.Ok | Should -BeFalse
         $v.Error.Code | Should -Be 'HYPERVISOR_ERROR'
         $v.Error.Message | Should -BeLike '*CreateSnapshot failed: ReturnValue 32773*'
         (Get-LastRefusal).Reason | Should -BeLike $Reason
-        $e = Invoke-ScriptIn $dir 'Export-MirrorVmConfig' @{ VmId = $id; DestDir = (Join-Path $global:CimTestDir "exp-$id"); TimeoutMs = 30000 }
+        $e = Invoke-ScriptIn $dir 'Export-MirrorVmConfig' @{ VmId = $id; DestDir = (Join-Path $global:CimTestDir ('exp-' + [guid]::NewGuid().ToString('N'))); TimeoutMs = 30000 }
         $e.Ok | Should -BeFalse
         $e.Error.Message | Should -BeLike '*ExportSystemDefinition failed: ReturnValue 32773*'
         (Get-LastRefusal).Reason | Should -BeLike $Reason
