@@ -15,7 +15,8 @@ import { startControlServer } from './control/server';
 import { resolveVm, runCycle, senderStateDir } from './cycle';
 import { EffectRunner } from './cluster/effects';
 import { GuardLeaseWriter, leaseKeptByGuard } from './cluster/guard-writer';
-import { answerHeartbeat, startClusterHeartbeats } from './cluster/peer-sync';
+import { FreshnessWriter, freshnessEntries, readFreshness } from './cluster/freshness';
+import { answerHeartbeat, startClusterHeartbeats, startSecondaryHeartbeats } from './cluster/peer-sync';
 import { ClusterRuntime } from './cluster/runtime';
 import { clusterSettings, recordsDir } from './cluster/settings';
 import { Switchover } from './cluster/switchover';
@@ -151,13 +152,16 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       vms[m.name] = 'off';
     }
   }
+  // The cold-start opt-in's durable knowledge (./cluster/freshness.ts), read before the first decision.
+  const freshnessRecord = await readFreshness(config.dataDir, log);
   rt = new ClusterRuntime(
     initialSnapshot({
       self: config.self.Name,
       peerName: config.peer.Name,
       settings,
       now: monoNow(),
-      modules: config.modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: m.policies.failback, fenceMode: m.policies.stopMode === 'Save' ? 'Save' : 'TurnOff' })),
+      modules: config.modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: m.policies.failback, fenceMode: m.policies.stopMode === 'Save' ? 'Save' : 'TurnOff', coldStartAloneMs: m.policies.coldStartAloneSeconds == null ? null : m.policies.coldStartAloneSeconds * 1000 })),
+      freshness: freshnessEntries(freshnessRecord),
       records,
       vms,
       lease: await leaseKeptByGuard(config.dataDir, settings.fenceLeadMs, settings.leaseMs + 1000),
@@ -186,11 +190,16 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     const snap = rt?.snapshot;
     return config.modules.map((m) => {
       const owner = snap?.modules[m.name]?.owner === config.self.Name;
-      const g = owner ? acknowledged.get(m.name) : held.get(m.name);
+      // The owner's figure is live (the last cycle), not the one status() last refreshed: the peer's
+      // cold-start freshness record counts from it (./cluster/freshness.ts).
+      const last = runners.get(m.name)?.lastCycle ?? null;
+      const g = owner ? (last !== null ? { generation: last.toGeneration, takenAt: last.takenAt.toISOString() } : acknowledged.get(m.name)) : held.get(m.name);
       return { name: m.name, role: owner ? 'primary' : 'secondary', generation: g?.generation ?? null, takenAt: g?.takenAt ?? null };
     });
   };
-  const recordPeer = (body: { modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView> } }): void => {
+  const freshness = new FreshnessWriter(config.dataDir, config.peer.Name, config.modules.filter((m) => m.policies.coldStartAloneSeconds != null).map((m) => m.name), log, freshnessRecord);
+  const recordPeer = (body: { sentAt: string; modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView> } }): void => {
+    freshness.heard(runtime().snapshot, body);
     peerView.lastHeartbeatAt = new Date();
     peerView.modules = new Map(body.modules.map((m) => [m.name, m]));
     if (body.cluster !== undefined) peerCluster = body.cluster.modules;
@@ -288,6 +297,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   rt.start();
   witness?.start();
   const stopHeartbeats = startClusterHeartbeats({ rt, intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, current: () => link.current(), summaries, onReply: recordPeer, log });
+  const stopSecondary = await startSecondaryHeartbeats({ link: link.secondary, rt, intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, summaries, onPeerBody: recordPeer, log });
   const stopWatch = startVmWatch({ modules: config.modules, hypervisor: control, runtime: rt, vmIdOf, busy: (m) => effects.isBusy(m), intervalMs: Math.max(250, Math.min(1000, config.agent.HeartbeatIntervalMs)), log });
   // The lease inherited from the guard runs out seconds after a restart: votes are asked for first
   // (above), the slow housekeeping comes after. Views a killed agent left open go before any cycle;
@@ -306,6 +316,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       log.info('agent stopping');
       await Promise.all([...runners.values()].map((r) => r.stop(graceMs)));
       stopHeartbeats();
+      stopSecondary();
+      await freshness.drain();
       stopWatch();
       rt?.stop();
       await effects.drainAll();

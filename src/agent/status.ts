@@ -170,7 +170,19 @@ function hostStatus(i: StatusInputs, h: LoadedConfig['hosts'][number], alive: bo
     LastHeartbeatAt: self ? null : (i.peer.lastHeartbeatAt?.toISOString() ?? null),
     // A path silent while another answers is a cut network; a peer silent on all is Reachable false instead.
     SilentHeartbeatPaths: self || !alive ? [] : silentPaths(c.detector, i.monoNow, c.settings.peerTimeoutMs).sort(),
+    HeartbeatPaths: self ? [] : heartbeatPaths(i, h),
   };
+}
+
+/** The peer's heartbeat paths with the age of the last heartbeat on each (null: never heard since the agent started). */
+function heartbeatPaths(i: StatusInputs, peer: LoadedConfig['hosts'][number]): HostStatus['HeartbeatPaths'] {
+  const heard = i.cluster.detector.lastHeardAt;
+  const age = (t: number | undefined): number | null => (t === undefined ? null : Math.max(0, Math.round(i.monoNow - t)));
+  const out: HostStatus['HeartbeatPaths'] = [{ Path: 'primary', Endpoint: `${peer.Address}:${peer.Port}`, LastHeardAgoMs: age(heard.primary) }];
+  if (peer.SecondaryAddress !== undefined || i.config.self.SecondaryAddress !== undefined) {
+    out.push({ Path: 'secondary', Endpoint: peer.SecondaryAddress === undefined ? 'inbound' : `${peer.SecondaryAddress}:${peer.SecondaryPort ?? peer.Port}`, LastHeardAgoMs: age(heard.secondary) });
+  }
+  return out;
 }
 
 /** The `vmmirror status` document. */

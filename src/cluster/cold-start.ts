@@ -40,12 +40,15 @@ export interface FreshnessEntry {
 }
 
 /**
- * The replica's age the opt-in may rely on: only a freshness entry written for exactly the epoch
- * and generation the module record holds (an entry of another generation says nothing of this copy).
+ * The replica's age the opt-in may rely on: a freshness entry of the epoch the module record holds,
+ * for the record's generation or an older one. A newer generation of the same epoch holds at least
+ * everything the older one did, so it was at most as far behind the state that heartbeat described
+ * (the entry lags by one heartbeat after each cycle). An entry of another epoch, or of a generation
+ * this copy does not reach, says nothing of this copy.
  */
 export function replicaBehindMs(entry: FreshnessEntry | undefined, record: { Epoch: number; Generation: number } | undefined): number | null {
   if (entry === undefined || record === undefined) return null;
-  return entry.epoch === record.Epoch && entry.generation === record.Generation ? entry.behindMs : null;
+  return entry.epoch === record.Epoch && entry.generation <= record.Generation ? entry.behindMs : null;
 }
 
 export interface ColdStartFacts {
