@@ -12,6 +12,8 @@ import { HOOK_FIELD, type HookFacts, type HookKind, type HookReason, type HookRe
 //   await hooks.pre('PreStart', m, 'failover', { epoch, vmId });   // throws: abort the start
 //   ...start the VM...
 //   const report = await hooks.post('PostStart', m, 'failover', { epoch, vmId }); // never throws
+//
+// or, the same in one call: await hooks.around('Start', m, 'failover', { epoch, vmId }, () => start()).
 
 export interface HookRunnerOptions {
   /** PowerShell to run hooks with; default hookExecutable() (the Hyper-V driver's, else powershell.exe / pwsh). */
@@ -64,6 +66,18 @@ export class HookRunner {
     if (report !== null && !report.Ok) this.log.warn({ event: 'hook-failed', module: module.name, hook: kind, reason, code: report.Code }, report.Message ?? `${module.name}: ${kind} hook failed`);
     else if (report !== null) this.log.info({ event: 'hook-done', module: module.name, hook: kind, reason, durationMs: report.DurationMs }, `${module.name}: ${kind} hook done in ${report.DurationMs} ms`);
     return report;
+  }
+
+  /**
+   * Pre hook, action, post hook: `around('Start', m, 'failover', facts, () => start())`. A failing
+   * pre hook throws and the action does not run; a failing action throws and the post hook does
+   * not run (nothing started or stopped); the post hook's report comes back, never thrown.
+   */
+  async around<T>(phase: 'Start' | 'Stop', module: ResolvedModule, reason: HookReason, facts: HookFacts, action: () => Promise<T>): Promise<{ value: T; pre: HookResult | null; post: HookReport | null }> {
+    const pre = await this.pre(`Pre${phase}`, module, reason, facts);
+    const value = await action();
+    const post = await this.post(`Post${phase}`, module, reason, facts);
+    return { value, pre, post };
   }
 
   private context(reason: HookReason, facts: HookFacts): HookContext {

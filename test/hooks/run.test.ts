@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readdir, readFile, realpath, writeFile, mkdir } from 'node:fs/promises';
+import { appendFile, readdir, readFile, realpath, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasCode, VmmirrorError } from '../../src/errors';
 import { HookInput, HookReport, runHook } from '../../src/hooks';
@@ -30,14 +30,21 @@ describe('hooks on pwsh', function () {
   it('runs the four hooks in the order they are called, relative paths from the config directory', async () => {
     const rel = 'hooks/Record-Call.ps1';
     const m = f.module({ preStart: rel, postStart: `./${rel}`, preStop: 'hooks/../hooks/Record-Call.ps1', postStop: join(f.hooksDir, 'Record-Call.ps1') });
-    // A switchover as its owner sees it: stop here, then (on the peer) start.
-    expect(await f.runner.pre('PreStop', m, 'switchover', { epoch: 4 })).to.include({ ok: true, exitCode: 0, timedOut: false });
-    expect(await f.runner.post('PostStop', m, 'switchover', { epoch: 5 })).to.include({ Ok: true, ExitCode: 0 });
+    // A switchover as its owner sees it: stop here (pre, action, post), then start (on the peer).
+    const record = (what: string) => async () => {
+      await appendFile(join(f.hooksDir, 'calls.log'), `${what}\n`);
+      return what;
+    };
+    const stop = await f.runner.around('Stop', m, 'switchover', { epoch: 4 }, record('stop the VM'));
+    expect(stop.value).to.equal('stop the VM');
+    expect(stop.pre).to.include({ ok: true, exitCode: 0, timedOut: false });
+    expect(stop.post).to.include({ Ok: true, ExitCode: 0 });
     expect(await f.runner.pre('PreStart', m, 'failback', { epoch: 5 })).to.include({ ok: true });
+    await record('start the VM')();
     const post = await f.runner.post('PostStart', m, 'failback', { epoch: 5 });
     expect(post).to.include({ Ok: true });
     expect(post!.StdoutTail.trim()).to.equal('recorded PostStart');
-    expect(await f.calls()).to.deep.equal(['PreStop web1 switchover 4', 'PostStop web1 switchover 5', 'PreStart web1 failback 5', 'PostStart web1 failback 5']);
+    expect(await f.calls()).to.deep.equal(['PreStop web1 switchover 4', 'stop the VM', 'PostStop web1 switchover 4', 'PreStart web1 failback 5', 'start the VM', 'PostStart web1 failback 5']);
     // A module without hooks runs nothing (and says so with null).
     const none = f.module({});
     expect(await f.runner.pre('PreStart', none, 'manual', { epoch: 1 })).to.equal(null);
@@ -82,7 +89,13 @@ describe('hooks on pwsh', function () {
 
   it('a failing pre hook throws HOOK_FAILED with its exit code and reason; a failing post hook is reported and never throws', async () => {
     const m = f.module({ preStart: 'hooks/Exit-Failure.ps1', postStart: 'hooks/Exit-Failure.ps1' });
-    const err = await thrown(f.runner.pre('PreStart', m, 'failover', { epoch: 2 }));
+    let started = false;
+    const err = await thrown(
+      f.runner.around('Start', m, 'failover', { epoch: 2 }, async () => {
+        started = true;
+      }),
+    );
+    expect(started, 'the start ran although its PreStart hook failed').to.equal(false);
     expect(err.code).to.equal('HOOK_FAILED');
     expect(err.message).to.match(/^module web1: PreStart hook .*Exit-Failure\.ps1 exited with code 3 after \d+ ms: cannot drain: pool web is busy$/);
     const inDetails = HookReport.parse(err.details.Report);
