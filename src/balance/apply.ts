@@ -57,7 +57,8 @@ export async function applyRewrites(o: { planId: string; moves: readonly Move[];
     try {
       await o.peer.apply(o.planId, o.moves);
     } catch (err) {
-      throw new PeerError('BALANCE_PEER_UNAVAILABLE', `${o.peer.host} could not rewrite its module files (${(err as Error).message}); this host's were not changed either`, { cause: err, details: { Peer: o.peer.host } });
+      const code = err instanceof VmmirrorError ? `${err.code}: ` : '';
+      throw new PeerError('BALANCE_PEER_UNAVAILABLE', `${o.peer.host} could not rewrite its module files (${code}${(err as Error).message}); this host's were not changed either`, { cause: err, details: { Peer: o.peer.host, Cause: err instanceof VmmirrorError ? err.code : null } });
     }
   }
   const written: FileRewrite[] = [];

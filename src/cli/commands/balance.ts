@@ -36,6 +36,9 @@ export const BalanceDocument = z.object({
 });
 export type BalanceDocument = z.infer<typeof BalanceDocument>;
 
+/** The peer recomputes the plan (its driver may ask Hyper-V for every VM) and rewrites its files. */
+const PEER_TIMEOUT_MS = 120_000;
+
 export interface BalanceOptions {
   dir?: string;
   apply?: boolean;
@@ -80,12 +83,22 @@ export async function runBalance(opts: BalanceOptions): Promise<CommandOutcome> 
     if (opts.expect !== undefined && opts.expect !== p.planId) {
       throw new VmmirrorError('BALANCE_PLAN_CHANGED', `this host's plan is ${p.planId}, not ${opts.expect}: its module files or loads differ from where that plan was made; nothing was changed`, { details: { PlanId: p.planId, Expected: opts.expect } });
     }
-    if (opts.localOnly !== true && p.moves.length > 0) {
-      // No agent route rewrites the peer's module files yet (docs/balance.md, What is missing).
-      throw new VmmirrorError('BALANCE_PEER_UNAVAILABLE', `the module files of ${config.peer.Name} cannot be rewritten from this host yet, so this host's were not changed either; run \`vmmirror balance --apply --local-only --expect ${p.planId}\` on each host`, { details: { PlanId: p.planId, Peer: config.peer.Name } });
-    }
     const { applyRewrites } = require('../../balance/apply') as typeof import('../../balance/apply');
-    rewritten = p.moves.length === 0 ? [] : await applyRewrites({ planId: p.planId, moves: p.moves, rewrites: rewritesFor(p), self: config.self.Name, peer: null });
+    // Both hosts: the peer's files through the local agent (which relays over the peer link), first.
+    let peer: import('../../balance/apply').PeerModuleFiles | null = null;
+    if (opts.localOnly !== true) {
+      const { agentPeerModuleFiles } = require('../../balance/peer-client') as typeof import('../../balance/peer-client');
+      const { controlEndpoint } = require('../../agent/control/endpoint') as typeof import('../../agent/control/endpoint');
+      peer = agentPeerModuleFiles({ ...(await controlEndpoint(opts.dir)), timeoutMs: PEER_TIMEOUT_MS }, config.peer.Name);
+    }
+    try {
+      rewritten = p.moves.length === 0 ? [] : await applyRewrites({ planId: p.planId, moves: p.moves, rewrites: rewritesFor(p), self: config.self.Name, peer });
+    } catch (err) {
+      if (err instanceof VmmirrorError && err.code === 'BALANCE_PEER_UNAVAILABLE') {
+        throw new VmmirrorError(err.code, `${err.message}. With the agents down, run \`vmmirror balance --apply --local-only --expect ${p.planId}\` on each host`, { cause: err, details: { ...err.details, PlanId: p.planId } });
+      }
+      throw err;
+    }
   }
   const byName = new Map(p.plan.assignments.map((a) => [a.name, a]));
   const doc = emit(BalanceDocument, {
