@@ -32,6 +32,8 @@ import { Semaphore } from './semaphore';
 import { buildStatus, syncReportJson } from './status';
 import { StreamRouter } from './stream-router';
 import { ViewKeeper } from './views';
+import { createBalancePeerSide, relayBalanceRewrite } from '../balance/peer-side';
+import { BalanceRewrite } from '../balance/wire';
 import { VmConfigCommit, VmConfigPart } from './messages';
 import { registerFromStoredConfig } from './vm-config-register';
 import { VmConfigShipper } from './vm-config-ship';
@@ -205,6 +207,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     if (body.cluster !== undefined) peerCluster = body.cluster.modules;
   };
 
+  // `vmmirror balance --apply` run on the peer rewrites this host's module files (docs/balance.md).
+  const balance = createBalancePeerSide(config, () => hypervisor);
   for (const h of [link.server, link.client]) {
     h.onRequest(AgentHeartbeat, (body) => {
       recordPeer(body);
@@ -221,6 +225,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       return vmConfigs.commit(body);
     });
     h.onRequest(SwitchoverAsk, (body) => operator.answerAsk(body));
+    h.onRequest(BalanceRewrite, (body) => balance.answer(body));
     h.onStream((id, readable, info) => router.handle(id, readable, info));
   }
   witness?.on('event', (e: Parameters<ClusterRuntime['dispatch']>[0]) => {
@@ -287,6 +292,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         return SyncReport.parse(syncReportJson(report));
       },
       switchover: async (name, o) => SwitchoverDocument.parse(switchoverJson(await operator.run(name, o))),
+      balancePeer: (planId, undo) => relayBalanceRewrite(link.current(), config.peer.Name, planId, undo),
     });
   } catch (err) {
     await link.close();

@@ -15,6 +15,8 @@ export interface ControlHandlers {
   sync(module: string): Promise<unknown>;
   /** `vmmirror failover` / `failback`: a planned switchover (or its plan), waited for to the end. */
   switchover?(module: string, o: { action: 'failover' | 'failback'; to?: string; whatIf: boolean }): Promise<unknown>;
+  /** `vmmirror balance --apply`: relays BalanceRewrite (src/balance/wire.ts) to the peer and returns its answer. */
+  balancePeer?(planId: string, undo: boolean): Promise<unknown>;
 }
 
 export interface ControlEndpoint {
@@ -54,6 +56,11 @@ async function route(req: IncomingMessage, h: ControlHandlers): Promise<{ status
     if (whatIf !== null && whatIf !== 'true' && whatIf !== 'false') throw new UsageError(`whatIf must be true or false, got ${JSON.stringify(whatIf)}`);
     const action = sw[2] as 'failover' | 'failback';
     return { status: 200, body: await h.switchover(decodeURIComponent(sw[1]!), { action, whatIf: whatIf === 'true', ...(to !== null ? { to } : {}) }) };
+  }
+  if (req.method === 'POST' && url.pathname === '/v1/balance/peer' && h.balancePeer !== undefined) {
+    const undo = url.searchParams.get('undo');
+    if (undo !== 'true' && undo !== 'false') throw new UsageError(`undo must be true or false, got ${JSON.stringify(undo)}`);
+    return { status: 200, body: await h.balancePeer(url.searchParams.get('planId') ?? '', undo === 'true') };
   }
   return { status: 404, body: { Error: { Code: 'USAGE', Message: `no such endpoint: ${req.method} ${url.pathname}` } } };
 }
