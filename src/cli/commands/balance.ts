@@ -54,10 +54,10 @@ function text(d: BalanceDocument): string {
   const after = d.Applied
     ? d.Moves.length === 0
       ? ['nothing to rewrite']
-      : [`module files rewritten on ${d.RewrittenHosts.join(', ')}.`, 'The agents read module files when they start: restart each agent (one host at a time) once both hosts are rewritten; modules with Failback auto then switch over to their new default primary.']
+      : [`module files rewritten on ${d.RewrittenHosts.join(', ')}.`, 'The running agents keep their old default primaries until they restart (docs/balance.md, Applying): restart both, one right after the other.']
     : d.Moves.length === 0
       ? []
-      : [`to apply on both hosts: run \`vmmirror balance --apply --local-only --expect ${d.PlanId}\` on ${d.Hosts.map((h) => h.Name).join(' and on ')}`];
+      : [`to apply on both hosts: \`vmmirror balance --apply\` (both agents running), else \`vmmirror balance --apply --local-only --expect ${d.PlanId}\` on ${d.Hosts.map((h) => h.Name).join(' and on ')}`];
   return [`cluster ${d.Cluster}, planned on ${d.Host}: ${how}`, 'hosts:', ...hosts, 'moves:', ...moves, ...(fixed.length > 0 ? ['not movable:', ...fixed] : []), ...after].join('\n');
 }
 
