@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SwitchoverDocument } from '../../src/agent/control/documents';
@@ -98,6 +100,23 @@ describe('cluster e2e: vmmirror failover / failback on command (Failback: manual
     expect(doc.Checks.map((x) => [x.Name, x.Passed])).to.deep.equal([['peer-heard', true], ['quorum', true], ['runs-on-peer', true], ['replica-here', true], ['in-sync', true], ['readiness', true]]);
     expect(c.sampler.changes(m.VmId, t)).to.deep.equal([]);
     expect((await c.status('hva')).Modules[0]!.Epoch).to.equal(epoch);
+  });
+
+  it("refused with SWITCHOVER_REFUSED when hvb's readiness check fails (its switch is gone), asked on the owner; nothing moved", async () => {
+    const t = performance.now();
+    const hostFile = join(c.lab.Hosts.find((h) => h.Name === 'hvb')!.SimDirectory, 'host.json');
+    const original = await readFile(hostFile, 'utf8');
+    const host = JSON.parse(original) as { switchNames: string[] };
+    await writeFile(hostFile, JSON.stringify({ ...host, switchNames: host.switchNames.filter((x) => x !== 'LAN') }));
+    try {
+      const e = await refused('failover with no LAN switch on hvb', 'hva', ['failover', m.Name]);
+      const readiness = e.Details?.Checks?.find((x) => x.Name === 'readiness');
+      expect(readiness?.Passed, e.Message).to.equal(false);
+      expect(e.Message).to.match(/MissingSwitch/);
+    } finally {
+      await writeFile(hostFile, original);
+    }
+    expect(c.sampler.changes(m.VmId, t), 'the VM never moved').to.deep.equal([]);
   });
 
   it('failover hva -> hvb run on the owner (it asks hvb to pull), the guest writing: zero writes lost; figures in the document and in status', async () => {
