@@ -1,10 +1,11 @@
 # The judge of embedded-instance arguments (CIM-XML, DTD 2.0, the text WMI's GetText(1) writes and
 # the CimSerializer produces). vmmirror builds that text by hand (ConvertTo-MirrorCimXml) and no real
 # WMI can read it here, so this parser is as strict as the provider's would be: a real XML parser
-# (no DTD, no entities from outside), the DTD's element and attribute shape (names case-sensitive, as in XML), and every property
-# checked against the class (Private/CimClasses.ps1): known name, the class's CIM type, a value that
-# parses as that type. Anything else is refused, and the method answers as Hyper-V does to a bad
-# argument: ReturnValue 32773 (Invalid parameter), the reason kept in Host.EmbeddedInstanceRefusals.
+# (no DTD, no entities from outside), the DTD's element and attribute shape (names case-sensitive,
+# as in XML), and every property checked against the class (Private/CimClasses.ps1): known name,
+# the class's CIM type, a value that parses as that type. Anything else is refused, and the method
+# answers as Hyper-V does to a bad argument: ReturnValue 32773 (Invalid parameter), the reason kept
+# in Host.EmbeddedInstanceRefusals.
 
 function Get-MockCimValue {
     # One VALUE's text as the CIM type says, or a refusal: decimal integers in range (as GetText(1)
@@ -85,7 +86,7 @@ function Read-MockXmlDocument {
         $e = $_.Exception; if ($e.InnerException) { $e = $e.InnerException }
         throw "malformed XML: $($e.Message)"
     } finally { $reader.Dispose() }
-    $doc
+    ,$doc
 }
 
 function ConvertFrom-MockEmbeddedInstance {
@@ -93,7 +94,7 @@ function ConvertFrom-MockEmbeddedInstance {
     # $null for a property sent without VALUE); throws the reason when WMI would refuse the text.
     param([Parameter(Mandatory = $true)][AllowEmptyString()][string]$Text, [Parameter(Mandatory = $true)][string]$ClassName)
     if (-not $script:MockCimClasses.ContainsKey($ClassName)) { throw "MockHyperV knows no class $ClassName" }
-    $root = (Read-MockXmlDocument $Text).DocumentElement
+    $root = (Read-MockXmlDocument $Text).get_DocumentElement()
     if ($root.get_Name() -cne 'INSTANCE') { throw "the root element is <$($root.get_Name())>, not <INSTANCE>" }
     Assert-MockXmlShape $root @('CLASSNAME', 'xml:lang')
     $cls = $root.GetAttribute('CLASSNAME')
