@@ -23,7 +23,7 @@ function greedy(p: Problem): Uint8Array {
   return bits;
 }
 
-/** The bits that keep every unit where it is now (fewest moves for a pair split across nothing). */
+/** The bits closest to where every unit is now (a pair whose two members share a host now: either option moves one; option 0). */
 function current(p: Problem): Uint8Array {
   return Uint8Array.from(p.units.map((u) => (u.options[1].moves < u.options[0].moves ? 1 : 0)));
 }
@@ -38,7 +38,7 @@ function improve(p: Problem, start: Uint8Array): Choice {
     const to = u.options[bits[i] ^ 1];
     return { load0: to.load0 - from.load0, moves: to.moves - from.moves };
   };
-  // Better than `best` after flipping the units in `flipped` (ascending)? Same order as `better`.
+  // Would flipping units (the lowest of them `first`) to these totals beat `best`? Same order as `better`.
   const wins = (load0: number, moves: number, first: number): boolean => {
     const im = imbalance(p, load0);
     const ib = imbalance(p, best.load0);
