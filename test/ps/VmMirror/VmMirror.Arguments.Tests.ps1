@@ -39,7 +39,8 @@ exit "$code"
         & (Get-Module VmMirror) { param($v) $script:VmMirrorUseCommandLine = $v } $On
     }
 
-    $script:Report = '{"Module":"web1","From":"hva","To":"hvb","Epoch":5,"StartedAt":"2026-11-26T01:35:30.662Z","DowntimeMs":812}'
+    # A switchover document as vmmirror failover/failback print it (src/agent/control/documents.ts).
+    $script:Report = '{"Module":"web1","VmName":"WEB1","Action":"failover","WhatIf":false,"From":"hva","To":"hvb","Epoch":5,"Checks":[{"Name":"peer-heard","Passed":true,"Detail":"d"}],"Result":{"Epoch":6,"FromGeneration":3,"ToGeneration":5,"FinalDeltaBytes":1024,"StopMs":60,"FinalSyncMs":700,"StartMs":52,"DowntimeMs":812,"FinishedAt":"2026-11-26T01:35:30.662Z"}}'
     $script:StatusJson = @'
 {"Cluster":"lab","Host":"hva","AgentPid":4242,"AgentStartedAt":"2026-11-26T01:35:30.662Z","GeneratedAt":"2026-11-26T01:36:30.662Z",
  "Hosts":[{"Name":"hva","Address":"10.0.0.11","Port":7420,"Self":true,"Reachable":true,"LinkConnected":false,"LastHeartbeatAt":null,"SilentHeartbeatPaths":[]},
@@ -83,17 +84,31 @@ Describe 'VmMirror cmdlets build the CLI argument list (recording fake CLI)' {
         Set-FakeReply 'failover' $script:Report
         $r = Invoke-VmMirrorFailover -Name web1 -To hvb -ConfigDirectory '/etc/vmm' -Confirm:$false
         (Get-FakeCall)[0] | Should -Be @('failover', '--json', '--dir=/etc/vmm', '--to=hvb', '--', 'web1')
-        $r.PSObject.TypeNames[0] | Should -Be 'VmMirror.FailoverReport'
-        $r.StartedAt | Should -BeOfType [datetime]
-        $r.StartedAt.Kind | Should -Be 'Utc'
-        $r.StartedAt | Should -Be ([datetime]::new(2026, 11, 26, 1, 35, 30, 662, [DateTimeKind]::Utc))
-        $r.DowntimeMs | Should -Be 812
+        $r.PSObject.TypeNames[0] | Should -Be 'VmMirror.Switchover'
+        $r.Checks[0].PSObject.TypeNames[0] | Should -Be 'VmMirror.SwitchoverCheck'
+        $r.Result.PSObject.TypeNames[0] | Should -Be 'VmMirror.SwitchoverResult'
+        $r.Result.FinishedAt | Should -BeOfType [datetime]
+        $r.Result.FinishedAt.Kind | Should -Be 'Utc'
+        $r.Result.FinishedAt | Should -Be ([datetime]::new(2026, 11, 26, 1, 35, 30, 662, [DateTimeKind]::Utc))
+        $r.Result.DowntimeMs | Should -Be 812
+    }
+
+    It 'Invoke-VmMirrorFailover / Invoke-VmMirrorFailback -Plan -TimeoutSeconds: --what-if --timeout=' {
+        Set-FakeReply 'failover' $script:Report
+        Set-FakeReply 'failback' $script:Report
+        $null = Invoke-VmMirrorFailover -Name web1 -Plan -TimeoutSeconds 30
+        $null = Invoke-VmMirrorFailback -Name web1 -Plan -ConfigDirectory '/c'
+        $null = Invoke-VmMirrorFailback -Name web1 -TimeoutSeconds 9 -Confirm:$false
+        $calls = Get-FakeCall
+        $calls[0] | Should -Be @('failover', '--json', '--what-if', '--timeout=30', '--', 'web1')
+        $calls[1] | Should -Be @('failback', '--json', '--dir=/c', '--what-if', '--', 'web1')
+        $calls[2] | Should -Be @('failback', '--json', '--timeout=9', '--', 'web1')
     }
 
     It 'Invoke-VmMirrorFailback, Sync-VmMirror, Suspend-VmMirrorHost, Resume-VmMirrorHost, Test-VmMirrorConfig' {
         foreach ($w in 'failback', 'sync', 'drain', 'resume') { Set-FakeReply $w $script:Report }
         Set-FakeReply 'config' '{"Valid":true,"ConfigDirectory":"/c","HostName":"hva","ModuleCount":0,"Problems":[]}'
-        (Invoke-VmMirrorFailback -Name db1 -Confirm:$false).PSObject.TypeNames[0] | Should -Be 'VmMirror.FailbackReport'
+        (Invoke-VmMirrorFailback -Name db1 -Confirm:$false).PSObject.TypeNames[0] | Should -Be 'VmMirror.Switchover'
         (Sync-VmMirror web1 -TimeoutSeconds 600 -Confirm:$false).PSObject.TypeNames[0] | Should -Be 'VmMirror.SyncReport'
         (Suspend-VmMirrorHost -HostName hva -Confirm:$false).PSObject.TypeNames[0] | Should -Be 'VmMirror.DrainReport'
         (Resume-VmMirrorHost hva -ConfigDirectory '/c' -Confirm:$false).PSObject.TypeNames[0] | Should -Be 'VmMirror.ResumeReport'
@@ -141,6 +156,8 @@ Describe 'VmMirror cmdlets build the CLI argument list (recording fake CLI)' {
         Suspend-VmMirrorHost -HostName hva -WhatIf
         Resume-VmMirrorHost -HostName hva -WhatIf
         'a', 'b' | Invoke-VmMirrorFailover -WhatIf
+        Invoke-VmMirrorFailover -Name web1 -Plan -WhatIf
+        Invoke-VmMirrorFailback -Name web1 -Plan -WhatIf
         (Get-FakeCall).Count | Should -Be 0
     }
 

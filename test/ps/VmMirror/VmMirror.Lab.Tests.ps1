@@ -137,4 +137,60 @@ Describe 'VmMirror module on a vmmirror lab' {
         $ev[0].FullyQualifiedErrorId | Should -Be "$($raw.Error.Code),Get-VmMirrorStatus"
         $ev[0].Exception.Message | Should -Be $raw.Error.Message
     }
+
+    # The moves last: they change who runs the VM (the lab is made with --failback manual, so only these move it).
+    It 'Invoke-VmMirrorFailover -Plan: the agent checks and answers; nothing moves' {
+        $p = Invoke-VmMirrorFailover -Name $script:Vm.Name -Plan -ConfigDirectory $script:Hva
+        $p.PSObject.TypeNames[0] | Should -Be 'VmMirror.Switchover'
+        $p.WhatIf | Should -BeTrue
+        $p.From | Should -Be 'hva'
+        $p.To | Should -Be 'hvb'
+        $p.Result | Should -BeNullOrEmpty
+        , $p.Checks | Should -BeOfType [array]
+        $p.Checks.Count | Should -BeGreaterOrEqual 1
+        @($p.Checks | ForEach-Object { $_.PSObject.TypeNames[0] } | Sort-Object -Unique) | Should -Be @('VmMirror.SwitchoverCheck')
+        @($p.Checks | Where-Object { -not $_.Passed }) | Should -BeNullOrEmpty
+        @(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0].State | Should -Be 'PRIM'
+    }
+
+    It 'Invoke-VmMirrorFailback of a module already home: SWITCHOVER_REFUSED,Invoke-VmMirrorFailback, nothing moved' {
+        $out = @(Invoke-VmMirrorFailback -Name $script:Vm.Name -ConfigDirectory $script:Hva -Confirm:$false -ErrorVariable ev -ErrorAction SilentlyContinue)
+        $out.Count | Should -Be 0
+        $ev[0].FullyQualifiedErrorId | Should -Be 'SWITCHOVER_REFUSED,Invoke-VmMirrorFailback'
+        $ev[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $ev[0].Exception.Data['Details'].Module | Should -Be $script:Vm.Name
+        @(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0].State | Should -Be 'PRIM'
+    }
+
+    It 'Invoke-VmMirrorFailover by VM name moves it to hvb; piped from Get-VmMirrorModule, Invoke-VmMirrorFailback brings it home' {
+        $r = Invoke-VmMirrorFailover -Name $script:Vm.VmName -To hvb -ConfigDirectory $script:Hva -Confirm:$false
+        $r.PSObject.TypeNames[0] | Should -Be 'VmMirror.Switchover'
+        $r.Module | Should -Be $script:Vm.Name
+        $r.To | Should -Be 'hvb'
+        $r.Result.PSObject.TypeNames[0] | Should -Be 'VmMirror.SwitchoverResult'
+        $r.Result.Epoch | Should -BeGreaterThan $r.Epoch
+        $r.Result.DowntimeMs | Should -BeGreaterThan 0
+        $r.Result.FinishedAt | Should -BeOfType [datetime]
+        $r.Result.FinishedAt.Kind | Should -Be 'Utc'
+        $onB = @(Get-VmMirrorModule -ConfigDirectory $script:Hvb)[0]
+        $onB.State | Should -Be 'PRIM'
+        $onB.Owner | Should -Be 'hvb'
+        # hva takes the replica role once it has adopted hvb's epoch: wait for that state, with a deadline.
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (@(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0].State -ne 'SECOND') {
+            if ([DateTime]::UtcNow -gt $deadline) { throw 'hva did not become SECOND within 60 s of the failover' }
+            Start-Sleep -Milliseconds 200
+        }
+        $away = @(Get-VmMirrorModule -ConfigDirectory $script:Hva | Where-Object { $_.Owner -ne $_.DefaultPrimary })
+        $away.Count | Should -Be 1
+        $back = @($away | Invoke-VmMirrorFailback -Confirm:$false)
+        $back.Count | Should -Be 1
+        $back[0].Action | Should -Be 'failback'
+        $back[0].From | Should -Be 'hvb'
+        $back[0].To | Should -Be 'hva'
+        $back[0].Result.Epoch | Should -BeGreaterThan $r.Result.Epoch
+        $backHome = @(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0]
+        $backHome.State | Should -Be 'PRIM'
+        $backHome.Owner | Should -Be 'hva'
+    }
 }
