@@ -43,7 +43,9 @@ export function createBalancePeerSide(config: Pick<LoadedConfig, 'dir' | 'self'>
 
   // Undo only what this side wrote for that plan, and only files that still hold what it wrote.
   const undo = async (planId: string): Promise<{ rewritten: string[] }> => {
-    if (last === null || last.planId !== planId) return { rewritten: [] };
+    // Asked only after this side applied: no record means it was lost (an agent restart), and
+    // saying "restored" would hide that the files are still rewritten here.
+    if (last === null || last.planId !== planId) throw new VmmirrorError('BALANCE_PLAN_CHANGED', `${config.self.Name} holds no rewrite of plan ${planId} to undo (its agent restarted since?); its module files were left as they are`, { details: { PlanId: planId } });
     const restored: string[] = [];
     for (const r of last.rewrites) {
       if ((await readFile(r.path, 'utf8')) !== r.after) throw new VmmirrorError('BALANCE_PLAN_CHANGED', `${r.path} changed after the balance rewrite; it was not put back`, { details: { Module: r.module } });

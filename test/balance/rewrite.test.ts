@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type PeerModuleFiles, applyRewrites } from '../../src/balance/apply';
+import { createBalancePeerSide } from '../../src/balance/peer-side';
 import { runBalance, BalanceDocument } from '../../src/cli/commands/balance';
 import { loadConfig } from '../../src/config';
 import { hasCode } from '../../src/errors';
@@ -100,5 +101,9 @@ describe('vmmirror balance: movability, loads and the apply order', () => {
     expect(local.message).to.include('restored (web1)').and.include("hv2's files were restored too");
     expect(calls).to.deep.equal(['apply p1', 'apply p2', 'undo p2']);
     expect([await readFile(path, 'utf8'), await readFile(path2, 'utf8')]).to.deep.equal([before, before2]);
+    // The peer's own side refuses an undo it holds no rewrite for (rather than claim it restored).
+    const side = createBalancePeerSide(config, () => { throw new Error('every module has a Weight'); });
+    const noRecord = await rejection(side.answer({ planId: '0123456789abcdef', undo: true }));
+    expect(hasCode(noRecord, 'BALANCE_PLAN_CHANGED'), noRecord.message).to.equal(true);
   });
 });
