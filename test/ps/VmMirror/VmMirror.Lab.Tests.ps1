@@ -175,10 +175,13 @@ Describe 'VmMirror module on a vmmirror lab' {
         $onB = @(Get-VmMirrorModule -ConfigDirectory $script:Hvb)[0]
         $onB.State | Should -Be 'PRIM'
         $onB.Owner | Should -Be 'hvb'
-        # hva takes the replica role once it has adopted hvb's epoch: wait for that state, with a deadline.
+        # The failback's own conditions, as hva sees them: hva holds the replica (SECOND, VM off) and
+        # has heard hvb run it as PRIM at the same epoch. Wait for that state, with a deadline.
         $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (@(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0].State -ne 'SECOND') {
-            if ([DateTime]::UtcNow -gt $deadline) { throw 'hva did not become SECOND within 60 s of the failover' }
+        for (;;) {
+            $a = @(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0]
+            if ($a.State -eq 'SECOND' -and $a.VmActivity -eq 'off' -and $a.PeerState -eq 'PRIM' -and $a.PeerEpoch -eq $a.Epoch -and $a.PeerVmActivity -eq 'running') { break }
+            if ([DateTime]::UtcNow -gt $deadline) { throw "hva is not ready for the failback 60 s after the failover: $($a.State), peer $($a.PeerState) at epoch $($a.PeerEpoch) (here $($a.Epoch))" }
             Start-Sleep -Milliseconds 200
         }
         $away = @(Get-VmMirrorModule -ConfigDirectory $script:Hva | Where-Object { $_.Owner -ne $_.DefaultPrimary })
