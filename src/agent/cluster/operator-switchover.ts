@@ -49,6 +49,11 @@ export interface OperatorSwitchoverDeps {
   log: Logger;
 }
 
+/** A check's detail fits the wire's bound (SwitchoverCheckWire), however long the hypervisor's messages. */
+function bounded(detail: string): string {
+  return detail.length <= 2000 ? detail : `${detail.slice(0, 1990)} [...]`;
+}
+
 export function figuresWire(f: SwitchoverFigures): z.infer<typeof SwitchoverFiguresWire> {
   return { epoch: f.epoch, fromGeneration: f.fromGeneration, toGeneration: f.generation, finalBytes: f.finalBytes, stopMs: f.stopMs, syncMs: f.syncMs, startMs: f.startMs, downtimeMs: f.downtimeMs, finishedAt: f.at.toISOString() };
 }
@@ -141,7 +146,7 @@ export class OperatorSwitchover {
     const here = rt.snapshot.modules[m.name]!;
     const there = rt.peerAlive() ? rt.snapshot.peerModules[m.name] : undefined;
     const checks: SwitchoverCheck[] = [];
-    const add = (name: string, passed: boolean, detail: string): void => void checks.push({ name, passed, detail });
+    const add = (name: string, passed: boolean, detail: string): void => void checks.push({ name, passed, detail: bounded(detail) });
     add('peer-heard', rt.peerAlive(), rt.peerAlive() ? `${peer} answers heartbeats` : `${peer} has not been heard within ${rt.snapshot.settings.peerTimeoutMs} ms`);
     add('quorum', rt.holdsQuorum(), rt.holdsQuorum() ? 'this host holds a lease from a second vote' : 'this host holds no lease: it may not start VMs');
     add('runs-on-peer', there?.owner === peer && (there.state === 'PRIM' || there.state === 'ALONE') && there.vm === 'running', there === undefined ? `nothing heard from ${peer}` : `${peer}: ${there.state}, VM ${there.vm}, epoch ${there.epoch}`);
@@ -150,7 +155,8 @@ export class OperatorSwitchover {
     // PRIM (not ALONE) at our epoch: the owner counts this copy in sync, so a final cycle levels it.
     const inSync = there?.state === 'PRIM' && there.epoch === here.epoch && replica;
     add('in-sync', inSync, there === undefined ? 'unknown' : `epoch ${here.epoch} here, ${there.epoch} on ${peer}; generation ${here.generation} here, ${there.generation} there (the final cycle sends the rest)`);
-    checks.push(await this.readiness(m));
+    const ready = await this.readiness(m);
+    add(ready.name, ready.passed, ready.detail);
     return checks;
   }
 
