@@ -2,6 +2,7 @@ import type { LoadedConfig, ResolvedModule } from '../config';
 import { HypervisorError, VmmirrorError, hasCode } from '../errors';
 import type { Hypervisor, VmId, VmInfo } from '../hypervisor/types';
 import type { Logger } from '../log';
+import { pathKey } from './cycle-sources';
 import type { StoredVmConfig, VmConfigStore } from './vm-config-store';
 
 // The holder's half of "Registering the replica" (docs/cluster.md): at a takeover or failback on
@@ -31,6 +32,7 @@ export function localDiskPaths(m: ResolvedModule, record: StoredVmConfig): strin
   if (m.disks === 'auto') throw new VmmirrorError('VM_CONFIG_INVALID', `module ${m.name}: Disks is "auto", so nothing on this host names its copies; list the disks in modules/${m.name}.json`);
   const disks = m.disks;
   if (record.Disks.length !== disks.length) throw new VmmirrorError('VM_CONFIG_INVALID', `module ${m.name}: the exported VM has ${record.Disks.length} disks [${record.Disks.join(', ')}], the module lists ${disks.length}`);
+  if (new Set(record.Disks).size !== record.Disks.length) throw new VmmirrorError('VM_CONFIG_INVALID', `module ${m.name}: the exported VM names a disk twice [${record.Disks.join(', ')}]; one copy would be attached twice and another not at all`);
   return record.Disks.map((name) => {
     const d = disks.find((x) => x.name === name);
     if (d === undefined) throw new VmmirrorError('VM_CONFIG_INVALID', `module ${m.name}: the exported VM's disk ${JSON.stringify(name)} is not one the module lists (${disks.map((x) => x.name).join(', ')})`);
@@ -67,12 +69,27 @@ export async function pinExportedMacs(control: Hypervisor, vm: VmInfo, exported:
  * finds any; VM_CONFIG_INVALID when the export does not fit the module.
  */
 export async function registerFromStoredConfig(d: RegisterDeps, m: ResolvedModule): Promise<VmId> {
-  const stored = await d.store.current(m.name);
+  let paths: string[] = [];
+  // Checked and pinned in one step of the store: a commit landing in between cannot prune it.
+  const stored = await d.store.pinCurrent(m.name, (record) => {
+    if (m.vmId !== undefined && m.vmId.toLowerCase() !== record.VmId) throw new VmmirrorError('VM_CONFIG_INVALID', `module ${m.name}: the stored export is of VM ${record.VmId}, the module names VmId ${m.vmId}`);
+    paths = localDiskPaths(m, record);
+  });
   if (stored === null) throw notRegistered(d.config, m, 'no exported configuration from the peer is stored here');
-  const { record } = stored;
-  if (m.vmId !== undefined && m.vmId.toLowerCase() !== record.VmId) throw new VmmirrorError('VM_CONFIG_INVALID', `module ${m.name}: the stored export is of VM ${record.VmId}, the module names VmId ${m.vmId}`);
-  const paths = localDiskPaths(m, record);
-  const configDir = await d.store.pinForRegistration(m.name, record);
+  const { record, configDir } = stored;
+  // This host has no VM of the module (the caller looked), yet one with the export's id may be
+  // registered here: never register over it (a driver may replace it); adopt it only when it is
+  // Off over exactly this host's copies (a retry after a crash), as Register-MirrorReplicaVm does.
+  const existing = await d.control.getVm(record.VmId);
+  if (existing !== null) {
+    const theirs = existing.disks.map((x) => pathKey(x.basePath));
+    if (theirs.length !== paths.length || theirs.some((p, i) => p !== pathKey(paths[i]!))) {
+      throw new HypervisorError('VM_ALREADY_REGISTERED', `module ${m.name}: VM ${record.VmId} (${existing.name}) is already registered on ${d.config.self.Name} with other disks (${existing.disks.map((x) => x.basePath).join(', ')}); remove it, or make it the module's VM`, {
+        details: { module: m.name, vmId: record.VmId, diskPaths: existing.disks.map((x) => x.basePath) },
+      });
+    }
+    if (existing.state !== 'Off') throw new HypervisorError('VM_WRONG_STATE', `module ${m.name}: VM ${record.VmId} is registered over this host's copies but is ${existing.state}; a replica must be Off`, { details: { module: m.name, state: existing.state } });
+  }
   const t0 = performance.now();
   let vm: VmInfo;
   try {
