@@ -48,7 +48,7 @@ exit "$code"
  "Quorum":{"HoldsLease":true,"RunnableForMs":2500,"FromPeer":true,"FromWitness":true,"GrantedToPeerForMs":5400},
  "Witness":{"Kind":"Agent","Reachable":true,"LastLeaseAt":"2026-11-26T01:36:29.862Z"},
  "Modules":[
-  {"Name":"web1","State":"ALONE","Owner":"hva","RunningOn":["hva"],"Resync":null,"LastError":{"Code":"PEER_UNREACHABLE","Message":"m","At":"2026-11-26T01:30:00.000Z"}},
+  {"Name":"web1","VmName":"WEB1","State":"ALONE","Owner":"hva","RunningOn":["hva"],"Resync":null,"LastError":{"Code":"PEER_UNREACHABLE","Message":"m","At":"2026-11-26T01:30:00.000Z"}},
   {"Name":"2026-01-01T00:00:00Z","State":"PRIM","Owner":"hva","RunningOn":["hva"],"Resync":{"BytesDone":1,"BytesTotal":2,"Percent":50.0,"StartedAt":"2026-11-26T01:36:26.662Z"},"LastError":null},
   {"Name":"app1","State":"ALONE","Owner":"hva","RunningOn":["hva"],"Resync":null,"LastError":null}]}
 '@
@@ -134,6 +134,13 @@ exit "$code"
             $calls[0] | Should -Be @('status', '--json', '--dir=/etc/vmm')
             $calls[1] | Should -Be @('failback', '--json', '--dir=/etc/vmm', '--', 'web1')
             $calls[2] | Should -Be @('failback', '--json', '--dir=/etc/vmm', '--', 'app1')
+        }
+
+        It 'a piped module binds its Name, not its VmName (an alias of -Name on Invoke-VmMirrorFailover)' {
+            Set-FakeReply 'status' $script:StatusJson
+            Set-FakeReply 'failover' $script:Report
+            $null = Get-VmMirrorModule -Name web1 | Invoke-VmMirrorFailover -Confirm:$false
+            (Get-FakeCall)[1] | Should -Be @('failover', '--json', '--', 'web1')
         }
 
         It 'pipes strings by value and hosts by their Name' {
