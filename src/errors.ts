@@ -77,6 +77,8 @@ export const ErrorCodes = {
   BALANCE_PLAN_CHANGED: 'USAGE', // balance --apply: the plan is not the one expected, or a module file changed meanwhile
   BALANCE_PEER_UNAVAILABLE: 'PEER', // balance --apply: the peer's module files cannot be rewritten, so neither are this host's
   CANCELLED: 'INTERNAL',
+  DEMO_STEP_FAILED: 'INTERNAL', // vmmirror demo: a step did not reach its condition in time (the message names the step and what was seen)
+  TOOL_MISSING: 'CONFIG', // a program vmmirror needs here is not on the PATH (vmmirror demo / lab: qemu-img, qemu-io)
   CLI_OUTPUT_INVALID: 'INTERNAL', // the PowerShell module (ps/VmMirror) got no single JSON document from the CLI
   INTERNAL: 'INTERNAL',
 } as const satisfies Record<string, ExitCodeName>;
