@@ -227,6 +227,23 @@ describe('vm-config adversarial: wire, crashes, a full disk, takeover', function
         const errors = (): Array<Record<string, unknown>> => m.frames.filter((f) => f.type === 'control').map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, unknown>).filter((x) => x.kind === 'reply-error');
         while (errors().length < bad.length && Date.now() < deadline) await sleep(20);
         expect(errors().map((e) => e.reason), JSON.stringify(errors())).to.deep.equal(bad.map(() => "schema"));
+        // A flood from the hostile peer: 48 parts of 512 KiB written at once, past one file's 16 MiB.
+        // Every one is answered; what does not fit is refused with a code; the disk holds at most the file's bound.
+        const tf = transfer();
+        const chunk = Buffer.alloc(VM_CONFIG_LIMITS.partBytes, 1).toString('base64');
+        for (let i = 0; i < 48; i++) m.control({ kind: 'request', id: 200 + i, type: 'vmconfig.part', body: { module: 'web1', transfer: tf, file: 0, offset: i * VM_CONFIG_LIMITS.partBytes, data: chunk } });
+        const answers = (): Array<Record<string, unknown>> => m.frames.filter((f) => f.type === 'control').map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, unknown>).filter((x) => (x.id as number) >= 200);
+        const floodEnd = Date.now() + 30_000;
+        while (answers().length < 48 && Date.now() < floodEnd) await sleep(50);
+        const counts: Record<string, number> = {};
+        for (const x of answers()) counts[x.kind === 'reply' ? 'ok' : String(x.reason ?? x.code)] = (counts[x.kind === 'reply' ? 'ok' : String(x.reason ?? x.code)] ?? 0) + 1;
+        process.stderr.write(`      48 parts at once: ${JSON.stringify(counts)}\n`);
+        expect(answers()).to.have.length(48);
+        const maxParts = VM_CONFIG_LIMITS.fileBytes / VM_CONFIG_LIMITS.partBytes;
+        expect(counts.ok ?? 0).to.be.at.most(maxParts);
+        expect((counts.ok ?? 0) + (counts.VM_CONFIG_INVALID ?? 0) + (counts['too-many-requests'] ?? 0) + (counts.schema ?? 0)).to.equal(48);
+        expect(counts.schema, 'offsets past a file\'s bound fail the schema').to.equal(48 - maxParts - 1);
+        expect((await readFile(join(dir, 'replicas/web1/vm-config/incoming', tf, '0.part'))).length).to.equal((counts.ok ?? 0) * VM_CONFIG_LIMITS.partBytes);
         m.socket.destroy();
         expect((await store.current('web1'))!.record.Transfer).to.equal(t2);
         expect((await tree(dir)).filter((x) => !x.startsWith('replicas/web1/vm-config'))).to.deep.equal(['replicas', 'replicas/web1']);
