@@ -53,6 +53,31 @@ export const ReplicationSettings = z
   .strict();
 export type ReplicationSettings = z.infer<typeof ReplicationSettings>;
 
+// Proxmox's max_restart / max_relocate, for a guest that stopped answering (docs/cluster.md "VM health").
+export const HealthSettings = z
+  .object({
+    HeartbeatLossSeconds: z.number().int().min(1).max(86400).nullable().optional().describe('restart a running VM whose guest heartbeat was OK and then stayed lost this long; null = not watched; default 60'),
+    MaxRestart: z.number().int().min(0).max(100).optional().describe('restarts (TurnOff + Start) on the host that runs it before it is moved to the peer; default 1'),
+    MaxRelocate: z.number().int().min(0).max(100).optional().describe('planned switchovers to the peer for a hung guest before vmmirror gives up and leaves it running; default 1'),
+    HealthyResetSeconds: z.number().int().min(1).max(86400 * 30).optional().describe('the counts start again after the guest answered this long without a break; default 3600'),
+  })
+  .strict();
+export type HealthSettings = z.infer<typeof HealthSettings>;
+
+/** The health policy with defaults applied: the module's fields over the cluster Defaults', field by field. */
+export interface HealthPolicy {
+  heartbeatLossSeconds: number | null;
+  maxRestart: number;
+  maxRelocate: number;
+  healthyResetSeconds: number;
+}
+
+export function resolveHealthPolicy(own: HealthSettings | undefined, defaults: HealthSettings | undefined): HealthPolicy {
+  const pick = <K extends keyof HealthSettings>(k: K): HealthSettings[K] => (own?.[k] !== undefined ? own[k] : defaults?.[k]);
+  const loss = pick('HeartbeatLossSeconds');
+  return { heartbeatLossSeconds: loss === undefined ? 60 : loss, maxRestart: pick('MaxRestart') ?? 1, maxRelocate: pick('MaxRelocate') ?? 1, healthyResetSeconds: pick('HealthyResetSeconds') ?? 3600 };
+}
+
 export const PolicySettings = z
   .object({
     Failback: FailbackPolicy.optional().describe('after resync, return to DefaultPrimary automatically or on command; default auto'),
@@ -69,6 +94,7 @@ export const PolicySettings = z
       .nullable()
       .optional()
       .describe('after both hosts were down, let this host start the VM alone (peer silent) when its copy is at most this many seconds older than the last it knew; null or absent = never (default)'),
+    Health: HealthSettings.optional().describe('guest heartbeat watch: restart, then relocate, a hung guest (docs/cluster.md "VM health")'),
   })
   .strict();
 export type PolicySettings = z.infer<typeof PolicySettings>;

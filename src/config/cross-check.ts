@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterFile } from './cluster';
+import { resolveHealthPolicy } from './common';
 import type { HostLocalFile } from './host-local';
 import { fromConfigDir, HOST_FILE, CLUSTER_FILE } from './paths';
 import type { ModuleFile } from './module';
@@ -63,6 +64,7 @@ function resolveModule(c: CrossInput, file: string, m: ModuleFile, dataDir: stri
       stopTimeoutSeconds: m.Policies.StopTimeoutSeconds ?? d.Policies?.StopTimeoutSeconds ?? BUILTIN_DEFAULTS.stopTimeoutSeconds,
       startTimeoutSeconds: m.Policies.StartTimeoutSeconds ?? d.Policies?.StartTimeoutSeconds ?? BUILTIN_DEFAULTS.startTimeoutSeconds,
       coldStartAloneSeconds: m.Policies.ColdStartAloneSeconds !== undefined ? m.Policies.ColdStartAloneSeconds : (d.Policies?.ColdStartAloneSeconds ?? null),
+      health: resolveHealthPolicy(m.Policies.Health, d.Policies?.Health),
     },
     hooks: { preStart: m.Hooks.PreStart, postStart: m.Hooks.PostStart, preStop: m.Hooks.PreStop, postStop: m.Hooks.PostStop, timeoutSeconds: m.Hooks.TimeoutSeconds },
     ...(m.Weight !== undefined ? { weight: m.Weight } : {}),

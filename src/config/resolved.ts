@@ -1,5 +1,5 @@
 import type { AgentSettings, HostEntry, HypervisorSettings, Witness } from './cluster';
-import type { Compression, Interval } from './common';
+import type { Compression, HealthPolicy, Interval } from './common';
 
 // The shapes the agent uses after loading: defaults applied, paths absolute, cross-checked.
 
@@ -28,7 +28,7 @@ export interface ResolvedModule {
   disks: 'auto' | ResolvedDisk[];
   defaultPrimary: string;
   replication: { interval: Interval; compression: Compression; blockSize: number };
-  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number; coldStartAloneSeconds?: number | null };
+  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number; coldStartAloneSeconds?: number | null; health?: HealthPolicy };
   hooks: { preStart?: string; postStart?: string; preStop?: string; postStop?: string; timeoutSeconds?: number };
   weight?: number;
   pin?: string;
