@@ -1,4 +1,6 @@
+import { HypervisorError } from '../../errors';
 import type { Hypervisor, VmId } from '../types';
+import { markGuestHung } from './guest-hang';
 import { sendRequest } from './control';
 import type { SimOp, SimWriter } from './schemas';
 import { vmPaths, writeJsonAtomic, writeVmRecord } from './store';
@@ -7,7 +9,7 @@ import type { VmDisks } from './vm-disks';
 import { isVmProcessAlive } from './vm-launch';
 
 // What the simulated driver can do that a real hypervisor cannot: write as the guest, change the
-// guest's own writer, and make releases fail, so tests can drive every path of the layers above.
+// guest's own writer, make releases fail and hang the guest, so tests can drive every path of the layers above.
 
 /** The simulated driver, plus test powers a real hypervisor does not have. */
 export interface SimulatedHypervisor extends Hypervisor {
@@ -18,6 +20,8 @@ export interface SimulatedHypervisor extends Hypervisor {
   setWriter(id: VmId, writer: Partial<SimWriter>): Promise<void>;
   /** Makes the next `release` releases of this VM's views fail (HYPERVISOR_ERROR) before merging; a file, so it reaches another process's driver too. */
   injectFault(id: VmId, faults: { release: number }): Promise<void>;
+  /** Hangs the running guest (guest-hang.ts): heartbeat LostCommunication, no shutdown, until its next boot. VM_WRONG_STATE when it does not run. */
+  hangGuest(id: VmId): Promise<void>;
 }
 
 /** The driver internals the test powers use (one lock per VM, the disk owner, the VM's state). */
@@ -28,7 +32,7 @@ export interface DriverInternals {
   observe(id: string): Observed;
 }
 
-export function testPowers(d: DriverInternals): Pick<SimulatedHypervisor, 'guestWrite' | 'setWriter' | 'injectFault'> {
+export function testPowers(d: DriverInternals): Pick<SimulatedHypervisor, 'guestWrite' | 'setWriter' | 'injectFault' | 'hangGuest'> {
   const { stateDir, locked, onDisks, observe } = d;
   return {
     guestWrite(id, w, options = {}) {
@@ -53,6 +57,12 @@ export function testPowers(d: DriverInternals): Pick<SimulatedHypervisor, 'guest
 
     async injectFault(id, faults) {
       writeJsonAtomic(vmPaths(stateDir, observe(id).record.id).faults, { release: faults.release });
+    },
+
+    async hangGuest(id) {
+      const o = observe(id);
+      if (!o.alive || o.runtime === null) throw new HypervisorError('VM_WRONG_STATE', `cannot hang the guest of VM ${id}: it is ${o.state}`, { details: { vmId: id, state: o.state } });
+      markGuestHung(stateDir, o.record.id, o.runtime.bootId);
     },
   };
 }

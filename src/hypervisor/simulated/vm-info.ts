@@ -1,4 +1,5 @@
 import type { HostInfo, VmInfo, VmState } from '../types';
+import { isGuestHung } from './guest-hang';
 import { describeDisk } from './virtual-disk';
 import { SimFreeze, SimRuntime, type SimHostConfig, type SimVmRecord } from './schemas';
 import { listVmIds, readJson, readVmRecord, vmPaths } from './store';
@@ -27,6 +28,13 @@ export function observeVm(stateDir: string, id: string): Observed | null {
   return { record, state, runtime, alive };
 }
 
+// Hyper-V says LostCommunication when a guest that answered stops answering.
+function heartbeatOf(stateDir: string, o: Observed): VmInfo['heartbeat'] {
+  if (o.state === 'Starting') return 'NoContact';
+  if (o.state !== 'Running') return null;
+  return o.runtime !== null && isGuestHung(stateDir, o.record.id, o.runtime.bootId) ? 'LostCommunication' : 'OkApplicationsHealthy';
+}
+
 /** The public VmInfo of an observed VM (disk facts read from the files). */
 export async function toVmInfo(stateDir: string, o: Observed): Promise<VmInfo> {
   const freeze = readJson(vmPaths(stateDir, o.record.id).freeze, SimFreeze);
@@ -50,7 +58,7 @@ export async function toVmInfo(stateDir: string, o: Observed): Promise<VmInfo> {
     id: o.record.id,
     name: o.record.name,
     state: o.state,
-    heartbeat: o.state === 'Running' ? 'OkApplicationsHealthy' : o.state === 'Starting' ? 'NoContact' : null,
+    heartbeat: heartbeatOf(stateDir, o),
     memoryBytes: o.record.memoryBytes,
     processorCount: o.record.processorCount,
     configurationVersion: o.record.configurationVersion,

@@ -2,13 +2,15 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerRequest, takeRequests } from './control';
+import { isGuestHung } from './guest-hang';
 import type { SimOp, SimWriter } from './schemas';
 import { readHostEpoch, readVmRecord, vmPaths, writeJsonAtomic } from './store';
 import { openVmDisks, type VmDisks } from './vm-disks';
 
 // A simulated VM: a detached process (argv: stateDir vmId bootId) that owns the VM's disks while
 // it runs. It reports "heartbeat" in runtime.json, writes the verifiable pattern at the
-// configured rate, and serves the driver's requests (guest write, freeze, release, shutdown).
+// configured rate, and serves the driver's requests (guest write, freeze, release, shutdown; a
+// hung guest, guest-hang.ts, refuses the shutdown).
 
 const POLL_MS = 10;
 const MAX_BURST = 20;
@@ -22,7 +24,7 @@ function logLine(stateDir: string, vmId: string, msg: string): void {
   }
 }
 
-async function handle(disks: VmDisks, op: SimOp, state: { writer: SimWriter; stop: boolean }): Promise<unknown> {
+async function handle(disks: VmDisks, op: SimOp, state: { writer: SimWriter; stop: boolean; hung: () => boolean }): Promise<unknown> {
   switch (op.kind) {
     case 'write':
       return disks.write(op.diskIndex, op.offset, Buffer.alloc(op.length, op.pattern), 'g');
@@ -34,6 +36,8 @@ async function handle(disks: VmDisks, op: SimOp, state: { writer: SimWriter; sto
       state.writer = op.writer;
       return null;
     case 'shutdown':
+      // A hung guest never acts on the shutdown request (Hyper-V's Stop-VM then fails): only a TurnOff ends it.
+      if (state.hung()) throw Object.assign(new Error('the guest did not answer the shutdown request (its heartbeat is lost)'), { code: 'HYPERVISOR_ERROR' });
       state.stop = true;
       return null;
   }
@@ -48,7 +52,7 @@ async function main(): Promise<void> {
   const record = readVmRecord(stateDir, vmId);
   if (record === null) throw new Error(`no VM ${vmId} in ${stateDir}`);
   const disks = await openVmDisks(stateDir, record, bootId);
-  const state = { writer: record.writer, stop: false };
+  const state = { writer: record.writer, stop: false, hung: () => isGuestHung(stateDir, vmId, bootId) };
   const onSignal = (): void => {
     state.stop = true;
   };
