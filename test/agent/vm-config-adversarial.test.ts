@@ -6,12 +6,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
 import { VM_CONFIG_LIMITS, VmConfigCommit, VmConfigPart } from '../../src/agent/messages';
+import { EffectRunner } from '../../src/agent/cluster/effects';
 import { ClusterRuntime } from '../../src/agent/cluster/runtime';
 import { registerFromStoredConfig } from '../../src/agent/vm-config-register';
 import { VmConfigStore } from '../../src/agent/vm-config-store';
 import type { LoadedConfig, ResolvedModule } from '../../src/config';
 import { hasCode, type ErrorCode } from '../../src/errors';
 import { createSimulatedVm } from '../../src/hypervisor/simulated';
+import type { Hypervisor } from '../../src/hypervisor/types';
 import { componentLogger } from '../../src/log';
 import { run, runOk } from '../../src/util/exec';
 import { makeSimFixture, type SimFixture } from '../hypervisor/simulated/fixture';
@@ -447,6 +449,39 @@ describe('vm-config adversarial: wire, crashes, a full disk, takeover', function
       await committing;
       expect((await store.current('web1'))!.record.Transfer).to.equal(t);
       expect(await readdir(join(b.workDir, 'data/replicas/web1/vm-config', first, 'Virtual Machines')), 'the registered VM\'s folder is kept').to.have.length(1);
+    });
+  });
+
+  describe('takeover: an id known from earlier whose VM was removed since', () => {
+    it('promote looks again and registers from the export; a start that finds no VM fails VM_NOT_FOUND instead of reporting a VM that never ran', async () => {
+      const calls: string[] = [];
+      const events: Array<{ type: string; effect?: string; code?: string }> = [];
+      let registered = false;
+      const info = { id: 'vm-1', name: 'WEB1', state: 'Off', networkAdapters: [], disks: [] };
+      const control = {
+        getVm: async () => (registered ? { ...info } : null),
+        startVm: async () => (calls.push('startVm'), { ...info, state: 'Running' }),
+        setStaticMac: async () => ({ ...info }),
+      } as unknown as Hypervisor;
+      const runner = (register: boolean): EffectRunner =>
+        new EffectRunner({
+          config: { modules: [{ name: 'web1', policies: { startTimeoutSeconds: 1 } }], self: { Name: 'hvb' } } as unknown as LoadedConfig,
+          control, witness: null, recordsDir: '/nonexistent', log, dispatch: (e) => events.push(e as never),
+          vmIdOf: async () => 'vm-1', // cached when the agent started, before the VM was removed
+          releaseReplica: async () => ({ generation: 4 }), beforeStart: async () => undefined,
+          resync: async () => ({ generation: 1 }), failback: async () => ({ epoch: 2, generation: 1 }),
+          ...(register ? { registerReplica: async () => (calls.push('register'), (registered = true), 'vm-1') } : {}),
+        });
+      const outcome = (): string[] => events.splice(0).map((e) => `${e.type}:${e.effect}${e.code !== undefined ? `:${e.code}` : ''}`);
+      let r = runner(false);
+      r.enqueue([{ type: 'promote-replica', module: 'web1' }, { type: 'start-vm', module: 'web1' }]);
+      await r.drain('web1');
+      expect(outcome()).to.deep.equal(['effect-failed:promote-replica:VM_NOT_REGISTERED', 'effect-failed:start-vm:VM_NOT_FOUND']);
+      r = runner(true);
+      r.enqueue([{ type: 'promote-replica', module: 'web1' }, { type: 'start-vm', module: 'web1' }]);
+      await r.drain('web1');
+      expect(outcome()).to.deep.equal(['effect-done:promote-replica', 'effect-done:start-vm']);
+      expect(calls).to.deep.equal(['register', 'startVm']);
     });
   });
 });

@@ -130,18 +130,23 @@ export class EffectRunner {
         const r = await this.d.releaseReplica(m.name);
         // The replica VM waits here powered off, or is registered now from the peer's export,
         // over this host's own copies (the journal is finished and the replica closed above).
-        await this.d.vmIdOf(m).catch(async (err: unknown) => {
-          if (!hasCode(err, 'VM_NOT_FOUND')) throw err;
-          if (this.d.registerReplica !== undefined) return this.d.registerReplica(m);
-          throw new HypervisorError('VM_NOT_REGISTERED', `module ${m.name}: no replica VM is registered on ${this.d.config.self.Name}; register it (docs/cluster.md "Registering the replica") so a takeover can start it`, { cause: err });
-        });
+        // An id known from earlier is looked up again: that VM may have been removed since.
+        const registered = await this.d.vmIdOf(m).then(
+          async (id) => (await this.d.control.getVm(id)) !== null,
+          (err: unknown) => (hasCode(err, 'VM_NOT_FOUND') ? false : Promise.reject(err)),
+        );
+        if (registered) return { generation: r.generation };
+        if (this.d.registerReplica !== undefined) await this.d.registerReplica(m);
+        else throw new HypervisorError('VM_NOT_REGISTERED', `module ${m.name}: no replica VM is registered on ${this.d.config.self.Name}; register it (docs/cluster.md "Registering the replica") so a takeover can start it`);
         return { generation: r.generation };
       }
       case 'start-vm': {
         const id = await this.d.vmIdOf(m);
         await this.d.beforeStart(m.name);
         const vm = await this.d.control.getVm(id);
-        const off = vm !== null && vm.state !== 'Running' && vm.state !== 'Starting';
+        // A start that finds no VM must fail: reported done, the cluster would count a VM that never ran.
+        if (vm === null) throw new HypervisorError('VM_NOT_FOUND', `module ${m.name}: VM ${id} is not registered on ${this.d.config.self.Name} (removed since it was found?); nothing started`, { details: { module: m.name, vmId: id } });
+        const off = vm.state !== 'Running' && vm.state !== 'Starting';
         // The guest keeps its address only with a static MAC. Hyper-V changes one only while the VM
         // is Off: pin a MAC it already has before the start; a VM never started reports zeros
         // until its first start, so try again after it (the peer pins it from the export).
