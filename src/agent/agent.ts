@@ -21,6 +21,8 @@ import { ClusterRuntime } from './cluster/runtime';
 import { clusterSettings, recordsDir } from './cluster/settings';
 import { Switchover } from './cluster/switchover';
 import { activityOf, startVmWatch } from './cluster/vm-watch';
+import { HealthWatch } from './cluster/health-watch';
+import { HealthCarry } from './cluster/health-wire';
 import { agentHypervisor } from './hypervisor';
 import { createLink } from './link';
 import { AgentHeartbeat, CycleBegin, CycleResult, HandoverRequest, ManifestFetch, ResyncRequest, SwitchoverAsk, type ClusterModuleView, type ModuleSummary } from './messages';
@@ -171,8 +173,16 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
     log,
   );
-  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), log });
+  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), log });
   const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, connection: () => link.connection(), log });
+  // VM health (docs/cluster.md "VM health"): a hung guest is restarted here, then moved by the operator's switchover.
+  const healthWatch: HealthWatch = new HealthWatch({
+    config, rt, control, vmIdOf, log,
+    beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]),
+    effectsBusy: (module) => effects.isBusy(module),
+    carry: async (body) => void (await (await link.connection()).request(HealthCarry, body, { timeoutMs: 10_000 })),
+    relocate: async (module) => void (await operator.run(module, { action: 'failover', whatIf: false })),
+  });
 
   const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
   let peerCluster: Record<string, ClusterModuleView> = {};
@@ -225,6 +235,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       return vmConfigs.commit(body);
     });
     h.onRequest(SwitchoverAsk, (body) => operator.answerAsk(body));
+    h.onRequest(HealthCarry, (body) => healthWatch.accept(body));
     h.onRequest(BalanceRewrite, (body) => balance.answer(body));
     h.onStream((id, readable, info) => router.handle(id, readable, info));
   }
@@ -251,7 +262,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     }
     const resync = new Map<string, { bytesDone: number; bytesTotal: number; startedAt: Date }>();
     for (const [name, r] of switchover.resyncs) resync.set(name, { bytesDone: r.bytesDone, bytesTotal: r.bytesTotal, startedAt: r.startedAt });
-    return StatusDocument.parse(
+    return StatusDocument.parse(healthWatch.withHealth(
       withLastSwitchover(buildStatus({
         config,
         startedAt,
@@ -271,7 +282,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         discarded: switchover.discarded,
         cycles,
       }), switchover.failbacks),
-    );
+    ));
   };
   let control2: Awaited<ReturnType<typeof startControlServer>>;
   try {
@@ -304,7 +315,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   witness?.start();
   const stopHeartbeats = startClusterHeartbeats({ rt, intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, current: () => link.current(), summaries, onReply: recordPeer, log });
   const stopSecondary = await startSecondaryHeartbeats({ link: link.secondary, rt, intervalMs: config.agent.HeartbeatIntervalMs, host: config.self.Name, summaries, onPeerBody: recordPeer, log });
-  const stopWatch = startVmWatch({ modules: config.modules, hypervisor: control, runtime: rt, vmIdOf, busy: (m) => effects.isBusy(m), intervalMs: Math.max(250, Math.min(1000, config.agent.HeartbeatIntervalMs)), log });
+  const stopWatch = startVmWatch({ modules: config.modules, hypervisor: control, runtime: rt, vmIdOf, busy: (m) => effects.isBusy(m), intervalMs: Math.max(250, Math.min(1000, config.agent.HeartbeatIntervalMs)), log, health: healthWatch });
   // The lease inherited from the guard runs out seconds after a restart: votes are asked for first
   // (above), the slow housekeeping comes after. Views a killed agent left open go before any cycle;
   // replicas a crash left mid-journal are finished (a takeover or a cycle.begin that comes first

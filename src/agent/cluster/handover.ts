@@ -92,8 +92,9 @@ async function handOverAtWitness(d: SwitchoverDeps, witness: WitnessClient, modu
 async function stopForHandover(d: SwitchoverDeps, m: ResolvedModule, id: VmId): Promise<void> {
   const vm = await d.control.getVm(id);
   if (vm === null || vm.state === 'Off') return;
-  // Save would leave memory state the peer cannot use: a planned switchover shuts down (or turns off).
-  const mode = m.policies.stopMode === 'Save' ? 'Shutdown' : m.policies.stopMode;
+  // Save would leave memory state the peer cannot use: a planned switchover shuts down (or turns
+  // off). A hung guest cannot shut down: it is turned off (the final cycle still follows the stop).
+  const mode = d.hungGuest?.(m.name) === true ? 'TurnOff' : m.policies.stopMode === 'Save' ? 'Shutdown' : m.policies.stopMode;
   try {
     await d.control.stopVm(id, mode, { timeoutMs: m.policies.stopTimeoutSeconds * 1000 });
   } catch (err) {

@@ -30,6 +30,8 @@ export interface SwitchoverDeps {
   vmIdOf(m: ResolvedModule): Promise<VmId>;
   releaseReplica(module: string): Promise<{ generation: number }>;
   beforeStart(module: string): Promise<void>;
+  /** True while the module's guest is hung and moved for health (health-watch.ts): the handover turns it off. */
+  hungGuest?(module: string): boolean;
   log: Logger;
 }
 

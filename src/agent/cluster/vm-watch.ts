@@ -1,12 +1,14 @@
 import type { ResolvedModule } from '../../config';
 import { hasCode } from '../../errors';
-import type { Hypervisor, VmId, VmState } from '../../hypervisor/types';
+import type { Hypervisor, VmId, VmInfo, VmState } from '../../hypervisor/types';
 import type { Logger } from '../../log';
 import type { ClusterRuntime } from './runtime';
 
 // Tells the cluster layer what the hypervisor says of each module's VM when it differs from what
 // the layer expects: the guard fenced it, or someone outside vmmirror started or stopped it.
-// Quiet while the module's own effects run (a start in progress is not "started outside").
+// Quiet while the module's own effects run (a start in progress is not "started outside"), and
+// while the health watch restarts or moves it (its TurnOff is not a stop by hand). It also hands
+// the health watch every VM it reads (the guest heartbeat: health-watch.ts).
 
 export function activityOf(state: VmState | null): 'running' | 'off' | null {
   if (state === null || state === 'Off' || state === 'Saved') return 'off';
@@ -22,17 +24,22 @@ export function startVmWatch(o: {
   busy(module: string): boolean;
   intervalMs: number;
   log: Logger;
+  /** The guest heartbeat watch (absent: none). */
+  health?: { observe(m: ResolvedModule, vm: VmInfo | null): void; busy(module: string): boolean };
 }): () => void {
+  const healthBusy = (module: string): boolean => o.health?.busy(module) === true;
   let running = false;
   const poll = async (): Promise<void> => {
     if (running) return;
     running = true;
     try {
       for (const m of o.modules) {
-        if (o.busy(m.name) || o.runtime.handingOver.has(m.name)) continue;
+        if (o.busy(m.name) || o.runtime.handingOver.has(m.name) || healthBusy(m.name)) continue;
         let state: VmState | null = null;
         try {
-          state = (await o.hypervisor.getVm(await o.vmIdOf(m)))?.state ?? null;
+          const vm = await o.hypervisor.getVm(await o.vmIdOf(m));
+          state = vm?.state ?? null;
+          o.health?.observe(m, vm);
         } catch (err) {
           if (!hasCode(err, 'VM_NOT_FOUND')) {
             o.log.debug({ module: m.name, err }, 'cannot read the VM state');
@@ -41,7 +48,7 @@ export function startVmWatch(o: {
         }
         const seen = activityOf(state);
         const expected = o.runtime.snapshot.modules[m.name]?.vm;
-        if (seen === null || o.busy(m.name) || (expected !== 'running' && expected !== 'off') || seen === expected) continue;
+        if (seen === null || o.busy(m.name) || healthBusy(m.name) || (expected !== 'running' && expected !== 'off') || seen === expected) continue;
         // Off while we expected it running: the guard fenced it if our lease lapsed, else someone did.
         const cause = seen === 'off' && !o.runtime.holdsQuorum() ? 'guard' : 'outside';
         o.log.warn({ event: 'vm-observed', module: m.name, seen, expected, cause }, `${m.name}: VM is ${seen} (expected ${expected})`);

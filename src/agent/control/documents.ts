@@ -151,6 +151,28 @@ export const ModuleStatus = z.object({
   LastError: ErrorInfo.nullable(),
   /** The last planned switchover to this host since the agent started (with from and to); filled by the agent. */
   LastSwitchover: SwitchoverFigures.extend({ From: z.string(), To: z.string() }).nullable().optional(),
+  /** The guest heartbeat watch of this host (docs/cluster.md "VM health"); filled by the agent. */
+  Health: z
+    .object({
+      /** False when Policies.Health.HeartbeatLossSeconds is null. */
+      Watched: z.boolean(),
+      /** The guest heartbeat as the hypervisor last said it here (null: the VM does not run here). */
+      Heartbeat: z.string().nullable(),
+      /** How long the heartbeat has been lost (null: it is not). */
+      LostForMs: z.number().int().min(0).nullable(),
+      /** Restarts on this host since the VM came here or since its last healthy period. */
+      Restarts: z.number().int().min(0),
+      /** Moves to the peer for a hung guest (they travel with the module). */
+      Relocations: z.number().int().min(0),
+      GivenUp: z.boolean(),
+      LastAction: z.enum(['restart', 'relocate', 'give-up']).nullable(),
+      LastActionAt: Iso.nullable(),
+      LastReason: z.string().nullable(),
+      /** One line: "health: ok", "health: heartbeat lost 12 s", "health: restarting", "health: given up"... */
+      Summary: z.string(),
+    })
+    .nullable()
+    .optional(),
 });
 export type ModuleStatus = z.infer<typeof ModuleStatus>;
 
