@@ -30,13 +30,18 @@ describe('cluster e2e: vmmirror failover / failback on command (Failback: manual
   const dirOf = (h: LabHostName): string => c.lab.Hosts.find((x) => x.Name === h)!.ConfigDirectory;
   const cli = (h: LabHostName, args: string[]) => vmmirror([...args, '--dir', dirOf(h), '--json']);
 
-  /** Waits until `on` is PRIM and the other host SECOND for the module, both agents agreeing. */
+  /**
+   * Waits until `on` is PRIM and the other host SECOND for the module, and each knows it of the
+   * other (the peer's last heartbeat): the checks of the next move are judged on what the target
+   * heard, so a test that asks before the heartbeat arrived would see the state before.
+   */
   const waitRoles = async (on: LabHostName, what: string): Promise<void> => {
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const [a, b] = await Promise.all([c.states(on).catch(() => ({})), c.states(other(on)).catch(() => ({}))]);
-      if ((a as Record<string, string>)[m.Name] === 'PRIM' && (b as Record<string, string>)[m.Name] === 'SECOND') return;
-      if (Date.now() > deadline) throw new Error(`${what}: not PRIM on ${on} and SECOND on ${other(on)}: ${JSON.stringify({ [on]: a, [other(on)]: b })}`);
+      const [a, b] = await Promise.all([c.status(on).then((d) => d.Modules[0]!).catch(() => null), c.status(other(on)).then((d) => d.Modules[0]!).catch(() => null)]);
+      const seen = { [on]: [a?.State, a?.PeerState, a?.VmActivity], [other(on)]: [b?.State, b?.PeerState, b?.PeerVmActivity] };
+      if (JSON.stringify(seen) === JSON.stringify({ [on]: ['PRIM', 'SECOND', 'running'], [other(on)]: ['SECOND', 'PRIM', 'running'] })) return;
+      if (Date.now() > deadline) throw new Error(`${what}: not PRIM on ${on} and SECOND on ${other(on)}, each knowing the other: ${JSON.stringify(seen)}`);
       await sleep(200);
     }
   };
@@ -87,6 +92,7 @@ describe('cluster e2e: vmmirror failover / failback on command (Failback: manual
     c.sampler.start();
     await c.startAll();
     await waitSteady(c, 'lab start', 90_000);
+    await waitRoles('hva', 'lab start');
   });
   after(async () => c?.cleanup());
 
