@@ -116,7 +116,8 @@ export class VmConfigShipper {
       const names = await filesUnder(exported.configDir);
       const files = [];
       for (const name of names) {
-        if (!EXPORT_FILE.test(name)) throw new VmmirrorError('VM_CONFIG_INVALID', `the export of ${m.name} holds ${JSON.stringify(name)}, which the peer would refuse`);
+        // The peer takes only the layout an export has, every file named by the VM's id: say so here, before sending.
+        if (!EXPORT_FILE.test(name) || !name.toLowerCase().startsWith(`virtual machines/${vm.id.toLowerCase()}.`)) throw new VmmirrorError('VM_CONFIG_INVALID', `the export of ${m.name} holds ${JSON.stringify(name)}, which the peer would refuse`);
         const path = join(exported.configDir, name);
         files.push({ name, path, size: (await stat(path)).size, sha256: await sha256Of(path) });
       }

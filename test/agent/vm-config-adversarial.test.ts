@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, statfs } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
@@ -9,6 +9,7 @@ import { VM_CONFIG_LIMITS, VmConfigCommit, VmConfigPart } from '../../src/agent/
 import { EffectRunner } from '../../src/agent/cluster/effects';
 import { ClusterRuntime } from '../../src/agent/cluster/runtime';
 import { registerFromStoredConfig } from '../../src/agent/vm-config-register';
+import { VmConfigShipper } from '../../src/agent/vm-config-ship';
 import { VmConfigStore } from '../../src/agent/vm-config-store';
 import type { LoadedConfig, ResolvedModule } from '../../src/config';
 import { hasCode, type ErrorCode } from '../../src/errors';
@@ -174,6 +175,30 @@ describe('vm-config adversarial: wire, crashes, a full disk, takeover', function
       const incoming = join(dir, 'replicas/web1/vm-config/incoming');
       expect(await readdir(incoming)).to.have.length(1);
       expect(await tree(incoming)).to.have.length(2);
+    });
+  });
+
+  describe('the runner\'s side: an export the peer would refuse is not sent', () => {
+    it('a file of another VM\'s id in the export folder: nothing sent (the peer would take every part, then refuse the commit, after every cycle)', async () => {
+      const dataDir = join(work, 'runner');
+      const sent: string[] = [];
+      const vm = { id: VM, name: 'WEB1', memoryBytes: 1, processorCount: 1, configurationVersion: '9.0', generation: 2, disks: [], networkAdapters: [] };
+      const hypervisor = {
+        getVm: async () => vm,
+        exportConfig: async (_id: string, dest: string) => {
+          await mkdir(join(dest, 'Virtual Machines'), { recursive: true });
+          await writeFile(join(dest, 'Virtual Machines', `${VM}.vmcx`), 'own');
+          await writeFile(join(dest, 'Virtual Machines', `${OTHER}.vmgs`), 'not its own');
+          return { vmId: VM, configDir: dest, files: [] };
+        },
+      } as unknown as Hypervisor;
+      const shipper = new VmConfigShipper({
+        config: { dataDir, peer: { Name: 'hvb' } } as unknown as LoadedConfig, hypervisor, log, vmIdOf: async () => VM,
+        connection: async () => ({ request: async (def: { type: string }) => void sent.push(def.type) }) as never,
+      });
+      await shipper.afterCycle({ name: 'web1', disks: [] } as unknown as ResolvedModule, 5);
+      expect(sent).to.deep.equal([]);
+      expect(await readdir(join(dataDir, 'state', 'web1')), 'the export folder is removed').to.deep.equal([]);
     });
   });
 
