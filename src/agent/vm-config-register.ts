@@ -77,18 +77,21 @@ export async function registerFromStoredConfig(d: RegisterDeps, m: ResolvedModul
   });
   if (stored === null) throw notRegistered(d.config, m, 'no exported configuration from the peer is stored here');
   const { record, configDir } = stored;
-  // This host has no VM of the module (the caller looked), yet one with the export's id may be
-  // registered here: never register over it (a driver may replace it); adopt it only when it is
-  // Off over exactly this host's copies (a retry after a crash), as Register-MirrorReplicaVm does.
-  const existing = await d.control.getVm(record.VmId);
-  if (existing !== null) {
-    const theirs = existing.disks.map((x) => pathKey(x.basePath));
-    if (theirs.length !== paths.length || theirs.some((p, i) => p !== pathKey(paths[i]!))) {
-      throw new HypervisorError('VM_ALREADY_REGISTERED', `module ${m.name}: VM ${record.VmId} (${existing.name}) is already registered on ${d.config.self.Name} with other disks (${existing.disks.map((x) => x.basePath).join(', ')}); remove it, or make it the module's VM`, {
-        details: { module: m.name, vmId: record.VmId, diskPaths: existing.disks.map((x) => x.basePath) },
-      });
+  // This host has no VM of the module (the caller looked), yet one with the export's id, or one
+  // over this host's copies, may be registered here: never register over it (a driver may replace
+  // it, or two VMs would share the copies). One of the export's id, Off, over exactly these copies
+  // is adopted (a retry after a crash), as Register-MirrorReplicaVm does.
+  const mine = new Set(paths.map(pathKey));
+  for (const vm of await d.control.listVms()) {
+    const theirs = vm.disks.map((x) => pathKey(x.basePath));
+    if (vm.id === record.VmId && theirs.length === paths.length && theirs.every((p, i) => p === pathKey(paths[i]!))) {
+      if (vm.state !== 'Off') throw new HypervisorError('VM_WRONG_STATE', `module ${m.name}: VM ${vm.id} is registered over this host's copies but is ${vm.state}; a replica must be Off`, { details: { module: m.name, state: vm.state } });
+      continue;
     }
-    if (existing.state !== 'Off') throw new HypervisorError('VM_WRONG_STATE', `module ${m.name}: VM ${record.VmId} is registered over this host's copies but is ${existing.state}; a replica must be Off`, { details: { module: m.name, state: existing.state } });
+    const shared = vm.disks.filter((x) => mine.has(pathKey(x.basePath))).map((x) => x.basePath);
+    if (vm.id !== record.VmId && shared.length === 0) continue;
+    const why = vm.id === record.VmId ? `VM ${vm.id} (${vm.name}) is already registered on ${d.config.self.Name} with other disks (${vm.disks.map((x) => x.basePath).join(', ')})` : `this host's copies ${shared.join(', ')} are attached to VM ${vm.id} (${vm.name})`;
+    throw new HypervisorError('VM_ALREADY_REGISTERED', `module ${m.name}: ${why}; remove that VM, or make it the module's VM (VmId)`, { details: { module: m.name, vmId: vm.id, diskPaths: vm.disks.map((x) => x.basePath) } });
   }
   const t0 = performance.now();
   let vm: VmInfo;

@@ -64,6 +64,16 @@ describe('vm-config adversarial: takeover', function () {
       await expectCode(registerFromStoredConfig({ config: configB(m), control: b.hypervisor, store, log }, m), 'VM_ALREADY_REGISTERED');
       const vm = (await b.hypervisor.getVm(clash))!;
       expect([vm.name, vm.disks.map((d) => d.basePath)]).to.deep.equal(['OTHER', [otherDisk]]);
+      // A VM of another id over this host's copy (registered by hand): a second VM on the same files is refused too.
+      const copy = await disk(b, 'hand copy.vhdx');
+      const byHand = await createSimulatedVm(b.stateDir, { name: 'BY HAND', disks: [{ path: copy, format: 'VHDX' }], switchNames: ['LAN'] });
+      const own = await createSimulatedVm(a.stateDir, { name: 'WEB2', disks: [{ path: await disk(a, 'web2.vhdx'), format: 'VHDX' }], switchNames: ['LAN'] });
+      const m2 = moduleOn({ 'web2.vhdx': copy }, { vmId: own });
+      const store2 = new VmConfigStore({ ...configB(m2), dataDir: join(b.workDir, 'data2') });
+      await exportToB(store2, own, ['web2.vhdx']);
+      const err = await expectCode(registerFromStoredConfig({ config: configB(m2), control: b.hypervisor, store: store2, log }, m2), 'VM_ALREADY_REGISTERED');
+      expect(err.message).to.include(byHand);
+      expect(await b.hypervisor.getVm(own), 'nothing registered').to.equal(null);
     });
 
     it('an export naming one disk twice, or a disk path of its own: refused or ignored, the VM only ever gets this host\'s copies', async () => {
