@@ -48,6 +48,7 @@ export const outputSchemas: readonly OutputSchemaEntry[] = [
   { command: 'balance', schema: () => (require('./commands/balance') as typeof import('./commands/balance')).BalanceDocument },
   { command: 'install-task', schema: () => tasks().InstallTaskOutput },
   { command: 'uninstall-task', schema: () => tasks().UninstallTaskOutput },
+  { command: 'demo', schema: () => (require('../demo/schema') as typeof import('../demo/schema')).DemoReport },
 ];
 
 /** The error document every command prints under --json when it fails. */
