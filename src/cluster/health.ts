@@ -16,6 +16,12 @@ export interface HealthPolicyMs {
   maxRestart: number;
   maxRelocate: number;
   healthyResetMs: number;
+  /**
+   * How long a guest restarted (or moved) for health may take to answer again before its silence
+   * counts (Policies.StartTimeoutSeconds): a guest that hangs in its boot is judged too, not
+   * forgotten because it never answered since its start.
+   */
+  bootGraceMs: number;
 }
 
 export type HealthAction = 'restart' | 'relocate' | 'give-up';
@@ -32,10 +38,12 @@ export interface HealthCounters {
   lostSince: number | null;
   /** Monotonic instant since which the guest answers without a break (null: it does not). */
   healthySince: number | null;
+  /** After a restart or a move for health: until this instant a silence is a boot, not a loss. */
+  graceUntil: number | null;
   lastAction: { action: HealthAction; at: number; reason: string } | null;
 }
 
-export const FRESH_COUNTERS: HealthCounters = { restarts: 0, relocations: 0, givenUp: false, armed: false, lostSince: null, healthySince: null, lastAction: null };
+export const FRESH_COUNTERS: HealthCounters = { restarts: 0, relocations: 0, givenUp: false, armed: false, lostSince: null, healthySince: null, graceUntil: null, lastAction: null };
 
 /** What the hypervisor says of the guest, reduced to what health judges. */
 export type GuestSignal = 'ok' | 'lost' | 'not-judged';
@@ -73,24 +81,27 @@ export interface HealthDecision {
 
 export function judgeHealth(c: HealthCounters, o: HealthObservation, p: HealthPolicyMs): HealthDecision {
   if (p.heartbeatLossMs === null) return { next: c, action: null, holding: null };
-  if (!o.runsHere) return { next: { ...c, armed: false, lostSince: null, healthySince: null }, action: null, holding: null };
+  // A VM that does not run here (stopped, moving, the peer's) is not judged; a restart's grace
+  // survives the moments the VM is off or starting.
+  if (!o.runsHere) return { next: { ...c, armed: c.graceUntil !== null && o.now < c.graceUntil, lostSince: null, healthySince: null }, action: null, holding: null };
   if (o.signal === 'ok') {
     const healthySince = c.healthySince ?? o.now;
     const worn = c.restarts > 0 || c.relocations > 0 || c.givenUp;
     if (worn && o.now - healthySince >= p.healthyResetMs) {
-      return { next: { ...c, restarts: 0, relocations: 0, givenUp: false, armed: true, lostSince: null, healthySince }, action: null, holding: null };
+      return { next: { ...c, restarts: 0, relocations: 0, givenUp: false, armed: true, lostSince: null, healthySince, graceUntil: null }, action: null, holding: null };
     }
-    return { next: { ...c, armed: true, lostSince: null, healthySince }, action: null, holding: null };
+    return { next: { ...c, armed: true, lostSince: null, healthySince, graceUntil: null }, action: null, holding: null };
   }
   if (o.signal === 'not-judged' || !c.armed) return { next: { ...c, lostSince: null, healthySince: null }, action: null, holding: null };
-  const lostSince = c.lostSince ?? o.now;
+  if (c.graceUntil !== null && o.now < c.graceUntil) return { next: { ...c, lostSince: null, healthySince: null }, action: null, holding: null };
+  const lostSince = c.lostSince ?? c.graceUntil ?? o.now;
   const lost = { ...c, lostSince, healthySince: null };
   const lostMs = o.now - lostSince;
   if (lostMs < p.heartbeatLossMs || c.givenUp) return { next: lost, action: null, holding: null };
   if (!o.hostHealthy) return { next: lost, action: null, holding: 'this host lacks quorum or its peer: it acts on its own VMs only while healthy' };
   const reason = `guest heartbeat lost for ${Math.round(lostMs / 1000)} s (limit ${Math.round(p.heartbeatLossMs / 1000)} s)`;
   const act = (action: HealthAction, next: Partial<HealthCounters>): HealthDecision => ({
-    next: { ...lost, ...next, lostSince: null, armed: action === 'give-up' ? c.armed : false, lastAction: { action, at: o.now, reason } },
+    next: { ...lost, ...next, lostSince: null, graceUntil: action === 'give-up' ? null : o.now + p.bootGraceMs, lastAction: { action, at: o.now, reason } },
     action,
     holding: null,
   });
@@ -102,7 +113,11 @@ export function judgeHealth(c: HealthCounters, o: HealthObservation, p: HealthPo
   return act('give-up', { givenUp: true });
 }
 
-/** The counters the peer starts from after a move for health: its own restarts, the module's relocations. */
-export function carriedCounters(relocations: number, lastAction: HealthCounters['lastAction'], givenUp = false): HealthCounters {
-  return { ...FRESH_COUNTERS, relocations, givenUp, lastAction };
+/**
+ * The counters a host starts from when the VM comes to it: its own restarts, the module's
+ * relocations; after a move for health (`graceUntil` set) the guest is known to have answered
+ * before, so its silence past the boot grace counts at once.
+ */
+export function placedCounters(relocations: number, lastAction: HealthCounters['lastAction'], graceUntil: number | null): HealthCounters {
+  return { ...FRESH_COUNTERS, relocations, lastAction, armed: graceUntil !== null, graceUntil };
 }

@@ -6,7 +6,7 @@ import { resolveHealthPolicy } from '../../src/config/common';
 // only while the host is healthy; restarts first, then relocations, then give-up; a healthy
 // period resets; null = not watched.
 
-const P: HealthPolicyMs = { heartbeatLossMs: 10_000, maxRestart: 1, maxRelocate: 1, healthyResetMs: 60_000 };
+const P: HealthPolicyMs = { heartbeatLossMs: 10_000, maxRestart: 1, maxRelocate: 1, healthyResetMs: 60_000, bootGraceMs: 20_000 };
 const OBS: Omit<HealthObservation, 'now' | 'signal'> = { runsHere: true, hostHealthy: true, peerCanTake: true };
 
 /** Feeds the judge one signal per second from `from` (inclusive) for `seconds`; returns the counters and the actions taken. */
@@ -40,9 +40,11 @@ describe('src/cluster/health (VM health: restart, relocate, give up)', () => {
     s = run(s.c, 5000, 11, 'lost');
     expect(s.actions).to.deep.equal([[15_000, 'restart']], 'lost at 5 s, limit 10 s');
     expect(s.c.lastAction?.reason).to.match(/heartbeat lost for 10 s \(limit 10 s\)/);
-    expect(s.c.armed, 'a restarted guest is judged again only once it answers').to.equal(false);
-    s = run(s.c, 16_000, 30, 'lost');
-    expect(s.actions, 'still silent after the restart: not yet answered, not judged').to.deep.equal([]);
+    expect(s.c.graceUntil, 'the restarted guest has its boot grace').to.equal(35_000);
+    s = run(s.c, 16_000, 19, 'lost');
+    expect(s.actions, 'silent while it boots (the grace): not a loss').to.deep.equal([]);
+    s = run(s.c, 35_000, 11, 'ok');
+    expect(s.c.graceUntil, 'it answered: the grace ends').to.equal(null);
     s = run(s.c, 46_000, 2, 'ok');
     s = run(s.c, 48_000, 11, 'lost');
     expect(s.actions).to.deep.equal([[58_000, 'relocate']]);
@@ -52,6 +54,14 @@ describe('src/cluster/health (VM health: restart, relocate, give up)', () => {
     expect(s.actions).to.deep.equal([[71_000, 'give-up']]);
     expect(s.c.givenUp).to.equal(true);
     expect(run(s.c, 91_000, 60, 'lost').actions, 'given up: nothing more').to.deep.equal([]);
+  });
+
+  it('a guest that never answers after its restart (a hang in the boot) is judged once the boot grace is over', () => {
+    let s = run(FRESH_COUNTERS, 0, 1, 'ok');
+    s = run(s.c, 1000, 11, 'lost');
+    expect(s.actions).to.deep.equal([[11_000, 'restart']]);
+    s = run(s.c, 12_000, 30, 'lost');
+    expect(s.actions, 'grace until 31 s, then 10 s of loss').to.deep.equal([[41_000, 'relocate']]);
   });
 
   it('a short loss that recovers before the limit does nothing and starts the count again', () => {

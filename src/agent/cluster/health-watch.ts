@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { carriedCounters, FRESH_COUNTERS, guestSignal, judgeHealth, type HealthCounters } from '../../cluster/health';
+import { FRESH_COUNTERS, guestSignal, judgeHealth, placedCounters, type HealthCounters } from '../../cluster/health';
 import type { LoadedConfig, ResolvedModule } from '../../config';
 import type { Hypervisor, VmId, VmInfo } from '../../hypervisor/types';
 import type { Logger } from '../../log';
@@ -129,6 +129,10 @@ export class HealthWatch {
     };
   }
 
+  private module(name: string): ResolvedModule {
+    return this.d.config.modules.find((x) => x.name === name)!;
+  }
+
   private get rt(): ClusterRuntime {
     return this.d.rt;
   }
@@ -141,7 +145,7 @@ export class HealthWatch {
     this.carried.delete(module);
     const fromPeer = carried !== undefined && carried.afterEpoch < epoch ? carried : undefined;
     const lastAction = fromPeer !== undefined ? { action: 'relocate' as const, at: this.now(), reason: fromPeer.reason } : h.counters.lastAction;
-    h.counters = carriedCounters(fromPeer?.relocations ?? h.counters.relocations, lastAction);
+    h.counters = placedCounters(fromPeer?.relocations ?? h.counters.relocations, lastAction, fromPeer !== undefined ? this.now() + healthPolicyMs(this.module(module)).bootGraceMs : null);
     h.epoch = epoch;
     if (fromPeer !== undefined) h.lastActionAt = new Date();
   }

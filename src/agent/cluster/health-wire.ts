@@ -22,7 +22,7 @@ export const HealthCarry = defineRequest(
 /** The module's health policy in milliseconds (built-in defaults when the config gave none). */
 export function healthPolicyMs(m: ResolvedModule): HealthPolicyMs {
   const p = m.policies.health ?? resolveHealthPolicy(undefined, undefined);
-  return { heartbeatLossMs: p.heartbeatLossSeconds === null ? null : p.heartbeatLossSeconds * 1000, maxRestart: p.maxRestart, maxRelocate: p.maxRelocate, healthyResetMs: p.healthyResetSeconds * 1000 };
+  return { heartbeatLossMs: p.heartbeatLossSeconds === null ? null : p.heartbeatLossSeconds * 1000, maxRestart: p.maxRestart, maxRelocate: p.maxRelocate, healthyResetMs: p.healthyResetSeconds * 1000, bootGraceMs: m.policies.startTimeoutSeconds * 1000 };
 }
 
 export type HealthJson = NonNullable<ModuleStatus['Health']>;
@@ -49,6 +49,7 @@ function summary(v: HealthView): string {
   if (c.givenUp) return `health: given up (${c.restarts} restarts, ${c.relocations} relocations); it runs as it is`;
   if (!v.runsHere) return 'health: the VM does not run here';
   if (c.lostSince !== null) return `health: heartbeat lost ${Math.round((v.monoNow - c.lostSince) / 1000)} s${v.holding !== null ? `; held: ${v.holding}` : ''}`;
+  if (c.graceUntil !== null && v.monoNow < c.graceUntil) return `health: waiting for the guest to answer after the ${c.lastAction?.action ?? 'restart'} (grace ${Math.round((c.graceUntil - v.monoNow) / 1000)} s)`;
   if (!c.armed) return `health: not judged (heartbeat ${v.heartbeat ?? 'none'}; judged once the guest answered)`;
   return 'health: ok';
 }
