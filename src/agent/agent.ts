@@ -174,7 +174,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     log,
   );
   switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), log });
-  const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, connection: () => link.connection(), log });
+  const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, storedConfig: (module) => vmConfigs.current(module), connection: () => link.connection(), log });
   // VM health (docs/cluster.md "VM health"): a hung guest is restarted here, then moved by the operator's switchover.
   const healthWatch: HealthWatch = new HealthWatch({
     config, rt, control, vmIdOf, log,

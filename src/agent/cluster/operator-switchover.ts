@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import type { LoadedConfig, ResolvedModule } from '../../config';
-import { UsageError, VmmirrorError } from '../../errors';
+import { UsageError, VmmirrorError, hasCode } from '../../errors';
 import type { Hypervisor, VmId } from '../../hypervisor/types';
 import type { Logger } from '../../log';
 import type { PeerConnection } from '../../peer';
@@ -45,6 +45,8 @@ export interface OperatorSwitchoverDeps {
   switchover: Switchover;
   control: Hypervisor;
   vmIdOf(m: ResolvedModule): Promise<VmId>;
+  /** The peer's exported configuration stored here (docs/cluster.md "Registering the replica"), for a replica VM not registered yet. */
+  storedConfig?(module: string): Promise<{ configDir: string } | null>;
   connection(): Promise<PeerConnection>;
   log: Logger;
 }
@@ -166,9 +168,9 @@ export class OperatorSwitchover {
   private async readiness(m: ResolvedModule): Promise<SwitchoverCheck> {
     const dir = join(this.d.config.dataDir, 'switchover-readiness', m.name);
     try {
-      const id = await this.d.vmIdOf(m);
-      const vm = await this.d.control.getVm(id);
-      if (vm === null) return { name: 'readiness', passed: false, detail: `no replica VM of ${m.name} is registered on ${this.d.config.self.Name}` };
+      const id = await this.d.vmIdOf(m).catch((err: unknown) => (hasCode(err, 'VM_NOT_FOUND') ? null : Promise.reject(err)));
+      const vm = id === null ? null : await this.d.control.getVm(id);
+      if (id === null || vm === null) return await this.storedReadiness(m);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
       await this.d.control.exportConfig(id, dir, { timeoutMs: 60_000 });
@@ -179,6 +181,16 @@ export class OperatorSwitchover {
     } finally {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  // The replica VM is registered at its first start here, from the configuration the owner
+  // exported: judge that export (its memory is not known here, so headroom is not judged).
+  private async storedReadiness(m: ResolvedModule): Promise<SwitchoverCheck> {
+    const stored = (await this.d.storedConfig?.(m.name)) ?? null;
+    if (stored === null) return { name: 'readiness', passed: false, detail: `no replica VM of ${m.name} is registered on ${this.d.config.self.Name}, and no configuration exported by the peer is stored here` };
+    const r = await this.d.control.checkReadiness(stored.configDir, { memoryBytes: 0, timeoutMs: 60_000 });
+    const detail = r.canStart ? `the peer's exported configuration can be registered and started here (registered at the start; memory headroom not judged: ${r.freeMemoryBytes} bytes free)` : r.issues.map((i) => `${i.kind}: ${i.message}`).join(' ');
+    return { name: 'readiness', passed: r.canStart, detail };
   }
 
   private refused(m: ResolvedModule, why: string, checks: SwitchoverCheck[]): SwitchoverRefused {

@@ -29,7 +29,7 @@ async function refusal(p: Promise<unknown>): Promise<VmmirrorError> {
   throw new Error('expected a refusal');
 }
 
-async function world(o: { peerState?: 'PRIM' | 'ALONE'; heard?: boolean; readiness?: Readiness } = {}) {
+async function world(o: { peerState?: 'PRIM' | 'ALONE'; heard?: boolean; readiness?: Readiness; registered?: boolean; stored?: boolean } = {}) {
   const t = await tempDir('vmmirror-opsw-');
   const clock = { now: 1000 };
   const effects: Effect[] = [];
@@ -60,15 +60,21 @@ async function world(o: { peerState?: 'PRIM' | 'ALONE'; heard?: boolean; readine
     awaitOutcome: () => ({ outcome: new Promise<SwitchoverFigures>((resolve) => (settle = resolve)), cancel: () => undefined }),
   } as unknown as Switchover;
   const vm = { id: 'x', memoryBytes: 1024 };
+  const judged: string[] = [];
+  const vmIdOf = async () => {
+    if (o.registered === false) throw new VmmirrorError('VM_NOT_FOUND', 'no VM of the module here');
+    return 'x';
+  };
+  const storedConfig = async () => (o.stored === true ? { configDir: '/stored/export' } : null);
   const control = {
     getVm: async () => vm,
     exportConfig: async () => ({ vmId: 'x', configDir: '', files: [] }),
-    checkReadiness: async () => o.readiness ?? { canStart: true, issues: [], freeMemoryBytes: 4096 },
+    checkReadiness: async (configDir: string) => (judged.push(configDir), o.readiness ?? { canStart: true, issues: [], freeMemoryBytes: 4096 }),
   } as unknown as Hypervisor;
   const asked: unknown[] = [];
   const connection = async () => ({ request: async (_def: unknown, body: unknown) => (asked.push(body), { checks: [], figures: null }) }) as unknown as PeerConnection;
-  const op = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf: async () => 'x', connection, log });
-  return { op, rt, effects, asked, settle: (f: SwitchoverFigures) => settle!(f), cleanup: async () => (rt.stop(), t.cleanup()) };
+  const op = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, storedConfig, connection, log });
+  return { op, rt, effects, asked, judged, settle: (f: SwitchoverFigures) => settle!(f), cleanup: async () => (rt.stop(), t.cleanup()) };
 }
 
 describe('src/agent/cluster/operator-switchover (vmmirror failover / failback on the host that runs the VM next)', () => {
@@ -120,6 +126,25 @@ describe('src/agent/cluster/operator-switchover (vmmirror failover / failback on
       expect(e.message).to.match(/readiness: MissingSwitch/);
     } finally {
       await w.cleanup();
+    }
+  });
+
+  it('a replica VM not registered yet (registered from the peer\'s export at its start): the stored export is judged; with none stored, refused', async () => {
+    const w = await world({ registered: false, stored: true });
+    try {
+      const plan = await w.op.run('web', { action: 'failover', whatIf: true });
+      const readiness = plan.checks.find((c) => c.name === 'readiness')!;
+      expect({ passed: readiness.passed, judged: w.judged }).to.deep.equal({ passed: true, judged: ['/stored/export'] });
+      expect(readiness.detail).to.match(/registered at the start/);
+    } finally {
+      await w.cleanup();
+    }
+    const none = await world({ registered: false, stored: false });
+    try {
+      const e = await refusal(none.op.run('web', { action: 'failover', whatIf: false }));
+      expect(e.message).to.match(/readiness: no replica VM of web is registered on a, and no configuration exported by the peer is stored here/);
+    } finally {
+      await none.cleanup();
     }
   });
 
