@@ -161,11 +161,13 @@ const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 /**
  * Runner -> holder of the replica: the next bytes of one file of an exported configuration
  * (`file` is its index in the commit's list). Parts of a file arrive in order; the receiver
- * writes them under a name it makes from the index, never from anything sent.
+ * writes them under a name it makes from the index, never from anything sent. Gated like the
+ * commit (owner at the epoch the receiver holds the replica under) before anything is written,
+ * so a stale peer can neither discard a transfer in flight nor fill the receiver's disk.
  */
 export const VmConfigPart = defineRequest(
   'vmconfig.part',
-  z.object({ module: ModuleName, transfer: StreamId, file: z.number().int().min(0).max(VM_CONFIG_LIMITS.files - 1), offset: z.number().int().min(0).max(VM_CONFIG_LIMITS.fileBytes), data: z.string().max(Math.ceil(VM_CONFIG_LIMITS.partBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/) }).strict(),
+  z.object({ module: ModuleName, epoch: Epoch, transfer: StreamId, file: z.number().int().min(0).max(VM_CONFIG_LIMITS.files - 1), offset: z.number().int().min(0).max(VM_CONFIG_LIMITS.fileBytes), data: z.string().max(Math.ceil(VM_CONFIG_LIMITS.partBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/) }).strict(),
   z.object({ received: z.number().int().min(0) }).strict(),
 );
 

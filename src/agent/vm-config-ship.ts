@@ -131,7 +131,7 @@ export class VmConfigShipper {
         // Bounded memory: one part in flight, read from the file as it goes.
         for await (const chunk of createReadStream(f.path, { highWaterMark: VM_CONFIG_LIMITS.partBytes })) {
           const data = chunk as Buffer;
-          await conn.request(VmConfigPart, { module: m.name, transfer, file: i, offset, data: data.toString('base64') }, { timeoutMs: SEND_TIMEOUT_MS });
+          await conn.request(VmConfigPart, { module: m.name, epoch, transfer, file: i, offset, data: data.toString('base64') }, { timeoutMs: SEND_TIMEOUT_MS });
           offset += data.length;
         }
       }

@@ -160,7 +160,7 @@ describe('vm-config adversarial: the wire', function () {
         const ship = async (epoch: number, m = 'web1'): Promise<string> => {
           const f = vmcx();
           const t = transfer();
-          await conn.request(VmConfigPart, { module: 'web1', transfer: t, file: 0, offset: 0, data: f.data.toString('base64') }, { timeoutMs: 5000 });
+          await conn.request(VmConfigPart, { module: 'web1', epoch: 5, transfer: t, file: 0, offset: 0, data: f.data.toString('base64') }, { timeoutMs: 5000 });
           await conn.request(VmConfigCommit, { ...body(t, [f]), module: m, epoch }, { timeoutMs: 5000 });
           return t;
         };
@@ -168,7 +168,7 @@ describe('vm-config adversarial: the wire', function () {
         await expectCode(ship(4), 'STALE_EPOCH');
         await expectCode(ship(6), 'STALE_EPOCH');
         await expectCode(ship(5, 'db9'), 'MODULE_NOT_FOUND');
-        await expectCode(conn.request(VmConfigPart, { module: 'db9', transfer: transfer(), file: 0, offset: 0, data: '' }, { timeoutMs: 5000 }), 'MODULE_NOT_FOUND');
+        await expectCode(conn.request(VmConfigPart, { module: 'db9', epoch: 5, transfer: transfer(), file: 0, offset: 0, data: '' }, { timeoutMs: 5000 }), 'MODULE_NOT_FOUND');
         // Takeover here (epoch 6, this host the owner): the old owner's late export is refused whatever its epoch.
         Object.assign(module, { epoch: 6, state: 'ALONE', owner: 'a' });
         await expectCode(ship(5), 'STALE_EPOCH');
@@ -183,12 +183,12 @@ describe('vm-config adversarial: the wire', function () {
         m.control(hello('mallory'));
         await m.next('hello');
         const bad = [
-          { module: '../web1', transfer: transfer(), file: 0, offset: 0, data: '' },
-          { module: 'web1', transfer: '../../etc', file: 0, offset: 0, data: '' },
-          { module: 'web1', transfer: transfer(), file: VM_CONFIG_LIMITS.files, offset: 0, data: '' },
-          { module: 'web1', transfer: transfer(), file: 0, offset: VM_CONFIG_LIMITS.fileBytes + 1, data: '' },
-          { module: 'web1', transfer: transfer(), file: 0, offset: 0, data: 'not base64!' },
-          { module: 'web1', transfer: transfer(), file: 0, offset: 0, data: Buffer.alloc(VM_CONFIG_LIMITS.partBytes + 3).toString("base64") }, // (+1 or +2 pass the base64 length and meet the store's bound)
+          { module: '../web1', epoch: 5, transfer: transfer(), file: 0, offset: 0, data: '' },
+          { module: 'web1', epoch: 5, transfer: '../../etc', file: 0, offset: 0, data: '' },
+          { module: 'web1', epoch: 5, transfer: transfer(), file: VM_CONFIG_LIMITS.files, offset: 0, data: '' },
+          { module: 'web1', epoch: 5, transfer: transfer(), file: 0, offset: VM_CONFIG_LIMITS.fileBytes + 1, data: '' },
+          { module: 'web1', epoch: 5, transfer: transfer(), file: 0, offset: 0, data: 'not base64!' },
+          { module: 'web1', epoch: 5, transfer: transfer(), file: 0, offset: 0, data: Buffer.alloc(VM_CONFIG_LIMITS.partBytes + 3).toString("base64") }, // (+1 or +2 pass the base64 length and meet the store's bound)
         ];
         for (const [i, b] of bad.entries()) m.control({ kind: 'request', id: 100 + i, type: 'vmconfig.part', body: b });
         const deadline = Date.now() + 5000;
@@ -199,7 +199,7 @@ describe('vm-config adversarial: the wire', function () {
         // Every one is answered; what does not fit is refused with a code; the disk holds at most the file's bound.
         const tf = transfer();
         const chunk = Buffer.alloc(VM_CONFIG_LIMITS.partBytes, 1).toString('base64');
-        for (let i = 0; i < 48; i++) m.control({ kind: 'request', id: 200 + i, type: 'vmconfig.part', body: { module: 'web1', transfer: tf, file: 0, offset: i * VM_CONFIG_LIMITS.partBytes, data: chunk } });
+        for (let i = 0; i < 48; i++) m.control({ kind: 'request', id: 200 + i, type: 'vmconfig.part', body: { module: 'web1', epoch: 5, transfer: tf, file: 0, offset: i * VM_CONFIG_LIMITS.partBytes, data: chunk } });
         const answers = (): Array<Record<string, unknown>> => m.frames.filter((f) => f.type === 'control').map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, unknown>).filter((x) => (x.id as number) >= 200);
         const floodEnd = Date.now() + 30_000;
         while (answers().length < 48 && Date.now() < floodEnd) await sleep(50);

@@ -109,9 +109,9 @@ describe('src/agent/vm-config-store', function () {
     }
     await expectCode(store.putPart('web1', t, 7, 0, Buffer.alloc(1)), 'VM_CONFIG_INVALID');
     const big = Buffer.alloc(VM_CONFIG_LIMITS.partBytes + 3).toString('base64');
-    expect(VmConfigPart.body.safeParse({ module: 'web1', transfer: t, file: 0, offset: 0, data: big }).success).to.equal(false);
-    expect(VmConfigPart.body.safeParse({ module: 'web1', transfer: t, file: 0, offset: 0, data: Buffer.alloc(VM_CONFIG_LIMITS.partBytes).toString('base64') }).success).to.equal(true);
-    expect(VmConfigPart.body.safeParse({ module: '../x', transfer: t, file: 0, offset: 0, data: '' }).success).to.equal(false);
+    expect(VmConfigPart.body.safeParse({ module: 'web1', epoch: 5, transfer: t, file: 0, offset: 0, data: big }).success).to.equal(false);
+    expect(VmConfigPart.body.safeParse({ module: 'web1', epoch: 5, transfer: t, file: 0, offset: 0, data: Buffer.alloc(VM_CONFIG_LIMITS.partBytes).toString('base64') }).success).to.equal(true);
+    expect(VmConfigPart.body.safeParse({ module: '../x', epoch: 5, transfer: t, file: 0, offset: 0, data: '' }).success).to.equal(false);
     expect(VmConfigCommit.body.safeParse({ ...commitBody(transfer(), [{ name: `Virtual Machines/${VM}.vmcx`, data: Buffer.from('x') }]), files: [{ name: `Virtual Machines/${VM}.vmcx`, size: VM_CONFIG_LIMITS.fileBytes + 1, sha256: sha(Buffer.from('x')) }] }).success).to.equal(false);
   });
 
