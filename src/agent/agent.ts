@@ -7,7 +7,6 @@ import type { Hypervisor, VmId } from '../hypervisor/types';
 import { componentLogger } from '../log';
 import { monoNow } from '../util/mono';
 import { createWitnessClient, type WitnessClient } from '../witness';
-import { HookRunner } from '../hooks';
 import { readToken } from './control/auth';
 import { StatusDocument, SwitchoverDocument, SyncReport } from './control/documents';
 import { switchoverJson, withLastSwitchover } from './control/switchover-json';
@@ -23,7 +22,6 @@ import { clusterSettings, recordsDir } from './cluster/settings';
 import { Switchover } from './cluster/switchover';
 import { activityOf, startVmWatch } from './cluster/vm-watch';
 import { HealthWatch } from './cluster/health-watch';
-import { healthDir, readHealthRecords, writeHealthRecord } from './cluster/health-store';
 import { HealthCarry } from './cluster/health-wire';
 import { agentHypervisor } from './hypervisor';
 import { createLink } from './link';
@@ -39,9 +37,9 @@ import { ViewKeeper } from './views';
 import { createBalancePeerSide, relayBalanceRewrite } from '../balance/peer-side';
 import { BalanceRewrite } from '../balance/wire';
 import { VmConfigCommit, VmConfigPart } from './messages';
-import { gatedVmConfig } from './vm-config-gate';
 import { registerFromStoredConfig } from './vm-config-register';
 import { VmConfigShipper } from './vm-config-ship';
+import { gatedVmConfig } from './vm-config-gate';
 import { VmConfigStore } from './vm-config-store';
 
 // `vmmirror agent`: wires the peer link, the control API, the cluster layer (src/cluster/ through
@@ -132,9 +130,6 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       ? null
       : createWitnessClient(config.witness, { hostName: config.self.Name, peerName: config.peer.Name, identity, modules: config.modules.map((m) => m.name), timings: settings, renewIntervalMs: config.agent.HeartbeatIntervalMs, requestTimeoutMs: Math.max(1000, config.agent.HeartbeatIntervalMs * 2) });
   let witnessLeaseAt: Date | null = null;
-  // The operator's hooks (docs/hooks.md); the agent's shutdown kills any still running.
-  const hooksAbort = new AbortController();
-  const hooks = new HookRunner(config, { signal: hooksAbort.signal });
   const guardWriter = new GuardLeaseWriter(config.dataDir, config.self.Name, (module) => vmIds.get(module), log);
   const effects: EffectRunner = new EffectRunner({
     config,
@@ -150,8 +145,6 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     failback: (module, epoch) => switchover.failback(module, epoch),
     registerReplica,
     afterStart: (module) => shipper.markStarted(module),
-    hooks,
-    epochOf: (module) => runtime().snapshot.modules[module]?.epoch ?? 0,
   });
   // Created once the runtime exists (below); the effects that use it run only after that.
   let switchover!: Switchover;
@@ -181,7 +174,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
     log,
   );
-  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), hooks, log });
+  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), log });
   const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, storedConfig: (module) => vmConfigs.current(module), connection: () => link.connection(), log });
   // VM health (docs/cluster.md "VM health"): a hung guest is restarted here, then moved by the operator's switchover.
   const healthWatch: HealthWatch = new HealthWatch({
@@ -190,8 +183,6 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     effectsBusy: (module) => effects.isBusy(module),
     carry: async (body) => void (await (await link.connection()).request(HealthCarry, body, { timeoutMs: 10_000 })),
     relocate: async (module) => void (await operator.run(module, { action: 'failover', whatIf: false })),
-    records: await readHealthRecords(healthDir(config.dataDir), config.modules.map((m) => m.name), log),
-    persist: (r) => writeHealthRecord(healthDir(config.dataDir), r),
   });
 
   const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
@@ -347,7 +338,6 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       stopWatch();
       rt?.stop();
       await effects.drainAll();
-      hooksAbort.abort();
       await witness?.close();
       await control2.close();
       await link.close();
