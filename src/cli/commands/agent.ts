@@ -23,15 +23,20 @@ export async function runAgent(opts: AgentOptions): Promise<CommandOutcome> {
   // Loaded here, not at the top: the agent pulls in TLS, cron and the drivers, which every
   // other command (run often by scheduled tasks and PowerShell) would otherwise pay for.
   const { startAgent } = require('../../agent/agent') as typeof import('../../agent/agent');
-  const agent = await startAgent(config);
+  // The handlers are in place before the agent starts: its control API answers while startAgent
+  // still runs, and a SIGTERM then (a scheduled task stopped early) must stop it cleanly, not kill it.
   let signal: string | null = null;
+  let stop: (() => void) | undefined;
   const onSignal = (s: NodeJS.Signals): void => {
     signal = s;
-    void agent.stop(graceMs);
+    stop?.();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
+    const agent = await startAgent(config);
+    stop = () => void agent.stop(graceMs);
+    if (signal !== null) stop();
     await agent.stopped;
   } finally {
     process.off('SIGTERM', onSignal);

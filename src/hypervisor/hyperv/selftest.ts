@@ -31,7 +31,7 @@ export const SelftestReport = z
     VmName: z.string(),
     VmId: z.string().nullable(),
     Host: z.string().nullable(),
-    StartedAt: z.string(),
+    StartedAt: z.string().datetime(),
     DurationMs: z.number().int().nonnegative(),
     Steps: z.array(SelftestStep),
   })

@@ -11,7 +11,9 @@ const Duration = z.string().regex(/^-?P/, 'an xs:duration such as PT1M');
 export const TaskTrigger = z.object({
   Type: z.string(), // 'Boot', 'Time', or the CIM class of a trigger vmmirror does not make
   Enabled: z.boolean(),
-  StartBoundary: z.string().nullable(),
+  // Task Scheduler's local time, no offset ('yyyy-MM-ddTHH:mm:ss'): PowerShell's ConvertFrom-Json
+  // still reads it as a [datetime] (Kind Unspecified), which the annotation tells schema readers.
+  StartBoundary: z.string().meta({ 'x-powershell-type': 'datetime' }).nullable(),
   RepetitionInterval: Duration.nullable(),
   RepetitionDuration: Duration.nullable(),
 });
