@@ -22,6 +22,7 @@ import { clusterSettings, recordsDir } from './cluster/settings';
 import { Switchover } from './cluster/switchover';
 import { activityOf, startVmWatch } from './cluster/vm-watch';
 import { HealthWatch } from './cluster/health-watch';
+import { healthDir, readHealthRecords, writeHealthRecord } from './cluster/health-store';
 import { HealthCarry } from './cluster/health-wire';
 import { agentHypervisor } from './hypervisor';
 import { createLink } from './link';
@@ -183,6 +184,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     effectsBusy: (module) => effects.isBusy(module),
     carry: async (body) => void (await (await link.connection()).request(HealthCarry, body, { timeoutMs: 10_000 })),
     relocate: async (module) => void (await operator.run(module, { action: 'failover', whatIf: false })),
+    records: await readHealthRecords(healthDir(config.dataDir), config.modules.map((m) => m.name), log),
+    persist: (r) => writeHealthRecord(healthDir(config.dataDir), r),
   });
 
   const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
@@ -336,6 +339,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       stopSecondary();
       await freshness.drain();
       stopWatch();
+      await healthWatch.flushed();
       rt?.stop();
       await effects.drainAll();
       await witness?.close();

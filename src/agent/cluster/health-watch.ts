@@ -5,6 +5,7 @@ import type { Hypervisor, VmId, VmInfo } from '../../hypervisor/types';
 import type { Logger } from '../../log';
 import { monoNow } from '../../util/mono';
 import type { StatusDocument } from '../control/documents';
+import type { HealthRecord } from './health-store';
 import { healthJson, healthPolicyMs, type HealthCarry } from './health-wire';
 import type { ClusterRuntime } from './runtime';
 
@@ -30,6 +31,9 @@ export interface HealthDeps {
   relocate(module: string): Promise<void>;
   log: Logger;
   now?: () => number;
+  /** The counts kept across agent restarts (health-store.ts), and where to keep them. */
+  records?: Map<string, HealthRecord>;
+  persist?(r: HealthRecord): Promise<void>;
 }
 
 interface ModuleHealth {
@@ -49,10 +53,23 @@ export class HealthWatch {
   /** Counts the peer sent with a move, taken once this host owns an epoch after `afterEpoch`. */
   private readonly carried = new Map<string, { afterEpoch: number; relocations: number; reason: string }>();
   private readonly now: () => number;
+  private readonly saved = new Map<string, string>();
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: HealthDeps) {
     this.now = d.now ?? monoNow;
-    for (const m of d.config.modules) this.modules.set(m.name, { counters: FRESH_COUNTERS, epoch: null, heartbeat: null, runsHere: false, acting: null, holding: null, lastActionAt: null, failure: null });
+    for (const m of d.config.modules) {
+      const r = d.records?.get(m.name);
+      const counters: HealthCounters = r === undefined ? FRESH_COUNTERS : { ...FRESH_COUNTERS, restarts: r.Restarts, relocations: r.Relocations, givenUp: r.GivenUp, lastAction: r.LastAction === null ? null : { action: r.LastAction, at: this.now(), reason: r.LastReason ?? '' } };
+      this.modules.set(m.name, { counters, epoch: r?.Epoch ?? null, heartbeat: null, runsHere: false, acting: null, holding: null, lastActionAt: r?.LastActionAt == null ? null : new Date(r.LastActionAt), failure: null });
+      if (r?.Carried != null) this.carried.set(m.name, { afterEpoch: r.Carried.AfterEpoch, relocations: r.Carried.Relocations, reason: r.Carried.Reason });
+      if (r !== undefined) this.saved.set(m.name, JSON.stringify(this.record(m.name)));
+    }
+  }
+
+  /** Resolves once every count written so far is on disk. */
+  flushed(): Promise<void> {
+    return this.writes;
   }
 
   /** True while a restart or a move of the module's VM for health runs (the VM watcher stays quiet). */
@@ -86,8 +103,9 @@ export class HealthWatch {
     }, healthPolicyMs(m));
     h.counters = r.next;
     h.holding = r.holding;
+    if (r.action !== null) h.lastActionAt = new Date();
+    this.save(m.name);
     if (r.action === null) return;
-    h.lastActionAt = new Date();
     h.failure = null;
     const reason = r.next.lastAction?.reason ?? '';
     const fields = { module: m.name, restarts: r.next.restarts, relocations: r.next.relocations, reason };
@@ -112,6 +130,7 @@ export class HealthWatch {
     // Only from the owner of the epoch this host knows: anything else is stale or not ours.
     if (here === undefined || here.epoch !== body.epoch || here.owner !== this.d.config.peer.Name) return { accepted: false };
     this.carried.set(body.module, { afterEpoch: body.epoch, relocations: body.relocations, reason: body.reason });
+    this.save(body.module);
     return { accepted: true };
   }
 
@@ -127,6 +146,28 @@ export class HealthWatch {
         return { ...s, Health: healthJson({ policy: healthPolicyMs(m), counters: h.counters, heartbeat: h.heartbeat, runsHere: h.runsHere, acting: h.acting, holding: h.holding, lastActionAt: h.lastActionAt, failure: h.failure, monoNow: this.now() }) };
       }),
     };
+  }
+
+  private record(module: string): HealthRecord {
+    const h = this.modules.get(module)!;
+    const c = h.counters;
+    const carried = this.carried.get(module);
+    return {
+      Version: 1, Module: module, Epoch: h.epoch, Restarts: c.restarts, Relocations: c.relocations, GivenUp: c.givenUp,
+      LastAction: c.lastAction?.action ?? null, LastReason: c.lastAction?.reason ?? null, LastActionAt: h.lastActionAt?.toISOString() ?? null,
+      Carried: carried === undefined ? null : { AfterEpoch: carried.afterEpoch, Relocations: carried.relocations, Reason: carried.reason },
+    };
+  }
+
+  // Writes the module's counts when they changed (one write at a time, in order).
+  private save(module: string): void {
+    if (this.d.persist === undefined) return;
+    const r = this.record(module);
+    const key = JSON.stringify(r);
+    if (this.saved.get(module) === key) return;
+    this.saved.set(module, key);
+    const persist = this.d.persist;
+    this.writes = this.writes.then(() => persist(r)).catch((err: unknown) => this.d.log.warn({ module, err }, 'cannot keep the VM health counts on disk'));
   }
 
   private module(name: string): ResolvedModule {

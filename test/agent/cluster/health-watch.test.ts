@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { HealthWatch } from '../../../src/agent/cluster/health-watch';
+import type { HealthRecord } from '../../../src/agent/cluster/health-store';
 import { ClusterRuntime } from '../../../src/agent/cluster/runtime';
 import type { StatusDocument } from '../../../src/agent/control/documents';
 import { initialSnapshot } from '../../../src/cluster';
@@ -16,7 +17,7 @@ import { BASE_SETTINGS } from '../../cluster/scenario-runner';
 const log = componentLogger('test');
 const health = { heartbeatLossSeconds: 10, maxRestart: 1, maxRelocate: 1, healthyResetSeconds: 3600 };
 
-function world(o: { self?: 'a' | 'b' } = {}) {
+function world(o: { self?: 'a' | 'b'; records?: Map<string, HealthRecord> } = {}) {
   const self = o.self ?? 'a';
   const peer = self === 'a' ? 'b' : 'a';
   const clock = { now: 1000 };
@@ -36,6 +37,7 @@ function world(o: { self?: 'a' | 'b' } = {}) {
   heard();
   const vm: VmInfo = { id: 'x', name: 'WEB', state: self === 'a' ? 'Running' : 'Off', heartbeat: self === 'a' ? 'OkApplicationsHealthy' : null } as VmInfo;
   const calls: string[] = [];
+  const persisted = new Map<string, HealthRecord>();
   const hooks = { duringStop: (): void => undefined };
   const control = {
     getVm: async () => ({ ...vm }),
@@ -45,6 +47,7 @@ function world(o: { self?: 'a' | 'b' } = {}) {
   const w = new HealthWatch({
     config, rt, control, log, vmIdOf: async () => 'x', beforeStart: async () => void calls.push('guard'), effectsBusy: () => false,
     carry: async () => undefined, relocate: async () => void calls.push('relocate'), now: () => clock.now,
+    records: o.records, persist: async (r) => void persisted.set(r.Module, r),
   });
   /** `seconds` of polls, one a second, the peer heard each time (the lease renewed) unless `silent`. */
   const poll = async (seconds: number, silent = false): Promise<void> => {
@@ -57,7 +60,7 @@ function world(o: { self?: 'a' | 'b' } = {}) {
     }
   };
   const status = (): NonNullable<StatusDocument['Modules'][0]['Health']> => w.withHealth({ Modules: [{ Name: 'web' }] } as unknown as StatusDocument).Modules[0]!.Health!;
-  return { rt, vm, calls, hooks, clock, w, poll, heard, status, cleanup: () => rt.stop() };
+  return { rt, vm, calls, persisted, hooks, clock, w, poll, heard, status, cleanup: () => rt.stop() };
 }
 
 describe('src/agent/cluster/health-watch (VM health on the agent)', () => {
@@ -77,6 +80,32 @@ describe('src/agent/cluster/health-watch (VM health on the agent)', () => {
       expect(h.LastReason).to.match(/heartbeat lost for 10 s \(limit 10 s\)/);
     } finally {
       x.cleanup();
+    }
+  });
+
+  it('the counts outlive an agent restart (health-store records): a restarted agent moves the VM at the next loss, not restart it again', async () => {
+    const x = world();
+    let records: Map<string, HealthRecord>;
+    try {
+      await x.poll(2);
+      x.vm.heartbeat = 'LostCommunication';
+      await x.poll(11);
+      expect(x.calls).to.deep.equal(['stop TurnOff', 'guard', 'start']);
+      await x.w.flushed();
+      records = new Map(x.persisted);
+      expect(records.get('web')).to.include({ Epoch: 3, Restarts: 1, Relocations: 0, LastAction: 'restart' });
+    } finally {
+      x.cleanup();
+    }
+    const y = world({ records });
+    try {
+      expect(y.status()).to.include({ Restarts: 1, LastAction: 'restart' });
+      await y.poll(2);
+      y.vm.heartbeat = 'LostCommunication';
+      await y.poll(11);
+      expect(y.calls).to.deep.equal(['relocate']);
+    } finally {
+      y.cleanup();
     }
   });
 
