@@ -26,7 +26,12 @@ export async function writeExport(record: SimVmRecord, destDir: string): Promise
   return { vmId: record.id, configDir: destDir, files: [`Virtual Machines/${record.id}.vmcx`] };
 }
 
-/** Reads the one exported VM of a config folder; HYPERVISOR_ERROR when there is not exactly one. */
+/**
+ * Reads the one exported VM of a config folder; HYPERVISOR_ERROR when there is not exactly one.
+ * The file is named `<VmId>.vmcx` and everything before registration (the store's checks, the
+ * lookup of a VM already here) goes by that name, while registering goes by the contents: a
+ * `.vmcx` whose record names another VM is VM_CONFIG_INVALID, or it would rewrite that VM.
+ */
 export async function readExport(configDir: string): Promise<ExportedVm> {
   const dir = join(configDir, 'Virtual Machines');
   let names: string[];
@@ -38,6 +43,10 @@ export async function readExport(configDir: string): Promise<ExportedVm> {
   if (names.length !== 1) throw new HypervisorError('HYPERVISOR_ERROR', `expected one .vmcx in ${dir}, found ${names.length}`, { details: { configDir } });
   const exported = readJson(join(dir, names[0]!), ExportedVm);
   if (exported === null) throw new HypervisorError('HYPERVISOR_ERROR', `exported configuration vanished from ${dir}`, { details: { configDir } });
+  const named = names[0]!.slice(0, -'.vmcx'.length);
+  if (named.toLowerCase() !== exported.vm.id.toLowerCase()) {
+    throw new HypervisorError('VM_CONFIG_INVALID', `${names[0]} in ${dir} holds the configuration of VM ${exported.vm.id}, not of the VM its name says; refused before anything was registered`, { details: { configDir, fileVmId: named, contentVmId: exported.vm.id } });
+  }
   return exported;
 }
 
