@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { VmmirrorError } from '../errors';
 import { labPaths } from '../lab/layout';
 
 // Whatever happens to the demo (done, failed, Ctrl-C, SIGTERM), nothing of it may stay behind:
@@ -8,6 +9,14 @@ import { labPaths } from '../lab/layout';
 export interface DemoCleanup {
   /** Kills every process of the lab and removes its folder (keeps the folder with `keep`). Idempotent. */
   run(): Promise<void>;
+  /**
+   * Runs one step that changes the lab (create, start, crash, stop, a move). After a signal none
+   * starts (CANCELLED), and the cleanup waits for the one in flight first: a process being started
+   * has no pid file yet, and killing before it is written would leave it running.
+   */
+  act<T>(step: () => Promise<T>): Promise<T>;
+  /** A signal came: the demo must stop acting. */
+  readonly signalled: boolean;
   /** Stops listening for signals (the demo is over). */
   dispose(): void;
 }
@@ -29,14 +38,18 @@ export async function killLab(labDir: string): Promise<void> {
  */
 export function demoCleanup(o: { root: string; labDir: string; keep: boolean; onSignal: (signal: NodeJS.Signals) => void; say: (line: string) => void }): DemoCleanup {
   let running: Promise<void> | null = null;
+  let inFlight: Promise<unknown> | null = null;
+  let signalled = false;
   const run = (): Promise<void> => {
     running ??= (async () => {
+      await inFlight?.catch(() => undefined);
       await killLab(o.labDir);
       if (!o.keep) await rm(o.root, { recursive: true, force: true, maxRetries: 3 });
     })();
     return running;
   };
   const handler = (signal: NodeJS.Signals): void => {
+    signalled = true;
     o.say(`${signal}: stopping the lab's processes and removing ${o.keep ? 'nothing (--keep)' : o.root}`);
     void run().finally(() => {
       o.onSignal(signal);
@@ -47,9 +60,22 @@ export function demoCleanup(o: { root: string; labDir: string; keep: boolean; on
   process.on('SIGTERM', handler);
   return {
     run,
+    get signalled() {
+      return signalled;
+    },
+    act<T>(step: () => Promise<T>): Promise<T> {
+      if (signalled) return Promise.reject(cancelled());
+      const p = step();
+      inFlight = p;
+      return p;
+    },
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
     },
   };
+}
+
+function cancelled(): VmmirrorError {
+  return new VmmirrorError('CANCELLED', 'vmmirror demo: interrupted; cleaning up');
 }

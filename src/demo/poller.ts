@@ -20,6 +20,8 @@ export class Poller {
     lab: LabFile,
     logFile: (process: string) => string,
     private readonly view: DemoView,
+    /** True once the demo was interrupted: a wait then ends at once (CANCELLED). */
+    private readonly cancelled: () => boolean = () => false,
   ) {
     this.tails = (['hva', 'hvb'] as const).map((h) => new LogTail(h, logFile(`${h}-agent`)));
     this.configDirs = { hva: lab.Hosts.find((h) => h.Name === 'hva')!.ConfigDirectory, hvb: lab.Hosts.find((h) => h.Name === 'hvb')!.ConfigDirectory };
@@ -44,6 +46,7 @@ export class Poller {
   async until(step: string, timeoutMs: number, done: () => boolean): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (this.cancelled()) throw new VmmirrorError('CANCELLED', `vmmirror demo: interrupted while waiting for ${step}`);
       await this.poll();
       if (done()) return;
       if (Date.now() > deadline) {

@@ -44,16 +44,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   view.step(`vmmirror demo in ${root} (seed ${seed}; replay with --seed ${seed})`);
   try {
     view.step(`create a lab: 2 simulated hosts, a witness, ${vms} VMs (${settings.diskMiB} MiB disks), balance the default primaries`);
-    const { lab, balance, defaultPrimary } = await prepareLab(labDir, settings);
+    const { lab, balance, defaultPrimary } = await cleanup.act(() => prepareLab(labDir, settings));
     names = lab.Modules.map((m) => m.Name);
     const home = (m: string): LabHostName => defaultPrimary.get(m)!;
     view.note(`balance plan ${balance.PlanId} (${balance.Method}): ${balance.Moves.length === 0 ? 'already balanced' : balance.Moves.map((m) => `${m.Module} ${m.From} -> ${m.To}`).join(', ')}; loads ${balance.Hosts.map((h) => `${h.Name} ${h.LoadBefore} -> ${h.LoadAfter}`).join(', ')}`);
-    const poller = new Poller(lab, labPaths(labDir).logFile, view);
+    const poller = new Poller(lab, labPaths(labDir).logFile, view, () => cleanup.signalled);
 
     view.step('start the witness, and per host its guard and agent');
     const { crashLab, startLab, stopLab } = require('../lab/lifecycle') as typeof import('../lab/lifecycle');
     const { verifyLab } = require('../lab/verify') as typeof import('../lab/verify');
-    await startLab(labDir);
+    await cleanup.act(() => startLab(labDir));
     view.step('wait for every VM to run on its default primary and its first replication');
     // A replica taken after the guest started writing, so the kill has something to lose and to keep.
     const replicatedSinceBoot = (m: string): boolean => {
@@ -68,14 +68,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     const victims = names.filter((m) => home(m) === victim);
     view.step(`kill ${victim} (SIGKILL: its agent, its guard and its VMs, as a power loss); ${survivor} must start ${victims.join(', ')}`);
     const killedAt = Date.now();
-    await crashLab(labDir, victim);
+    await cleanup.act(() => crashLab(labDir, victim));
     await poller.until(`the start of ${victims.join(', ')} on ${survivor}`, settings.peerTimeoutMs * 4 + 60_000, () => victims.every((m) => poller.runsOn(m, survivor, 'ALONE')));
     const startedOnSurvivor = new Map(victims.map((m) => [m, (poller.find(killedAt, (e) => e.host === survivor && e.module === m && e.event === 'vm-started')?.at ?? Date.now()) - killedAt]));
     const afterCrash = await verifyLab(labDir);
 
     view.step(`bring ${victim} back: it must resynchronise its copies (only what differs), then take its VMs back`);
     const returnedAt = Date.now();
-    await startLab(labDir, victim);
+    await cleanup.act(() => startLab(labDir, victim));
     await poller.until(`the resync and failback of ${victims.join(', ')} to ${victim}`, 120_000, () => names.every((m) => poller.inSyncOn(m, home(m))) && victims.every((m) => poller.find(returnedAt, (e) => e.host === victim && e.module === m && e.event === 'failback-done') !== undefined));
     const resyncOf = (m: string) => poller.find(returnedAt, (e) => e.host === victim && e.module === m && e.event === 'resync-done')?.fields;
     const failbackOf = (m: string) => poller.find(returnedAt, (e) => e.host === victim && e.module === m && e.event === 'failback-done')?.fields;
@@ -88,7 +88,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     const { callAgent } = require('../agent/control/client') as typeof import('../agent/control/client');
     const { controlEndpoint } = require('../agent/control/endpoint') as typeof import('../agent/control/endpoint');
     const ownerDir = lab.Hosts.find((h) => h.Name === movedFrom)!.ConfigDirectory;
-    const sw = (await callAgent({ ...(await controlEndpoint(ownerDir)), timeoutMs: 120_000 }, 'POST', `/v1/modules/${encodeURIComponent(moved)}/failover?whatIf=false&to=${movedTo}`)) as import('../agent/control/documents').SwitchoverDocument;
+    const ownerEndpoint = await controlEndpoint(ownerDir);
+    const sw = (await cleanup.act(() => callAgent({ ...ownerEndpoint, timeoutMs: 120_000 }, 'POST', `/v1/modules/${encodeURIComponent(moved)}/failover?whatIf=false&to=${movedTo}`))) as import('../agent/control/documents').SwitchoverDocument;
     const movedAt = Date.now();
     const afterMove = await verifyLab(labDir);
     const lostInMove = (afterMove.Vms.find((v) => v.Module === moved)?.WritesLost ?? 0) - (beforeMove.Vms.find((v) => v.Module === moved)?.WritesLost ?? 0);
@@ -97,8 +98,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     const backHome = poller.find(movedAt - 1000, (e) => e.host === movedFrom && e.module === moved && e.event === 'failback-done')?.fields;
 
     view.step('quiesce the guests, one last cycle each, stop the lab, judge every copy');
-    await quiesceAndSync(lab, poller, home, view);
-    await stopLab(labDir);
+    await cleanup.act(() => quiesceAndSync(lab, poller, home, view));
+    await cleanup.act(() => stopLab(labDir));
     const final = await verifyLab(labDir, { stopped: true });
     const judged = await judgeCopies(lab, final);
     view.finish();

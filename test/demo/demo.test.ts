@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { DemoReport } from '../../src/demo/schema';
 import { cliNodeArgs } from '../cli/vmmirror-process';
+import { powerShellContractProblems } from '../cli/json-contract-pwsh';
 import { seeded } from '../helpers/seed';
+import { tempDir } from '../helpers/tmp';
 
 // `vmmirror demo --json` as its own process, as a user runs it: the report's figures are checked
 // against what must have happened (every VM of the killed host ran on the survivor and came back,
@@ -79,6 +81,12 @@ describe('vmmirror demo (a whole lab scenario as its own process)', function () 
     const lines = r.stdout().split('\n').filter((l) => l.length > 0);
     expect(lines, 'stdout holds exactly one JSON document on one line').to.have.length(1);
     const report = DemoReport.parse(JSON.parse(lines[0]!));
+    const work = await tempDir('vmmirror-demo-pwsh-');
+    try {
+      expect(await powerShellContractProblems(work.dir, 'demo', 'success', lines[0]!), 'the document as real pwsh reads it, against its JSON Schema').to.deep.equal([]);
+    } finally {
+      await work.cleanup();
+    }
     expect(report.Ok, report.Problems.join('; ')).to.equal(true);
     expect(report.Seed).to.equal(seed);
     expect(report.Vms).to.have.length(2);
@@ -124,6 +132,12 @@ describe('vmmirror demo (a whole lab scenario as its own process)', function () 
     const lines = r.stdout().split('\n').filter((l) => l.length > 0);
     expect(lines).to.have.length(1);
     expect((JSON.parse(lines[0]!) as { Error: { Code: string } }).Error.Code).to.equal('CANCELLED');
+    const work = await tempDir('vmmirror-demo-pwsh-');
+    try {
+      expect(await powerShellContractProblems(work.dir, 'demo', 'error', lines[0]!)).to.deep.equal([]);
+    } finally {
+      await work.cleanup();
+    }
     expect(existsSync(root), `${root} removed`).to.equal(false);
     expect(processesNaming(root), 'processes of the demo still running').to.deep.equal([]);
     for (const pid of before) expect(existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(root), `pid ${pid} gone`).to.equal(false);
