@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job today, on any Linux machine: make a VHDX (QEMU), replicate it into a replica folder,
-# change it like a guest would, send the delta, and check the replica (vmmirror verify + qemu-img).
+# The README's second example (the first is `npm run demo`, docs/demo.md): the replication engine
+# alone, on any Linux machine: make a VHDX (QEMU), replicate it into a replica folder, change it
+# like a guest would, send the delta, and check the replica (vmmirror verify + qemu-img).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 vmmirror=(node "$root/bin/vmmirror.js")
