@@ -48,7 +48,7 @@ export async function readFreshness(dataDir: string, log: Logger): Promise<Fresh
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ event: 'freshness-unreadable', path, err }, 'cannot read the cold-start freshness record: no module starts alone');
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ event: 'freshness-unreadable', code: 'CLUSTER_STATE_INVALID', path, err }, 'cannot read the cold-start freshness record: no module starts alone');
     return {};
   }
   let parsed: ReturnType<typeof FreshnessFile.safeParse> | null = null;
@@ -58,7 +58,7 @@ export async function readFreshness(dataDir: string, log: Logger): Promise<Fresh
     parsed = null;
   }
   if (parsed === null || !parsed.success) {
-    log.error({ event: 'freshness-damaged', path }, 'the cold-start freshness record is damaged: no module starts alone until the peer vouches again');
+    log.error({ event: 'freshness-damaged', code: 'CLUSTER_STATE_INVALID', path }, 'the cold-start freshness record is damaged: no module starts alone until the peer vouches again');
     return {};
   }
   return parsed.data.Modules;
@@ -81,7 +81,10 @@ export function vouched(
   if (s === undefined || s.role !== 'primary' || s.generation === null || s.takenAt === null || s.generation < mine.generation) return 'nothing';
   // The owner counts a generation this host never applied: our copy's age is not known.
   if (s.generation > mine.generation) return 'unknown';
-  return Math.max(0, Date.parse(body.sentAt) - Date.parse(s.takenAt));
+  // A view taken "after" the heartbeat was sent: the owner's wall clock was set back in between,
+  // so the real age is not known (clamping it to 0 s would call a stale copy fresh).
+  const age = Date.parse(body.sentAt) - Date.parse(s.takenAt);
+  return age >= 0 ? age : 'unknown';
 }
 
 /** Keeps the freshness record of the opted-in modules up to date as heartbeats arrive; one write in flight, newest content wins. */
