@@ -4,6 +4,7 @@
 .DESCRIPTION
     Compare-VM -Register first; the report VM's drives are pointed at DiskPaths (same order as exported), the report is
     re-checked, and any remaining incompatibility is VM_INCOMPATIBLE with the list in Details.Issues (Import-VM is not called).
+    The report's VM id must be the file name's GUID (<VmId>.vmcx), else VM_CONFIG_INVALID before anything is changed.
     A VM with the exported id that is already registered is adopted when its disks are DiskPaths (same order, case
     ignored) and it is Off; with other disks it is VM_ALREADY_REGISTERED (Details.DiskPaths), nothing changed.
     Part of vmmirror's Hyper-V driver (docs/ps-contract.md): one argument, one JSON object out.
@@ -41,6 +42,14 @@ try {
         return
     }
     $report = Hyper-V\Compare-VM -Path $vmcx -Register
+    # The lookup above goes by the file's name (<GUID>.vmcx), Import-VM by its contents: a file whose
+    # contents name another VM would import (or, registered here, replace) that VM in the module's place.
+    $named = [guid]::Empty
+    $namedOk = [guid]::TryParse([System.IO.Path]::GetFileNameWithoutExtension($vmcx), [ref]$named)
+    $inside = [string]$report.VM.Id
+    if ((-not $namedOk) -or (-not [string]::Equals($named.ToString(), $inside, [StringComparison]::OrdinalIgnoreCase))) {
+        throw (New-MirrorException -Code 'VM_CONFIG_INVALID' -Message "The exported configuration $([System.IO.Path]::GetFileName($vmcx)) holds VM $inside, not the VM its name says; nothing was imported" -Details @{ FileVmId = [System.IO.Path]::GetFileNameWithoutExtension($vmcx); ContentVmId = $inside })
+    }
     $drives = @(Get-MirrorVmDrives -Vm $report.VM)
     if ($drives.Count -ne $diskPaths.Count) {
         throw (New-MirrorException -Code 'VM_INCOMPATIBLE' -Message "The exported VM has $($drives.Count) disks, $($diskPaths.Count) replica paths given" -Details @{ Issues = @(@{ Kind = 'Other'; Message = 'disk count differs' }) })

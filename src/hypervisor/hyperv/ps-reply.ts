@@ -14,6 +14,7 @@ const scriptCodes = new Set<ErrorCode>([
   'VM_TIMEOUT',
   'VM_INCOMPATIBLE',
   'VM_ALREADY_REGISTERED',
+  'VM_CONFIG_INVALID',
   'RCT_UNAVAILABLE',
   'HYPERVISOR_ERROR',
 ]);

@@ -24,9 +24,20 @@ function Invoke-MockExportDefinition {
         Disks = @($vm.Disks | ForEach-Object { @{ Path = $_.Path; Subformat = $_.Subformat; SizeBytes = $_.SizeBytes
             ControllerType = $_.ControllerType; ControllerNumber = $_.ControllerNumber; ControllerLocation = $_.ControllerLocation } })
         Adapters = @($vm.Adapters) }
-    $file = Join-Path $dir "$(([string]$vm.Id).ToUpperInvariant()).vmcx"
-    [IO.File]::WriteAllText($file, (ConvertTo-Json -InputObject @{ MockVmcx = 1; Vm = $copy } -Depth 20), (New-Object Text.UTF8Encoding $false))
+    [void](Write-MockVmcx -Vm $copy -Directory $dir)
     New-MockJob $null
+}
+
+function Write-MockVmcx {
+    # Writes a .vmcx of the VM record $Vm into $Directory, named <FileId>.vmcx (upper case, as
+    # Hyper-V names it; FileId defaults to the VM's own id). As on Hyper-V, only the contents say
+    # which VM it is: Compare-VM and Import-VM read the id from inside and never look at the name,
+    # so a test can forge a file whose name says one VM and whose contents say another.
+    param([Parameter(Mandatory = $true)][hashtable]$Vm, [Parameter(Mandatory = $true)][string]$Directory, [string]$FileId)
+    if (-not $FileId) { $FileId = [string]$Vm.Id }
+    $file = Join-Path $Directory "$($FileId.ToUpperInvariant()).vmcx"
+    [IO.File]::WriteAllText($file, (ConvertTo-Json -InputObject @{ MockVmcx = 1; Vm = $Vm } -Depth 20), (New-Object Text.UTF8Encoding $false))
+    $file
 }
 
 function Get-MockIncompatibilities {
