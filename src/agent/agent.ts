@@ -7,9 +7,11 @@ import type { Hypervisor, VmId } from '../hypervisor/types';
 import { componentLogger } from '../log';
 import { monoNow } from '../util/mono';
 import { createWitnessClient, type WitnessClient } from '../witness';
+import { HookRunner } from '../hooks';
 import { readToken } from './control/auth';
 import { StatusDocument, SwitchoverDocument, SyncReport } from './control/documents';
 import { switchoverJson, withLastSwitchover } from './control/switchover-json';
+import { withLastHookFailure } from './control/hooks-json';
 import { OperatorSwitchover } from './cluster/operator-switchover';
 import { startControlServer } from './control/server';
 import { resolveVm, runCycle, senderStateDir } from './cycle';
@@ -131,6 +133,9 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       ? null
       : createWitnessClient(config.witness, { hostName: config.self.Name, peerName: config.peer.Name, identity, modules: config.modules.map((m) => m.name), timings: settings, renewIntervalMs: config.agent.HeartbeatIntervalMs, requestTimeoutMs: Math.max(1000, config.agent.HeartbeatIntervalMs * 2) });
   let witnessLeaseAt: Date | null = null;
+  // The operator's hooks (docs/hooks.md); the agent's shutdown kills any still running.
+  const hooksAbort = new AbortController();
+  const hooks = new HookRunner(config, { signal: hooksAbort.signal });
   const guardWriter = new GuardLeaseWriter(config.dataDir, config.self.Name, (module) => vmIds.get(module), log);
   const effects: EffectRunner = new EffectRunner({
     config,
@@ -146,6 +151,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     failback: (module, epoch) => switchover.failback(module, epoch),
     registerReplica,
     afterStart: (module) => shipper.markStarted(module),
+    hooks,
+    epochOf: (module) => runtime().snapshot.modules[module]?.epoch ?? 0,
   });
   // Created once the runtime exists (below); the effects that use it run only after that.
   let switchover!: Switchover;
@@ -175,7 +182,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
     log,
   );
-  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), log });
+  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), hooks, log });
   const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, storedConfig: (module) => vmConfigs.current(module), connection: () => link.connection(), log });
   // VM health (docs/cluster.md "VM health"): a hung guest is restarted here, then moved by the operator's switchover.
   const healthWatch: HealthWatch = new HealthWatch({
@@ -265,7 +272,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     }
     const resync = new Map<string, { bytesDone: number; bytesTotal: number; startedAt: Date }>();
     for (const [name, r] of switchover.resyncs) resync.set(name, { bytesDone: r.bytesDone, bytesTotal: r.bytesTotal, startedAt: r.startedAt });
-    return StatusDocument.parse(healthWatch.withHealth(
+    return StatusDocument.parse(withLastHookFailure(healthWatch.withHealth(
       withLastSwitchover(buildStatus({
         config,
         startedAt,
@@ -285,7 +292,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         discarded: switchover.discarded,
         cycles,
       }), switchover.failbacks),
-    ));
+    ), effects.hookFailures));
   };
   let control2: Awaited<ReturnType<typeof startControlServer>>;
   try {
@@ -342,6 +349,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       await healthWatch.flushed();
       rt?.stop();
       await effects.drainAll();
+      hooksAbort.abort();
       await witness?.close();
       await control2.close();
       await link.close();

@@ -1,5 +1,6 @@
 import type { LoadedConfig, ResolvedModule } from '../../config';
 import type { Effect } from '../../cluster';
+import type { HookReport, HookRunner } from '../../hooks';
 import { writeModuleRecord } from '../../cluster/record-store';
 import { HypervisorError, VmmirrorError, hasCode } from '../../errors';
 import type { Hypervisor, VmId } from '../../hypervisor/types';
@@ -36,11 +37,24 @@ export interface EffectDeps {
   registerReplica?(module: ResolvedModule): Promise<VmId>;
   /** After this host started the module's VM (its configuration may have changed: a first start assigns the MAC). */
   afterStart?(module: string): void;
+  /** The operator's hooks (docs/hooks.md); absent: none run. A fence never runs one. */
+  hooks?: HookRunner;
+  /** The module's epoch now (the hooks are told it). */
+  epochOf?(module: string): number;
+}
+
+/** A hook of a start or stop this runner carried out that failed (status: LastHook). */
+export interface HookFailure {
+  report: HookReport;
+  reason: string;
+  at: Date;
 }
 
 export class EffectRunner {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly busy = new Map<string, number>();
+  /** Per module, the last hook that failed around a start or stop (cleared by a clean run of the same phase). */
+  readonly hookFailures = new Map<string, HookFailure>();
 
   constructor(private readonly d: EffectDeps) {}
 
@@ -123,9 +137,14 @@ export class EffectRunner {
         await this.stop(m, e.mode, 10_000);
         this.d.log.warn({ event: 'fenced', module: m.name, mode: e.mode }, `${m.name}: VM fenced (${e.mode})`);
         return {};
-      case 'stop-vm':
+      case 'stop-vm': {
+        // Only an operator's stop of the module asks for stop-vm: PreStop is reported, the stop goes on.
+        const facts = { epoch: this.d.epochOf?.(m.name) ?? 0, vmId: await this.d.vmIdOf(m).catch(() => null) };
+        this.note(m.name, 'manual', await this.d.hooks?.reported('PreStop', m, 'manual', facts));
         await this.stop(m, m.policies.stopMode, m.policies.stopTimeoutSeconds * 1000);
+        this.note(m.name, 'manual', await this.d.hooks?.post('PostStop', m, 'manual', facts));
         return {};
+      }
       case 'promote-replica': {
         const r = await this.d.releaseReplica(m.name);
         // The replica VM waits here powered off, or is registered now from the peer's export,
@@ -150,11 +169,18 @@ export class EffectRunner {
         // The guest keeps its address only with a static MAC. Hyper-V changes one only while the VM
         // is Off: pin a MAC it already has before the start; a VM never started reports zeros
         // until its first start, so try again after it (the peer pins it from the export).
+        const facts = { epoch: this.d.epochOf?.(m.name) ?? 0, vmId: id };
+        // A start this machine asks for is a takeover of the peer's VM, or this host starting its
+        // own (first start, cold start, a start the operator allowed again): 'failover'.
+        const reason = m.defaultPrimary === this.d.config.self.Name ? 'failover' : 'takeover';
+        // PreStart gates the start (a failure throws: effect-failed HOOK_FAILED, nothing started).
+        if (off) await this.gate('PreStart', m, reason, facts);
         if (off) await pinDynamicMacs(this.d.control, id, this.d.log, m.name);
         if (off) await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
         await pinDynamicMacs(this.d.control, id, this.d.log, m.name);
         this.d.afterStart?.(m.name);
         this.d.log.info({ event: 'vm-started', module: m.name, vmId: id }, `${m.name}: VM started on ${this.d.config.self.Name}`);
+        if (off) this.note(m.name, reason, await this.d.hooks?.post('PostStart', m, reason, facts));
         return {};
       }
       case 'claim-epoch':
@@ -170,6 +196,26 @@ export class EffectRunner {
         return { epoch: r.epoch, generation: r.generation };
       }
     }
+  }
+
+  private async gate(kind: 'PreStart', m: ResolvedModule, reason: 'failover' | 'takeover', facts: { epoch: number; vmId: string }): Promise<void> {
+    if (this.d.hooks === undefined) return;
+    try {
+      const passed = await this.d.hooks.pre(kind, m, reason, facts);
+      if (passed !== null && this.hookFailures.get(m.name)?.report.Hook === kind) this.hookFailures.delete(m.name);
+    } catch (err) {
+      const report = (err instanceof VmmirrorError ? (err.details as { Report?: HookReport } | undefined)?.Report : undefined) ?? reportFromError(kind, err);
+      this.note(m.name, reason, report);
+      throw err;
+    }
+  }
+
+  /** Keeps a failed hook's report for status; a hook of the same kind that passed clears it. */
+  private note(module: string, reason: string, report: HookReport | null | undefined): void {
+    if (report === null || report === undefined) return;
+    const last = this.hookFailures.get(module);
+    if (!report.Ok) this.hookFailures.set(module, { report, reason, at: new Date() });
+    else if (last?.report.Hook === report.Hook) this.hookFailures.delete(module);
   }
 
   private async stop(m: ResolvedModule, mode: 'Shutdown' | 'TurnOff' | 'Save', timeoutMs: number): Promise<void> {
@@ -196,4 +242,8 @@ export class EffectRunner {
       throw err;
     }
   }
+}
+
+function reportFromError(kind: HookReport['Hook'], err: unknown): HookReport {
+  return { Hook: kind, Ok: false, ExitCode: null, DurationMs: 0, TimedOut: false, Code: err instanceof VmmirrorError ? err.code : 'INTERNAL', Message: err instanceof Error ? err.message : String(err), StdoutTail: '', StderrTail: '' };
 }

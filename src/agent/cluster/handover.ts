@@ -5,7 +5,7 @@ import type { VmId } from '../../hypervisor/types';
 import type { WitnessClient } from '../../witness';
 import type { HandoverRequest } from '../messages';
 import type { ClusterRuntime } from './runtime';
-import type { SwitchoverDeps } from './switchover';
+import { moveReason, type SwitchoverDeps } from './switchover';
 
 // The owner's side of a planned switchover (a failback or an operator's failover): a cycle while
 // the VM still runs, stop, the final cycle (zero loss: every write before the stop is in it), the
@@ -36,6 +36,10 @@ export async function answerHandover(d: SwitchoverDeps, body: z.output<typeof Ha
     // A cycle while the VM still runs (after any scheduled one in flight): the final cycle, the
     // one the guest waits for, then carries only the writes of the last moments.
     const pre = await d.runners.get(m.name)!.syncNow(body.epoch);
+    // PreStop gates the move: a failure stops it here, before anything stopped (the VM runs on).
+    step = 'pre-stop hook';
+    const reason = moveReason(d, m, d.config.self.Name, to);
+    await d.hooks?.pre('PreStop', m, reason, { epoch: body.epoch, vmId: id });
     step = 'stop';
     const t0 = performance.now();
     await stopForHandover(d, m, id);
@@ -56,6 +60,8 @@ export async function answerHandover(d: SwitchoverDeps, body: z.output<typeof Ha
     await d.effects.drain(m.name);
     const now = rt.snapshot.modules[m.name];
     if (now?.epoch !== next || now.owner !== to) throw new VmmirrorError('HANDOVER_FAILED', `the handover was not recorded (epoch ${now?.epoch}, owner ${now?.owner ?? 'none'})`);
+    // PostStop only reports: it runs after the answer is on its way, so it never adds to the downtime.
+    if (d.hooks !== undefined) setImmediate(() => void d.hooks!.post('PostStop', m, reason, { epoch: next, vmId: id }));
     d.log.info({ event: 'handed-over', module: m.name, epoch: next, to, stopMs: Math.round(stopMs), syncMs: Math.round(syncMs), finalBytes: report.streamBytes }, `${m.name}: handed over to ${to} under epoch ${next}`);
     return { epoch: next, generation: report.toGeneration, finalBytes: report.streamBytes, stopMs, syncMs, fromGeneration, handoverMs: performance.now() - t0 };
   } catch (err) {

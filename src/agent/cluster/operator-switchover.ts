@@ -8,7 +8,7 @@ import type { Logger } from '../../log';
 import type { PeerConnection } from '../../peer';
 import { SwitchoverAsk, type SwitchoverCheckWire, type SwitchoverFiguresWire } from '../messages';
 import type { ClusterRuntime } from './runtime';
-import type { Switchover, SwitchoverFigures } from './switchover';
+import { hookBudgetMs, type Switchover, type SwitchoverFigures } from './switchover';
 
 // The operator's planned switchover (`vmmirror failover <module|vm> [--to]`, `vmmirror failback
 // <module>`). Exactly one side drives it: the host that will run the VM. It checks, then hands the
@@ -95,7 +95,7 @@ export class OperatorSwitchover {
       throw this.refused(m, `${peer} is not heard`, checks);
     }
     const conn = await this.d.connection();
-    const budget = m.policies.stopTimeoutSeconds * 1000 + this.d.config.agent.CycleTimeoutSeconds * 1000 + m.policies.startTimeoutSeconds * 1000 + 120_000;
+    const budget = m.policies.stopTimeoutSeconds * 1000 + this.d.config.agent.CycleTimeoutSeconds * 1000 + m.policies.startTimeoutSeconds * 1000 + 120_000 + hookBudgetMs(this.d.switchover.deps, m, 'PreStart') + hookBudgetMs(this.d.switchover.deps, m, 'PreStop');
     const r = await conn.request(SwitchoverAsk, { module: m.name, epoch: snap.epoch, whatIf: o.whatIf }, { timeoutMs: budget });
     const out = { ...base, checks: r.checks, figures: r.figures };
     if (r.figures !== null) {

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { LoadedConfig, ResolvedModule } from '../../config';
 import { VmmirrorError } from '../../errors';
+import type { HookReason, HookRunner } from '../../hooks';
 import type { Hypervisor, VmId } from '../../hypervisor/types';
 import type { Logger } from '../../log';
 import type { WitnessClient } from '../../witness';
@@ -32,7 +33,25 @@ export interface SwitchoverDeps {
   beforeStart(module: string): Promise<void>;
   /** True while the module's guest is hung and moved for health (health-watch.ts): the handover turns it off. */
   hungGuest?(module: string): boolean;
+  /** The operator's hooks (docs/hooks.md): PreStop/PostStop on the owner, PreStart/PostStart here. */
+  hooks?: HookRunner;
+  /** True while `host` is in maintenance (a move away from it is a drain). */
+  inMaintenance?(host: string): boolean;
   log: Logger;
+}
+
+/**
+ * Why a planned switchover moves a module, the same word on both hosts: away from a host in
+ * maintenance it is a drain; to its default primary a failback; else an operator's switchover.
+ */
+export function moveReason(d: Pick<SwitchoverDeps, 'inMaintenance'>, m: ResolvedModule, from: string, to: string): HookReason {
+  if (d.inMaintenance?.(from) === true) return 'drain';
+  return m.defaultPrimary === to ? 'failback' : 'switchover';
+}
+
+/** What a pre hook may add to a budget: its timeout, when the module has that hook. */
+export function hookBudgetMs(d: Pick<SwitchoverDeps, 'hooks'>, m: ResolvedModule, kind: 'PreStart' | 'PreStop'): number {
+  return d.hooks?.has(kind, m) === true ? (m.hooks.timeoutSeconds ?? 60) * 1000 + 5000 : 0;
 }
 
 /** The figures of one planned switchover (a failback, or an operator's failover), as the host that now runs the VM measured them. */
@@ -64,6 +83,11 @@ export class Switchover {
   readonly discarded = new Set<string>();
 
   constructor(private readonly d: SwitchoverDeps) {}
+
+  /** Its dependencies (the hooks and maintenance flags another move's budget counts). */
+  get deps(): SwitchoverDeps {
+    return this.d;
+  }
 
   private module(name: string): ResolvedModule {
     const m = this.d.config.modules.find((x) => x.name === name);
@@ -150,7 +174,14 @@ export class Switchover {
     const conn = await this.d.connection().catch((err: unknown) => {
       throw new VmmirrorError('HANDOVER_FAILED', `switchover of ${module} to ${self} stopped at step "ask": ${(err as Error).message}; nothing moved, the VM runs on ${from}`, { cause: err });
     });
-    const budget = m.policies.stopTimeoutSeconds * 1000 + this.cycleBudgetMs() + 30_000;
+    // PreStart runs BEFORE the owner is asked to stop: a refusal after the handover would leave the
+    // VM running nowhere. A failure here moves nothing (the VM keeps running on the owner).
+    const reason = moveReason(this.d, m, from, self);
+    // The VM id is not looked up yet: looking it up may register the replica VM, which waits for the epoch.
+    await this.d.hooks?.pre('PreStart', m, reason, { epoch: epoch + 1, vmId: null }).catch((err: unknown) => {
+      throw new VmmirrorError('HANDOVER_FAILED', `switchover of ${module} to ${self} stopped at step "pre-start hook": ${(err as Error).message}; nothing moved, the VM runs on ${from}`, { cause: err, details: { Module: module, Step: 'pre-start hook', HookCode: err instanceof VmmirrorError ? err.code : 'INTERNAL' } });
+    });
+    const budget = m.policies.stopTimeoutSeconds * 1000 + this.cycleBudgetMs() + 30_000 + hookBudgetMs(this.d, m, 'PreStop');
     // The owner's own errors name its step (stop, final sync, witness, record) and where the VM runs.
     const r = await conn.request(HandoverRequest, { module, epoch }, { timeoutMs: budget }).catch((err: unknown) => {
       if (err instanceof VmmirrorError && (err.code === 'HANDOVER_FAILED' || err.code === 'MODULE_NOT_SECONDARY' || err.code === 'MODULE_NOT_PRIMARY' || err.code === 'STALE_EPOCH')) throw err;
@@ -160,9 +191,10 @@ export class Switchover {
     if (r.epoch !== epoch + 1) throw new VmmirrorError('STALE_EPOCH', `module ${module}: the owner handed over epoch ${r.epoch}, expected ${epoch + 1}`);
     // The epoch is ours (the owner recorded it, and the witness if any): start here.
     const tStart = performance.now();
+    let id: VmId | null = null;
     try {
       await this.d.releaseReplica(module);
-      const id = await this.d.vmIdOf(m);
+      id = await this.d.vmIdOf(m);
       await this.d.beforeStart(module);
       await this.d.control.startVm(id, { timeoutMs: m.policies.startTimeoutSeconds * 1000, waitHeartbeat: false });
     } catch (err) {
@@ -174,6 +206,8 @@ export class Switchover {
       module, from, to: self, epoch: r.epoch, fromGeneration: r.fromGeneration ?? null, generation: r.generation,
       stopMs: r.stopMs, syncMs: r.syncMs, startMs, downtimeMs: (r.handoverMs ?? r.stopMs + r.syncMs) + startMs, finalBytes: r.finalBytes, at: new Date(),
     };
+    const postStart = await this.d.hooks?.post('PostStart', m, reason, { epoch: r.epoch, vmId: id });
+    if (postStart != null && !postStart.Ok) this.d.log.warn({ event: 'hook-failed', module, hook: 'PostStart', reason }, postStart.Message ?? `${module}: PostStart hook failed`);
     this.failbacks.set(module, figures);
     this.d.log.info({ event: 'failback-done', ...figures, operator, totalMs: Math.round(performance.now() - t0) }, `${module}: moved from ${from} to ${self} (downtime ${Math.round(figures.downtimeMs)} ms)`);
     return figures;

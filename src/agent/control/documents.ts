@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ModuleState, WaitReason } from '../../cluster/record';
+import { HookReport } from '../../hooks/semantics';
 
 // The JSON documents of `vmmirror status` and `vmmirror sync` (docs/output.md): PascalCase,
 // ISO 8601 UTC, bytes, milliseconds, enums as strings, lists always arrays.
@@ -151,6 +152,8 @@ export const ModuleStatus = z.object({
   LastError: ErrorInfo.nullable(),
   /** The last planned switchover to this host since the agent started (with from and to); filled by the agent. */
   LastSwitchover: SwitchoverFigures.extend({ From: z.string(), To: z.string() }).nullable().optional(),
+  /** The last hook (docs/hooks.md) around a start or stop here that failed, while no later run of it passed; filled by the agent. */
+  LastHookFailure: HookReport.extend({ Reason: z.string(), At: Iso }).nullable().optional(),
   /** The guest heartbeat watch of this host (docs/cluster.md "VM health"); filled by the agent. */
   Health: z
     .object({
