@@ -26,6 +26,8 @@ interface View {
   peerHeard: boolean;
   retryDue: (m: ModuleSnapshot) => boolean;
   failbackStableMs: number;
+  /** This host is in maintenance: nothing moves onto it (what it owns runs on, or it would run nowhere). */
+  maintenance: boolean;
 }
 
 export function viewOf(s: ClusterSnapshot, name: string): View {
@@ -47,6 +49,7 @@ export function viewOf(s: ClusterSnapshot, name: string): View {
     peerHeard: lastHeard(s.detector) !== null,
     retryDue: (m) => m.failedAt === null || s.now - m.failedAt >= s.settings.retryMs,
     failbackStableMs: s.settings.failbackStableMs,
+    maintenance: s.maintenance === true,
   };
 }
 
@@ -186,17 +189,19 @@ function decideSecond(m: ModuleSnapshot, v: View, switchoverAsked = false): Deci
     // An operator's planned switchover to this host, in either direction and whatever the
     // module's Failback policy: the same move as a failback, when the owner counts this copy in
     // sync (PRIM at our epoch) and this host may run VMs.
-    if (switchoverAsked && peerRuns && !m.failbackAsked && v.canRun && m.owner === v.peer?.owner) {
+    if (switchoverAsked && peerRuns && !m.failbackAsked && v.canRun && !v.maintenance && m.owner === v.peer?.owner) {
       return { m: { ...m, claim: null, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
     }
-    if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns) return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };
+    if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns || v.maintenance) return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };
     const since = m.inSyncSince ?? v.now;
     if (m.failbackAsked || v.now - since < v.failbackStableMs || !v.retryDue(m)) return { m: { ...m, claim: null, inSyncSince: since }, effects: [] };
     return { m: { ...m, claim: null, inSyncSince: since, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
   }
   // Peer lost: only a witness can give the vote a takeover needs, and only a copy that holds a
   // replicated generation is worth starting (generation 0 is an empty or foreign copy).
-  if (!v.witness || !v.canRun || m.generation === 0 || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
+  // A host in maintenance takes nothing over (as a paused WSFC node or a Proxmox node in maintenance):
+  // its operator may be patching or rebooting it; `vmmirror resume` lets it take over again.
+  if (!v.witness || !v.canRun || v.maintenance || m.generation === 0 || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
   return ask(m, v, m.epoch + 1, 'takeover');
 }
 
@@ -208,7 +213,9 @@ function startResync(m: ModuleSnapshot, v: View): Decision {
 function decideWait(m: ModuleSnapshot, v: View): Decision {
   if (m.waitReason === 'resync' || m.waitReason === 'resync-failed') return startResync(m, v);
   // The cold-start opt-in (cold-start.ts says when, and what it risks).
-  const alone = coldStartMove(m, { self: v.self, witness: v.witness, peerHeard: v.peerHeard, peerGrantExpired: v.peerGrantExpired });
+  const moving = coldStartMove(m, { self: v.self, witness: v.witness, peerHeard: v.peerHeard, peerGrantExpired: v.peerGrantExpired });
+  // In maintenance a change of runner to this host waits (its own epoch still runs: 'run-own').
+  const alone = v.maintenance && (moving === 'take-alone' || moving === 'claim-takeover') ? null : moving;
   if (alone === 'run-own') return run(m, v);
   // A change of runner: the next epoch is ours, and run() persists it (WAIT -> ALONE) before the start.
   if (alone === 'take-alone') return run({ ...m, epoch: m.epoch + 1, owner: v.self, claim: null }, v);
@@ -222,7 +229,7 @@ function decideWait(m: ModuleSnapshot, v: View): Decision {
   }
   if (m.owner === null && m.defaultPrimary === v.self) {
     // A module never started: its default primary takes epoch 1 (through the witness when there is one).
-    if (!v.canRun) return { m, effects: [] };
+    if (!v.canRun || v.maintenance) return { m, effects: [] };
     if (v.witness) return m.claim !== null || !v.retryDue(m) ? { m, effects: [] } : ask(m, v, m.epoch + 1);
     if (v.peer === undefined || v.peer.owner !== null) return { m, effects: [] };
     // Epoch 1 is ours by the rule both hosts share; it starts once the peer has learnt it.

@@ -27,6 +27,8 @@ export function step(s: ClusterSnapshot, e: ClusterEvent): StepResult {
       grantedToPeerUntil: Math.max(next.grantedToPeerUntil ?? 0, grantorExpiry(e.now, s.settings.leaseMs, s.settings)),
       lease: answer === undefined ? next.lease : { ...next.lease, fromPeerUntil: Math.max(next.lease.fromPeerUntil ?? 0, holderExpiry(answer.askedAt, answer.grantedMs)) },
     };
+  } else if (e.type === 'maintenance') {
+    next = { ...next, maintenance: e.on };
   } else if (e.type === 'witness-lease') {
     const witnessModules = { ...next.witnessModules };
     for (const [name, c] of Object.entries(e.claims)) if ((witnessModules[name]?.epoch ?? -1) <= c.epoch) witnessModules[name] = c;
@@ -84,6 +86,8 @@ export function initialSnapshot(o: {
   lease?: ClusterSnapshot['lease'];
   /** The freshness record (src/agent/cluster/freshness.ts): how far each replica was behind at the last heartbeat that vouched for it. */
   freshness?: Record<string, FreshnessEntry | undefined>;
+  /** This host's maintenance flag, from its durable record (it survives a restart). */
+  maintenance?: boolean;
 }): ClusterSnapshot {
   const modules: Record<string, ModuleSnapshot> = {};
   for (const { coldStartAloneMs, ...c } of o.modules) {
@@ -117,5 +121,6 @@ export function initialSnapshot(o: {
     peerModules: {},
     witnessModules: {},
     modules,
+    ...(o.maintenance === true ? { maintenance: true } : {}),
   };
 }

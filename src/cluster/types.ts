@@ -77,6 +77,11 @@ export interface ClusterSnapshot {
   /** The witness's current (epoch, owner) of each module, from its last lease reply (claims only grow). */
   witnessModules: Record<string, { epoch: number; owner: string | null }>;
   modules: Record<string, ModuleSnapshot>;
+  /**
+   * This host is in maintenance (`vmmirror drain`, docs/cluster.md "Maintenance"): nothing moves
+   * onto it (no takeover, failback, switchover or first start here); what it already owns runs on.
+   */
+  maintenance?: boolean;
 }
 
 export type ClusterEvent =
@@ -106,6 +111,8 @@ export type ClusterEvent =
    * cycle brought the peer's copy level, and `epoch` (this epoch + 1) was handed to `to`.
    */
   | { type: 'handed-over'; now: number; module: string; epoch: number; to: string }
+  /** This host entered (`vmmirror drain`) or left (`vmmirror resume`) maintenance. */
+  | { type: 'maintenance'; now: number; on: boolean }
   /**
    * What the hypervisor says of the VM here, when it differs from what the machine expects: the
    * guard fenced it (`guard`), or someone outside vmmirror started or stopped it (`outside`).
