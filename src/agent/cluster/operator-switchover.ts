@@ -128,6 +128,15 @@ export class OperatorSwitchover {
     if (whatIf) return { checks, figures: null };
     const failed = checks.filter((c) => !c.passed);
     if (failed.length > 0) throw this.refused(m, failed.map((c) => `${c.name}: ${c.detail}`).join('; '), checks);
+    // The checks awaited the hypervisor: another switchover of this module (a second command here,
+    // or one the owner asked over the wire) may have been taken meanwhile. Judged again in the same
+    // synchronous run as the dispatch: else "failbackAsked" below would be that move's, and this
+    // command would wait, forever, for an outcome nobody reports to it (and block the next one).
+    const now = this.d.rt.snapshot.modules[m.name]!;
+    if (now.failbackAsked || this.d.rt.handingOver.has(m.name) || now.state !== 'SECOND' || now.owner !== this.d.config.peer.Name) {
+      const why = 'another switchover of it was taken while this one was being checked (see vmmirror status)';
+      throw this.refused(m, why, [...checks, { name: 'accepted', passed: false, detail: why }]);
+    }
     const wait = this.d.switchover.awaitOutcome(m.name);
     this.d.log.info({ event: 'switchover-asked', module: m.name, to: this.d.config.self.Name }, `${m.name}: planned switchover to ${this.d.config.self.Name} asked by an operator`);
     this.d.rt.dispatch({ type: 'operator', module: m.name, command: 'switchover' });
