@@ -24,14 +24,20 @@ describe('vm-config gate: parts are gated like the commit', function () {
   const { transfer, bytes, work, freshStore } = adversary('vm-config gate');
 
   /** Sends one raw request from the hostile peer and waits for its answer (a reply or a reply-error). */
-  const ask = async (m: RawPeer, id: number, b: unknown): Promise<Record<string, unknown>> => {
-    m.control({ kind: 'request', id, type: 'vmconfig.part', body: b });
-    for (;;) {
-      const hit = m.frames.filter((f) => f.type === 'control').map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, unknown>).find((x) => x.id === id);
-      if (hit !== undefined) return hit;
-      await m.next(`never-${id}`, 50).catch(() => undefined); // wakes on the next frame (or after 50 ms)
-    }
-  };
+  const ask = (m: RawPeer, id: number, b: unknown): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const find = (): Record<string, unknown> | undefined => m.frames.filter((f) => f.type === 'control').map((f) => JSON.parse(f.payload.toString('utf8')) as Record<string, unknown>).find((x) => x.id === id);
+      // rawPeer's own 'data' listener (registered first) has decoded the frames when this one runs.
+      const onData = (): void => {
+        const hit = find();
+        if (hit === undefined) return;
+        m.socket.off('data', onData);
+        resolve(hit);
+      };
+      m.socket.on('data', onData);
+      void m.closed.then(() => reject(new Error(`the server closed the link before answering request ${id}`)));
+      m.control({ kind: 'request', id, type: 'vmconfig.part', body: b });
+    });
 
   it('a stale, an unknown or a non-owner epoch\'s part writes nothing and leaves the transfer in flight whole; that transfer then commits', async () => {
     const { store, dir } = await freshStore('gate');
