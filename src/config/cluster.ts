@@ -3,6 +3,18 @@ import { Fingerprint, Name, PolicySettings, Port, ReplicationSettings } from './
 
 // cluster.json: identical on both hosts. Everything both agents must agree on.
 
+/**
+ * One spelling per address, to tell "the same address written another way" (HVB.lan vs hvb.lan.,
+ * ::1 vs 0:0:0:0:0:0:0:1, 127.000.000.001) from a second network: the URL parser's host form.
+ */
+function canonicalAddress(a: string): string {
+  try {
+    return new URL(`http://${a.includes(':') ? `[${a}]` : a}/`).hostname.replace(/\.$/, '');
+  } catch {
+    return a.trim().toLowerCase().replace(/\.$/, '');
+  }
+}
+
 export const HostEntry = z
   .object({
     Name: Name.describe('host name as used in module files (DefaultPrimary, Pin)'),
@@ -15,7 +27,7 @@ export const HostEntry = z
   })
   .strict()
   .refine((h) => h.SecondaryPort === undefined || h.SecondaryAddress !== undefined, { message: 'SecondaryPort needs SecondaryAddress', path: ['SecondaryPort'] })
-  .refine((h) => h.SecondaryAddress === undefined || h.SecondaryAddress !== h.Address, { message: 'SecondaryAddress must differ from Address (a second network)', path: ['SecondaryAddress'] });
+  .refine((h) => h.SecondaryAddress === undefined || canonicalAddress(h.SecondaryAddress) !== canonicalAddress(h.Address), { message: 'SecondaryAddress must differ from Address (a second network)', path: ['SecondaryAddress'] });
 export type HostEntry = z.infer<typeof HostEntry>;
 
 /** The third vote (cluster issue): a `vmmirror witness` process or a file share. */
