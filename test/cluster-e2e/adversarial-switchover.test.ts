@@ -34,7 +34,7 @@ function deferred<T>(): Deferred<T> {
 
 const FIGURES: SwitchoverFigures = { module: 'web', from: 'b', to: 'a', epoch: 4, fromGeneration: 9, generation: 11, stopMs: 10, syncMs: 20, startMs: 30, downtimeMs: 60, finalBytes: 4096, at: new Date('2026-12-01T10:00:00Z') };
 
-async function world() {
+async function world(o: { webResyncing?: boolean } = {}) {
   const t = await tempDir('vmmirror-adv-sw-');
   const clock = { now: 1000 };
   const modules = [
@@ -50,7 +50,7 @@ async function world() {
     modules: modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: 'manual' as const, fenceMode: 'TurnOff' as const })),
     // web runs on b (a holds its replica); db runs here on a.
     records: {
-      web: { Version: 1, Module: 'web', State: 'SECOND', WaitReason: null, Epoch: 3, Owner: 'b', Generation: 9 },
+      web: o.webResyncing === true ? { Version: 1, Module: 'web', State: 'WAIT', WaitReason: 'resync', Epoch: 3, Owner: 'b', Generation: 9 } : { Version: 1, Module: 'web', State: 'SECOND', WaitReason: null, Epoch: 3, Owner: 'b', Generation: 9 },
       db: { Version: 1, Module: 'db', State: 'PRIM', WaitReason: null, Epoch: 3, Owner: 'a', Generation: 9 },
     },
     vms: { db: 'running' },
@@ -126,23 +126,26 @@ describe('adversarial: two planned switchovers of one module at once, and a host
     it(`two failovers of web at once (the second ${second}), the first one's move already under way when the second's checks end: one move, the second refused at once, never left waiting`, async () => {
       const w = await world();
       try {
-        const first = watch(w.op.run('web', { action: 'failover', whatIf: false }));
-        const other = watch(second === 'local' ? w.op.run('WEB', { action: 'failover', whatIf: false }) : w.op.answerAsk({ module: 'web', epoch: 3, whatIf: false }));
+        const one = watch(w.op.run('web', { action: 'failover', whatIf: false }));
+        const two = watch(second === 'local' ? w.op.run('WEB', { action: 'failover', whatIf: false }) : w.op.answerAsk({ module: 'web', epoch: 3, whatIf: false }));
         await w.until('both checking readiness (both past replica-here)', () => w.readiness.length === 2);
-        // The first's checks end: the machine takes it, the move starts (its waiter is taken).
+        // Whichever reached the hypervisor first has its checks end first: the machine takes it and
+        // the move starts (its waiter is taken).
         w.readiness[0]!.resolve(w.ready);
         await w.until('the move under way', () => w.moves.length === 1);
         expect(w.failbacks).to.deep.equal([{ type: 'failback', module: 'web', epoch: 3 }]);
-        // Now the second's (slow) readiness answers: it must end, refused, before the move does.
+        // Now the other's (slow) readiness answers: it must end, refused, while the move goes on.
         w.readiness[1]!.resolve(w.ready);
-        await w.until('the second command to end (a refusal), the first still moving', () => other.state !== 'pending');
+        await w.until('the other command to end (a refusal), the move still going', () => one.state !== 'pending' || two.state !== 'pending');
         expect(w.failbacks.length, 'one move only').to.equal(1);
-        if (second === 'local') expect(other.err?.code).to.equal('SWITCHOVER_REFUSED');
-        else expect((other.value as { figures: unknown } | undefined)?.figures, String(other.err)).to.equal(null);
-        // The move ends: the first reports it.
+        const [refused, moving] = one.state !== 'pending' ? [one, two] : [two, one];
+        const refusal = refused.err?.code ?? ((refused.value as { figures: unknown } | undefined)?.figures === null ? 'refused in the reply' : 'moved');
+        expect(refusal, String(refused.err)).to.be.oneOf(['SWITCHOVER_REFUSED', 'refused in the reply']);
+        // The move ends: the one it belongs to reports it.
         w.moves[0]!.resolve(FIGURES);
-        await w.until('the first to report', () => first.state !== 'pending');
-        expect(first.state).to.equal('done');
+        await w.until('the mover to report', () => moving.state !== 'pending');
+        expect(moving.state, String(moving.err)).to.equal('done');
+        expect((moving.value as { figures: { epoch: number } | null }).figures?.epoch).to.equal(4);
       } finally {
         await w.cleanup();
       }
@@ -166,6 +169,25 @@ describe('adversarial: two planned switchovers of one module at once, and a host
       w.moves[0]!.resolve(FIGURES);
       await w.until('the first to report', () => first.state !== 'pending');
       expect(first.state).to.equal('done');
+    } finally {
+      await w.cleanup();
+    }
+  });
+
+  it('a failover during a resync of this copy (WAIT resync), asked here or by the owner: refused on replica-here and in-sync, nothing asked of the machine', async () => {
+    const w = await world({ webResyncing: true });
+    try {
+      expect(w.rt.snapshot.modules.web!.state).to.equal('WAIT');
+      const here = watch(w.op.run('web', { action: 'failover', whatIf: false }));
+      const asked = watch(w.op.answerAsk({ module: 'web', epoch: 3, whatIf: false }));
+      await w.until('both checking readiness', () => w.readiness.length === 2);
+      for (const d of w.readiness) d.resolve(w.ready);
+      await w.until('both answers', () => here.state !== 'pending' && asked.state !== 'pending');
+      expect(here.err?.code).to.equal('SWITCHOVER_REFUSED');
+      expect(((here.err?.details.Checks ?? []) as { Name: string; Passed: boolean }[]).filter((c) => !c.Passed).map((c) => c.Name)).to.deep.equal(['replica-here', 'in-sync']);
+      const reply = asked.value as { checks: { name: string; passed: boolean }[]; figures: unknown };
+      expect({ figures: reply.figures, failed: reply.checks.filter((c) => !c.passed).map((c) => c.name) }).to.deep.equal({ figures: null, failed: ['replica-here', 'in-sync'] });
+      expect(w.failbacks).to.deep.equal([]);
     } finally {
       await w.cleanup();
     }
@@ -198,3 +220,4 @@ describe('adversarial: two planned switchovers of one module at once, and a host
     }
   });
 });
+
