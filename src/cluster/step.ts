@@ -12,6 +12,15 @@ import type { ClusterEvent, ClusterSettings, ClusterSnapshot, Effect, ModuleSnap
 // No I/O and no clock: the effect runner carries out the effects, in order, and feeds their
 // outcomes back as events.
 
+// A grant is held for at most this host's own lease length. Holding less than granted is always
+// safe (the holder stops sooner than the grantor's count), and it keeps every lease this host
+// writes for its guard within the guard's bound (leaseMs + 1 s): a witness configured with a longer
+// LeaseMs than the cluster's PeerLossTimeoutMs would otherwise make the guard judge each lease
+// "foreign-clock" and fence the VMs at once.
+function heldMs(grantedMs: number, s: ClusterSnapshot): number {
+  return Math.min(grantedMs, s.settings.leaseMs);
+}
+
 export function step(s: ClusterSnapshot, e: ClusterEvent): StepResult {
   if (e.now < s.now) throw new InvariantError(`cluster: event time ${e.now} is before the snapshot's ${s.now} (the clock is monotonic)`);
   let next: ClusterSnapshot = { ...s, now: e.now };
@@ -25,14 +34,14 @@ export function step(s: ClusterSnapshot, e: ClusterEvent): StepResult {
       peerModules: e.modules,
       // Answering this heartbeat grants the peer our vote; we honour it past the peer's own count.
       grantedToPeerUntil: Math.max(next.grantedToPeerUntil ?? 0, grantorExpiry(e.now, s.settings.leaseMs, s.settings)),
-      lease: answer === undefined ? next.lease : { ...next.lease, fromPeerUntil: Math.max(next.lease.fromPeerUntil ?? 0, holderExpiry(answer.askedAt, answer.grantedMs)) },
+      lease: answer === undefined ? next.lease : { ...next.lease, fromPeerUntil: Math.max(next.lease.fromPeerUntil ?? 0, holderExpiry(answer.askedAt, heldMs(answer.grantedMs, s))) },
     };
   } else if (e.type === 'maintenance') {
     next = { ...next, maintenance: e.on };
   } else if (e.type === 'witness-lease') {
     const witnessModules = { ...next.witnessModules };
     for (const [name, c] of Object.entries(e.claims)) if ((witnessModules[name]?.epoch ?? -1) <= c.epoch) witnessModules[name] = c;
-    next = { ...next, witnessModules, lease: { ...next.lease, fromWitnessUntil: Math.max(next.lease.fromWitnessUntil ?? 0, holderExpiry(e.askedAt, e.grantedMs)) } };
+    next = { ...next, witnessModules, lease: { ...next.lease, fromWitnessUntil: Math.max(next.lease.fromWitnessUntil ?? 0, holderExpiry(e.askedAt, heldMs(e.grantedMs, s))) } };
   }
 
   const transitions: StepResult['transitions'] = [];

@@ -29,7 +29,17 @@ describe('cluster/deadline (when the runner must tick next)', () => {
   });
 
   it('names the instant the peer counts as lost when that comes first', () => {
-    const s = step(start(), { type: 'peer-heartbeat', now: 100, path: 'primary', modules: {}, answer: { askedAt: 90, grantedMs: 60_000 } }).next;
+    // The witness renewed its vote after the peer's last heartbeat: the peer counts as lost before the lease ends.
+    const s0 = step(start(), { type: 'peer-heartbeat', now: 100, path: 'primary', modules: {}, answer: { askedAt: 90, grantedMs: 5000 } }).next;
+    const s = step(s0, { type: 'witness-lease', now: 3000, askedAt: 2990, grantedMs: 5000, claims: {} }).next;
     expect(nextDeadline(s)).to.equal(100 + BASE_SETTINGS.peerTimeoutMs);
+  });
+
+  it('holds a grant for at most its own lease length (a witness or peer granting more is cut to it)', () => {
+    const s = step(start(), { type: 'peer-heartbeat', now: 100, path: 'primary', modules: {}, answer: { askedAt: 90, grantedMs: 60_000 } }).next;
+    expect(s.lease.fromPeerUntil).to.equal(90 + BASE_SETTINGS.leaseMs);
+    const w = step(s, { type: 'witness-lease', now: 200, askedAt: 190, grantedMs: 60_000, claims: {} }).next;
+    expect(w.lease.fromWitnessUntil).to.equal(190 + BASE_SETTINGS.leaseMs);
+    expect(nextDeadline(w)).to.equal(190 + BASE_SETTINGS.leaseMs - BASE_SETTINGS.fenceLeadMs);
   });
 });
