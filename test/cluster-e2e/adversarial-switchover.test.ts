@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { OperatorSwitchover } from '../../src/agent/cluster/operator-switchover';
 import { ClusterRuntime } from '../../src/agent/cluster/runtime';
 import { Switchover, type SwitchoverDeps, type SwitchoverFigures } from '../../src/agent/cluster/switchover';
@@ -85,12 +88,15 @@ async function world(o: { webResyncing?: boolean } = {}) {
   };
   // Readiness answers in the order the test releases it (the hypervisor is slow for one caller).
   const readiness: Deferred<Readiness>[] = [];
+  const judgedDirs: string[] = [];
   const control = {
     getVm: async () => ({ id: 'x', memoryBytes: 1024 }),
-    exportConfig: async () => ({ vmId: 'x', configDir: '', files: [] }),
-    checkReadiness: () => {
+    // The export is a file in the folder the agent names: its judge must still find it there.
+    exportConfig: async (_id: string, dir: string) => (await writeFile(join(dir, 'export.vmcx'), 'config'), { vmId: 'x', configDir: dir, files: [] }),
+    checkReadiness: (dir: string) => {
       const d = deferred<Readiness>();
       readiness.push(d);
+      judgedDirs.push(dir);
       return d.promise;
     },
   } as unknown as Hypervisor;
@@ -105,7 +111,7 @@ async function world(o: { webResyncing?: boolean } = {}) {
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  return { op, rt, failbacks, moves, readiness, ready, until, cleanup: async () => (rt.stop(), t.cleanup()) };
+  return { op, rt, failbacks, moves, readiness, judgedDirs, ready, until, cleanup: async () => (rt.stop(), t.cleanup()) };
 }
 
 /** Tracks a promise's end without awaiting it: a move that never answers must show as "pending", not hang the test. */
@@ -128,13 +134,14 @@ describe('adversarial: two planned switchovers of one module at once, and a host
       try {
         const one = watch(w.op.run('web', { action: 'failover', whatIf: false }));
         const two = watch(second === 'local' ? w.op.run('WEB', { action: 'failover', whatIf: false }) : w.op.answerAsk({ module: 'web', epoch: 3, whatIf: false }));
-        await w.until('both checking readiness (both past replica-here)', () => w.readiness.length === 2);
-        // Whichever reached the hypervisor first has its checks end first: the machine takes it and
-        // the move starts (its waiter is taken).
+        // Both are past replica-here (judged at once); whichever reaches the hypervisor first has
+        // its checks end first: the machine takes it and the move starts (its waiter is taken).
+        await w.until('one checking readiness', () => w.readiness.length >= 1);
         w.readiness[0]!.resolve(w.ready);
         await w.until('the move under way', () => w.moves.length === 1);
         expect(w.failbacks).to.deep.equal([{ type: 'failback', module: 'web', epoch: 3 }]);
         // Now the other's (slow) readiness answers: it must end, refused, while the move goes on.
+        await w.until('the other checking readiness', () => w.readiness.length === 2);
         w.readiness[1]!.resolve(w.ready);
         await w.until('the other command to end (a refusal), the move still going', () => one.state !== 'pending' || two.state !== 'pending');
         expect(w.failbacks.length, 'one move only').to.equal(1);
@@ -174,14 +181,37 @@ describe('adversarial: two planned switchovers of one module at once, and a host
     }
   });
 
+  it('two --what-if of web at once (here, and relayed by the owner): each readiness judge still finds the export it was given (one judgement at a time per module)', async () => {
+    const w = await world();
+    try {
+      const here = watch(w.op.run('web', { action: 'failover', whatIf: true }));
+      const asked = watch(w.op.answerAsk({ module: 'web', epoch: 3, whatIf: true }));
+      const found: boolean[] = [];
+      for (let i = 0; i < 2; i++) {
+        await w.until(`readiness check ${i + 1}`, () => w.readiness.length > i);
+        // The judge reads the folder now; then the other command's turn comes.
+        found.push(existsSync(join(w.judgedDirs[i]!, 'export.vmcx')));
+        w.readiness[i]!.resolve(w.ready);
+        await w.until(`command ${i + 1} to answer`, () => [here, asked].filter((x) => x.state !== 'pending').length > i);
+      }
+      expect(found, 'each judge found its export').to.deep.equal([true, true]);
+      expect([here.state, asked.state]).to.deep.equal(['done', 'done']);
+      expect(w.failbacks).to.deep.equal([]);
+    } finally {
+      await w.cleanup();
+    }
+  });
+
   it('a failover during a resync of this copy (WAIT resync), asked here or by the owner: refused on replica-here and in-sync, nothing asked of the machine', async () => {
     const w = await world({ webResyncing: true });
     try {
       expect(w.rt.snapshot.modules.web!.state).to.equal('WAIT');
       const here = watch(w.op.run('web', { action: 'failover', whatIf: false }));
       const asked = watch(w.op.answerAsk({ module: 'web', epoch: 3, whatIf: false }));
-      await w.until('both checking readiness', () => w.readiness.length === 2);
-      for (const d of w.readiness) d.resolve(w.ready);
+      for (let i = 0; i < 2; i++) {
+        await w.until('a readiness check', () => w.readiness.length > i);
+        w.readiness[i]!.resolve(w.ready);
+      }
       await w.until('both answers', () => here.state !== 'pending' && asked.state !== 'pending');
       expect(here.err?.code).to.equal('SWITCHOVER_REFUSED');
       expect(((here.err?.details.Checks ?? []) as { Name: string; Passed: boolean }[]).filter((c) => !c.Passed).map((c) => c.Name)).to.deep.equal(['replica-here', 'in-sync']);

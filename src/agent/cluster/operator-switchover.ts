@@ -171,10 +171,23 @@ export class OperatorSwitchover {
     return checks;
   }
 
+  /** The readiness judgement of each module in progress: one at a time, they share the module's export folder. */
+  private readonly judging = new Map<string, Promise<unknown>>();
+
+  // Two commands for one module at once (two --what-if, or one here and one the owner relays)
+  // would otherwise empty each other's export folder while the hypervisor reads it.
+  private readiness(m: ResolvedModule): Promise<SwitchoverCheck> {
+    const mine = (this.judging.get(m.name) ?? Promise.resolve()).then(() => this.judgeReadiness(m));
+    const tail = mine.catch(() => undefined);
+    this.judging.set(m.name, tail);
+    void tail.then(() => (this.judging.get(m.name) === tail ? this.judging.delete(m.name) : undefined));
+    return mine;
+  }
+
   // The hypervisor's own verdict on the replica VM here (switches, configuration version, memory
   // headroom: Compare-VM on Hyper-V): its configuration is exported into a folder this host's
   // config names, judged, and the folder removed.
-  private async readiness(m: ResolvedModule): Promise<SwitchoverCheck> {
+  private async judgeReadiness(m: ResolvedModule): Promise<SwitchoverCheck> {
     const dir = join(this.d.config.dataDir, 'switchover-readiness', m.name);
     try {
       const id = await this.d.vmIdOf(m).catch((err: unknown) => (hasCode(err, 'VM_NOT_FOUND') ? null : Promise.reject(err)));
