@@ -12,7 +12,7 @@ export const registerDemo: CommandRegistrar = (program, run) => {
     .option('--seed <n>', "seeds the guests' writers (default random, printed)")
     .action((opts: import('../commands/demo').DemoCliOptions) => run(() => (require('../commands/demo') as typeof import('../commands/demo')).runDemoCommand(opts)));
   withExamples(command, [
-    ['npx vmmirror demo', 'watch a failover, a resync, a failback and a planned move (the live view is on stderr)'],
+    ['vmmirror demo', '(from a clone: npm run demo) watch a failover, a resync, a failback and a planned move (the live view is on stderr)'],
     ['vmmirror demo --json --vms 2 | ConvertFrom-Json', 'the figures as one JSON document (per VM: kill-to-running, writes lost, resync bytes, downtimes, verification)'],
   ]);
 };
