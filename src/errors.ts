@@ -67,6 +67,7 @@ export const ErrorCodes = {
   MODULE_NOT_SECONDARY: 'PEER', // a stream or resync for a module this host does not hold the replica of now
   HANDOVER_FAILED: 'PEER', // a planned switchover stopped at a step; the VM runs on exactly one host (the message names which)
   SWITCHOVER_REFUSED: 'PEER', // a planned switchover refused before anything moved: a check failed (Details.Checks names it)
+  DRAIN_INCOMPLETE: 'PEER', // vmmirror drain left VMs on the host (Details.Report names each module and why); the host stays in maintenance
   FAILBACK_DAMPED: 'PEER', // an automatic failback held back: this host came back too often lately (Agent.FailbackDamping)
   VM_NOT_REGISTERED: 'HYPERVISOR', // a takeover found no replica VM registered for the module on this host
   VM_CONFIG_INVALID: 'INPUT', // an exported VM configuration from the peer is malformed (file name, size, digest) or the stored one is damaged

@@ -12,6 +12,7 @@ import { readToken } from './control/auth';
 import { StatusDocument, SwitchoverDocument, SyncReport } from './control/documents';
 import { switchoverJson, withLastSwitchover } from './control/switchover-json';
 import { withLastHookFailure } from './control/hooks-json';
+import { withMaintenance } from './control/maintenance-json';
 import { OperatorSwitchover } from './cluster/operator-switchover';
 import { startControlServer } from './control/server';
 import { resolveVm, runCycle, senderStateDir } from './cycle';
@@ -22,6 +23,8 @@ import { answerHeartbeat, startClusterHeartbeats, startSecondaryHeartbeats } fro
 import { ClusterRuntime } from './cluster/runtime';
 import { clusterSettings, recordsDir } from './cluster/settings';
 import { Switchover } from './cluster/switchover';
+import { Maintenance } from './cluster/maintenance';
+import { MaintenanceAsk } from './cluster/maintenance-wire';
 import { activityOf, startVmWatch } from './cluster/vm-watch';
 import { HealthWatch } from './cluster/health-watch';
 import { healthDir, readHealthRecords, writeHealthRecord } from './cluster/health-store';
@@ -167,6 +170,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
   }
   // The cold-start opt-in's durable knowledge (./cluster/freshness.ts), read before the first decision.
   const freshnessRecord = await readFreshness(config.dataDir, log);
+  // Maintenance (./cluster/maintenance.ts) survives a restart: the first decision already knows it.
+  const inMaintenance = await Maintenance.selfFlag(recordsDir(config), config.self.Name);
   rt = new ClusterRuntime(
     initialSnapshot({
       self: config.self.Name,
@@ -178,11 +183,13 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       records,
       vms,
       lease: await leaseKeptByGuard(config.dataDir, settings.fenceLeadMs, settings.leaseMs + 1000),
+      maintenance: inMaintenance,
     }),
     { effects: (list) => effects.enqueue(list), changed: (s) => void guardWriter.update(s) },
     log,
   );
-  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), hooks, log });
+  switchover = new Switchover({ config, rt, runners, effects, control, witness, connection: () => link.connection(), vmIdOf: vmIdOrRegister, releaseReplica: (m) => replicas.release(m), beforeStart: async (module) => guardWriter.update(runtime().snapshot, [module]), hungGuest: (module) => healthWatch.hung(module), hooks, inMaintenance: (host) => maintenance.inMaintenance(host), log });
+  let maintenance!: Maintenance;
   const operator = new OperatorSwitchover({ config, rt, switchover, control, vmIdOf, storedConfig: (module) => vmConfigs.current(module), connection: () => link.connection(), log });
   // VM health (docs/cluster.md "VM health"): a hung guest is restarted here, then moved by the operator's switchover.
   const healthWatch: HealthWatch = new HealthWatch({
@@ -194,6 +201,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     records: await readHealthRecords(healthDir(config.dataDir), config.modules.map((m) => m.name), log),
     persist: (r) => writeHealthRecord(healthDir(config.dataDir), r),
   });
+
+  maintenance = await Maintenance.load({ config, rt, operator, recordsDir: recordsDir(config), connection: () => link.connection(), log });
 
   const peerView = { lastHeartbeatAt: null as Date | null, modules: new Map<string, ModuleSummary>() };
   let peerCluster: Record<string, ClusterModuleView> = {};
@@ -221,11 +230,12 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     });
   };
   const freshness = new FreshnessWriter(config.dataDir, config.peer.Name, config.modules.filter((m) => m.policies.coldStartAloneSeconds != null).map((m) => m.name), log, freshnessRecord);
-  const recordPeer = (body: { sentAt: string; modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView> } }): void => {
+  const recordPeer = (body: { sentAt: string; modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView>; maintenance?: boolean } }): void => {
     freshness.heard(runtime().snapshot, body);
     peerView.lastHeartbeatAt = new Date();
     peerView.modules = new Map(body.modules.map((m) => [m.name, m]));
     if (body.cluster !== undefined) peerCluster = body.cluster.modules;
+    maintenance.heardPeer(body.cluster?.maintenance);
   };
 
   // `vmmirror balance --apply` run on the peer rewrites this host's module files (docs/balance.md).
@@ -247,6 +257,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     h.onRequest(SwitchoverAsk, (body) => operator.answerAsk(body));
     h.onRequest(HealthCarry, (body) => healthWatch.accept(body));
     h.onRequest(BalanceRewrite, (body) => balance.answer(body));
+    h.onRequest(MaintenanceAsk, (body) => maintenance.answer(body));
     h.onStream((id, readable, info) => router.handle(id, readable, info));
   }
   witness?.on('event', (e: Parameters<ClusterRuntime['dispatch']>[0]) => {
@@ -272,7 +283,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     }
     const resync = new Map<string, { bytesDone: number; bytesTotal: number; startedAt: Date }>();
     for (const [name, r] of switchover.resyncs) resync.set(name, { bytesDone: r.bytesDone, bytesTotal: r.bytesTotal, startedAt: r.startedAt });
-    return StatusDocument.parse(withLastHookFailure(healthWatch.withHealth(
+    return StatusDocument.parse(withMaintenance(withLastHookFailure(healthWatch.withHealth(
       withLastSwitchover(buildStatus({
         config,
         startedAt,
@@ -292,7 +303,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
         discarded: switchover.discarded,
         cycles,
       }), switchover.failbacks),
-    ), effects.hookFailures));
+    ), effects.hookFailures), maintenance.status()));
   };
   let control2: Awaited<ReturnType<typeof startControlServer>>;
   try {
@@ -314,6 +325,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       },
       switchover: async (name, o) => SwitchoverDocument.parse(switchoverJson(await operator.run(name, o))),
       balancePeer: (planId, undo) => relayBalanceRewrite(link.current(), config.peer.Name, planId, undo),
+      maintenance: (host, action, whatIf) => maintenance.command(host, action, whatIf),
     });
   } catch (err) {
     await link.close();
@@ -359,6 +371,8 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
     })();
     return stopping;
   };
+  // A drain an earlier run of this agent did not finish goes on (or is reported) once the peer is heard.
+  void maintenance.resumeInterrupted(() => stopping !== null);
   return { stopped, stop, controlAddress: control2.address, peerPort: listening.port };
 }
 

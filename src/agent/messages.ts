@@ -48,7 +48,15 @@ const HeartbeatBody = z
      * The sender's cluster view of each module it knows, and (in a reply) the vote it grants the
      * asker: `grantMs` counted by the asker from before it sent the request (DESIGN C4).
      */
-    cluster: z.object({ modules: z.record(ModuleName, ClusterModuleView), grantMs: z.number().int().min(0).max(600_000).optional() }).strict().optional(),
+    cluster: z
+      .object({
+        modules: z.record(ModuleName, ClusterModuleView),
+        grantMs: z.number().int().min(0).max(600_000).optional(),
+        /** The sender is in maintenance (docs/cluster.md "Maintenance"); absent from older agents. */
+        maintenance: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

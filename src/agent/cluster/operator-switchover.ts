@@ -160,6 +160,8 @@ export class OperatorSwitchover {
     const add = (name: string, passed: boolean, detail: string): void => void checks.push({ name, passed, detail: bounded(detail) });
     add('peer-heard', rt.peerAlive(), rt.peerAlive() ? `${peer} answers heartbeats` : `${peer} has not been heard within ${rt.snapshot.settings.peerTimeoutMs} ms`);
     add('quorum', rt.holdsQuorum(), rt.holdsQuorum() ? 'this host holds a lease from a second vote' : 'this host holds no lease: it may not start VMs');
+    // Listed only when it fails: nothing moves onto a host in maintenance (docs/cluster.md "Maintenance").
+    if (rt.snapshot.maintenance === true) add('maintenance', false, `${this.d.config.self.Name} is in maintenance: nothing moves onto it until vmmirror resume ${this.d.config.self.Name}`);
     add('runs-on-peer', there?.owner === peer && (there.state === 'PRIM' || there.state === 'ALONE') && there.vm === 'running', there === undefined ? `nothing heard from ${peer}` : `${peer}: ${there.state}, VM ${there.vm}, epoch ${there.epoch}`);
     const replica = here.state === 'SECOND' && here.owner === peer && here.vm === 'off' && !here.failbackAsked && !rt.handingOver.has(m.name);
     add('replica-here', replica, `${this.d.config.self.Name}: ${here.state}${here.waitReason !== null ? ` (${here.waitReason})` : ''}, VM ${here.vm}, epoch ${here.epoch}${here.failbackAsked ? ', a switchover is already under way' : ''}`);

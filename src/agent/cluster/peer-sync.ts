@@ -14,7 +14,7 @@ import type { ClusterRuntime } from './runtime';
 // tagged with its path: the detector declares the peer lost only when every path is silent, and
 // either path carries the votes, so a cut production LAN alone fences nothing and moves nothing.
 
-export type HeartbeatBody = { host: string; sentAt: string; modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView>; grantMs?: number } };
+export type HeartbeatBody = { host: string; sentAt: string; modules: ModuleSummary[]; cluster?: { modules: Record<string, ClusterModuleView>; grantMs?: number; maintenance?: boolean } };
 
 function peerViews(v: Record<string, ClusterModuleView> | undefined): Record<string, PeerModuleView> {
   const out: Record<string, PeerModuleView> = {};
@@ -26,7 +26,7 @@ function peerViews(v: Record<string, ClusterModuleView> | undefined): Record<str
 export function answerHeartbeat(rt: ClusterRuntime, body: HeartbeatBody, self: string, summaries: () => ModuleSummary[], onPeerCluster: (v: Record<string, ClusterModuleView>) => void, path: HeartbeatPath = 'primary'): HeartbeatBody {
   if (body.cluster !== undefined) onPeerCluster(body.cluster.modules);
   rt.dispatch({ type: 'peer-heartbeat', path, modules: peerViews(body.cluster?.modules) });
-  return { host: self, sentAt: new Date().toISOString(), modules: summaries(), cluster: { modules: rt.views(), grantMs: rt.snapshot.settings.leaseMs } };
+  return { host: self, sentAt: new Date().toISOString(), modules: summaries(), cluster: { modules: rt.views(), grantMs: rt.snapshot.settings.leaseMs, maintenance: rt.snapshot.maintenance === true } };
 }
 
 /** Sends a heartbeat every `intervalMs` while a connection exists; returns a stop function. */
@@ -50,7 +50,7 @@ export function startClusterHeartbeats(o: {
     // Read before sending: the lease counts from here, however late the answer comes.
     const askedAt = monoNow();
     try {
-      const reply = await conn.request(AgentHeartbeat, { host: o.host, sentAt: new Date().toISOString(), modules: o.summaries(), cluster: { modules: o.rt.views() } }, { timeoutMs: o.intervalMs * 3 });
+      const reply = await conn.request(AgentHeartbeat, { host: o.host, sentAt: new Date().toISOString(), modules: o.summaries(), cluster: { modules: o.rt.views(), maintenance: o.rt.snapshot.maintenance === true } }, { timeoutMs: o.intervalMs * 3 });
       o.onReply(reply);
       const grantMs = reply.cluster?.grantMs;
       o.rt.dispatch({ type: 'peer-heartbeat', path, modules: peerViews(reply.cluster?.modules), ...(grantMs !== undefined ? { answer: { askedAt, grantedMs: grantMs } } : {}) });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ModuleState, WaitReason } from '../../cluster/record';
 import { HookReport } from '../../hooks/semantics';
+import { MaintenanceStatus } from './maintenance-documents';
 
 // The JSON documents of `vmmirror status` and `vmmirror sync` (docs/output.md): PascalCase,
 // ISO 8601 UTC, bytes, milliseconds, enums as strings, lists always arrays.
@@ -190,5 +191,7 @@ export const StatusDocument = z.object({
   /** The configured witness as this agent sees it; null when the cluster has none. */
   Witness: WitnessStatus.nullable(),
   Modules: z.array(ModuleStatus),
+  /** Maintenance (docs/cluster.md "Maintenance"); filled by the agent. */
+  Maintenance: MaintenanceStatus.optional(),
 });
 export type StatusDocument = z.infer<typeof StatusDocument>;

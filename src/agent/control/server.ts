@@ -17,6 +17,8 @@ export interface ControlHandlers {
   switchover?(module: string, o: { action: 'failover' | 'failback'; to?: string; whatIf: boolean }): Promise<unknown>;
   /** `vmmirror balance --apply`: relays BalanceRewrite (src/balance/wire.ts) to the peer and returns its answer. */
   balancePeer?(planId: string, undo: boolean): Promise<unknown>;
+  /** `vmmirror drain <host>` / `vmmirror resume <host>` (docs/cluster.md "Maintenance"). */
+  maintenance?(host: string, action: 'drain' | 'resume', whatIf: boolean): Promise<unknown>;
 }
 
 export interface ControlEndpoint {
@@ -56,6 +58,12 @@ async function route(req: IncomingMessage, h: ControlHandlers): Promise<{ status
     if (whatIf !== null && whatIf !== 'true' && whatIf !== 'false') throw new UsageError(`whatIf must be true or false, got ${JSON.stringify(whatIf)}`);
     const action = sw[2] as 'failover' | 'failback';
     return { status: 200, body: await h.switchover(decodeURIComponent(sw[1]!), { action, whatIf: whatIf === 'true', ...(to !== null ? { to } : {}) }) };
+  }
+  const mt = /^\/v1\/hosts\/([^/]+)\/(drain|resume)$/.exec(url.pathname);
+  if (req.method === 'POST' && mt !== null && h.maintenance !== undefined) {
+    const whatIf = url.searchParams.get('whatIf');
+    if (whatIf !== null && whatIf !== 'true' && whatIf !== 'false') throw new UsageError(`whatIf must be true or false, got ${JSON.stringify(whatIf)}`);
+    return { status: 200, body: await h.maintenance(decodeURIComponent(mt[1]!), mt[2] as 'drain' | 'resume', whatIf === 'true') };
   }
   if (req.method === 'POST' && url.pathname === '/v1/balance/peer' && h.balancePeer !== undefined) {
     const undo = url.searchParams.get('undo');
