@@ -120,7 +120,7 @@ describe('the --json contract in real PowerShell (every command, success and err
     keep(await children);
   });
 
-  it('cluster commands against one small lab: lab create/start, status, sync, failover, failback, balance, lab verify/crash/stop, and their refusals', async () => {
+  it('cluster commands against one small lab: lab create/start, status, sync, failover, failback, balance, drain, resume, lab verify/crash/stop, and their refusals', async () => {
     const created = await (labCreation ?? createLab());
     keep([created]);
     const lab = LabFile.parse(JSON.parse(created.stdout));
@@ -153,6 +153,11 @@ describe('the --json contract in real PowerShell (every command, success and err
     // A real planned switchover (its Result has figures and a date), then the way home as a plan.
     keep([await capture('failover', 'success', ['failover', module, '--dir', hva], [0])]);
     keep([await captureInProcess('failback', 'success', ['failback', module, '--what-if', '--dir', hva], [0])]);
+    // Maintenance: a drain of hvb (which now runs the VM) as a plan; resume of a host not drained.
+    keep([await captureInProcess('drain', 'success', ['drain', 'hvb', '--what-if', '--dir', hva], [0])]);
+    keep([await captureInProcess('drain', 'error', ['drain', 'no-such-host', '--dir', hva], [2])]);
+    keep([await captureInProcess('resume', 'success', ['resume', 'hva', '--dir', hva], [0])]);
+    keep([await captureInProcess('resume', 'error', ['resume', 'no-such-host', '--dir', hva], [2])]);
     keep([await captureInProcess('lab verify', 'success', ['lab', 'verify', dir], [0, 1])]);
     keep([await captureInProcess('lab crash', 'success', ['lab', 'crash', dir, 'witness'], [0])]);
     keep([await capture('lab stop', 'success', ['lab', 'stop', dir], [0])]);
@@ -180,7 +185,7 @@ describe('the --json contract in real PowerShell (every command, success and err
     for (const e of outputSchemas) {
       for (const outcome of ['success', 'error'] as const) {
         if (outcome === 'success' && e.command in SUCCESS_PROVED_ELSEWHERE) continue;
-        expect(captured.some((c) => c.command === e.command && c.outcome === outcome), `${e.command}: no ${outcome} case`).to.equal(true);
+        expect(captured.some((c) => c.command === e.command && c.outcome === outcome), `${e.command}: no ${outcome} case (add one to this file)`).to.equal(true);
       }
     }
   });
