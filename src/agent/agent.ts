@@ -178,7 +178,7 @@ export async function startAgent(config: LoadedConfig): Promise<RunningAgent> {
       peerName: config.peer.Name,
       settings,
       now: monoNow(),
-      modules: config.modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: m.policies.failback, fenceMode: m.policies.stopMode === 'Save' ? 'Save' : 'TurnOff', coldStartAloneMs: m.policies.coldStartAloneSeconds == null ? null : m.policies.coldStartAloneSeconds * 1000 })),
+      modules: config.modules.map((m) => ({ name: m.name, defaultPrimary: m.defaultPrimary, failback: m.policies.failback, fenceMode: m.policies.stopMode === 'Save' ? 'Save' : 'TurnOff', coldStartAloneMs: m.policies.coldStartAloneSeconds == null ? null : m.policies.coldStartAloneSeconds * 1000, startPriority: m.policies.startPriority ?? 'Medium' })),
       freshness: freshnessEntries(freshnessRecord),
       records,
       vms,

@@ -28,6 +28,8 @@ interface View {
   failbackStableMs: number;
   /** This host is in maintenance: nothing moves onto it (what it owns runs on, or it would run nowhere). */
   maintenance: boolean;
+  /** A module of a higher start priority is being moved onto this host (priority.ts): this one waits. */
+  higherMoving?: boolean;
 }
 
 export function viewOf(s: ClusterSnapshot, name: string): View {
@@ -192,16 +194,17 @@ function decideSecond(m: ModuleSnapshot, v: View, switchoverAsked = false): Deci
     if (switchoverAsked && peerRuns && !m.failbackAsked && v.canRun && !v.maintenance && m.owner === v.peer?.owner) {
       return { m: { ...m, claim: null, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
     }
-    if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns || v.maintenance) return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };
+    if (m.defaultPrimary !== v.self || m.failback !== 'auto' || !peerRuns || v.maintenance || m.startPriority === 'NoAutoStart') return { m: { ...m, claim: null, inSyncSince: null }, effects: [] };
     const since = m.inSyncSince ?? v.now;
-    if (m.failbackAsked || v.now - since < v.failbackStableMs || !v.retryDue(m)) return { m: { ...m, claim: null, inSyncSince: since }, effects: [] };
+    if (m.failbackAsked || v.now - since < v.failbackStableMs || !v.retryDue(m) || v.higherMoving === true) return { m: { ...m, claim: null, inSyncSince: since }, effects: [] };
     return { m: { ...m, claim: null, inSyncSince: since, failbackAsked: true }, effects: [{ type: 'failback', module: m.name, epoch: m.epoch }] };
   }
   // Peer lost: only a witness can give the vote a takeover needs, and only a copy that holds a
   // replicated generation is worth starting (generation 0 is an empty or foreign copy).
   // A host in maintenance takes nothing over (as a paused WSFC node or a Proxmox node in maintenance):
   // its operator may be patching or rebooting it; `vmmirror resume` lets it take over again.
-  if (!v.witness || !v.canRun || v.maintenance || m.generation === 0 || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
+  // NoAutoStart is never taken over on its own; a lower priority waits for the higher ones' moves.
+  if (!v.witness || !v.canRun || v.maintenance || m.startPriority === 'NoAutoStart' || v.higherMoving === true || m.generation === 0 || m.claim !== null || !v.retryDue(m)) return { m, effects: [] };
   return ask(m, v, m.epoch + 1, 'takeover');
 }
 
@@ -215,7 +218,7 @@ function decideWait(m: ModuleSnapshot, v: View): Decision {
   // The cold-start opt-in (cold-start.ts says when, and what it risks).
   const moving = coldStartMove(m, { self: v.self, witness: v.witness, peerHeard: v.peerHeard, peerGrantExpired: v.peerGrantExpired });
   // In maintenance a change of runner to this host waits (its own epoch still runs: 'run-own').
-  const alone = v.maintenance && (moving === 'take-alone' || moving === 'claim-takeover') ? null : moving;
+  const alone = (v.maintenance || m.startPriority === 'NoAutoStart') && (moving === 'take-alone' || moving === 'claim-takeover') ? null : moving;
   if (alone === 'run-own') return run(m, v);
   // A change of runner: the next epoch is ours, and run() persists it (WAIT -> ALONE) before the start.
   if (alone === 'take-alone') return run({ ...m, epoch: m.epoch + 1, owner: v.self, claim: null }, v);
@@ -229,7 +232,7 @@ function decideWait(m: ModuleSnapshot, v: View): Decision {
   }
   if (m.owner === null && m.defaultPrimary === v.self) {
     // A module never started: its default primary takes epoch 1 (through the witness when there is one).
-    if (!v.canRun || v.maintenance) return { m, effects: [] };
+    if (!v.canRun || v.maintenance || m.startPriority === 'NoAutoStart') return { m, effects: [] };
     if (v.witness) return m.claim !== null || !v.retryDue(m) ? { m, effects: [] } : ask(m, v, m.epoch + 1);
     if (v.peer === undefined || v.peer.owner !== null) return { m, effects: [] };
     // Epoch 1 is ours by the rule both hosts share; it starts once the peer has learnt it.

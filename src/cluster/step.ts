@@ -3,6 +3,7 @@ import { replicaBehindMs, type FreshnessEntry } from './cold-start';
 import { heard } from './detector';
 import { grantorExpiry, holderExpiry } from './lease';
 import { decide, viewOf } from './module-decide';
+import { decisionOrder, higherMoving } from './priority';
 import { applyModuleEvent } from './module-events';
 import type { ModuleRecord } from './record';
 import { assertTransition } from './transitions';
@@ -60,8 +61,9 @@ export function step(s: ClusterSnapshot, e: ClusterEvent): StepResult {
     effects.push(...r.effects);
   }
   next = { ...next, modules };
-  for (const name of Object.keys(modules).sort()) {
-    const r = decide(modules[name], viewOf(next, name));
+  // High priority first: a lower one sees the moves this step already asked for (priority.ts).
+  for (const name of decisionOrder(modules)) {
+    const r = decide(modules[name], { ...viewOf(next, name), higherMoving: higherMoving(modules, name) });
     change(name, modules[name], r.m);
     modules[name] = r.m;
     effects.push(...r.effects);
@@ -76,6 +78,8 @@ export interface ModuleConfigView {
   fenceMode: 'TurnOff' | 'Save';
   /** Policies.ColdStartAloneSeconds in milliseconds; null or absent = the module never starts alone. */
   coldStartAloneMs?: number | null;
+  /** Policies.StartPriority; absent = Medium. */
+  startPriority?: 'High' | 'Medium' | 'Low' | 'NoAutoStart';
 }
 
 /**

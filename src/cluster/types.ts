@@ -60,6 +60,8 @@ export interface ModuleSnapshot {
   bumpPending: boolean;
   /** The cold-start opt-in of this module (Policies.ColdStartAloneSeconds), absent when it has none. */
   coldStartAlone?: ColdStartAlone;
+  /** Policies.StartPriority (priority.ts); absent = Medium. */
+  startPriority?: 'High' | 'Medium' | 'Low' | 'NoAutoStart';
 }
 
 export interface ClusterSnapshot {

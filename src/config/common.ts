@@ -36,6 +36,9 @@ export type Compression = z.infer<typeof Compression>;
 
 export const StopMode = z.enum(['Shutdown', 'TurnOff', 'Save']);
 export const FailbackPolicy = z.enum(['auto', 'manual']);
+/** Which VMs a takeover or failback moves first (High first); NoAutoStart: never started or moved by the cluster on its own. */
+export const StartPriority = z.enum(['High', 'Medium', 'Low', 'NoAutoStart']);
+export type StartPriority = z.infer<typeof StartPriority>;
 
 /** Block size for change detection: a power of two from 4 KiB to 16 MiB (the engine's MIN/MAX_BLOCK_SIZE). */
 export const BlockSize = z
@@ -95,6 +98,7 @@ export const PolicySettings = z
       .optional()
       .describe('after both hosts were down, let this host start the VM alone (peer silent) when its copy is at most this many seconds older than the last it knew; null or absent = never (default)'),
     Health: HealthSettings.optional().describe('guest heartbeat watch: restart, then relocate, a hung guest (docs/cluster.md "VM health")'),
+    StartPriority: StartPriority.optional().describe('order of takeovers and automatic failbacks on a host (High first; a lower one waits while a higher one is moving); NoAutoStart: never taken over, failed back or first started by the cluster on its own (an operator moves it); default Medium'),
   })
   .strict();
 export type PolicySettings = z.infer<typeof PolicySettings>;

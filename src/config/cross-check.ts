@@ -65,6 +65,7 @@ function resolveModule(c: CrossInput, file: string, m: ModuleFile, dataDir: stri
       startTimeoutSeconds: m.Policies.StartTimeoutSeconds ?? d.Policies?.StartTimeoutSeconds ?? BUILTIN_DEFAULTS.startTimeoutSeconds,
       coldStartAloneSeconds: m.Policies.ColdStartAloneSeconds !== undefined ? m.Policies.ColdStartAloneSeconds : (d.Policies?.ColdStartAloneSeconds ?? null),
       health: resolveHealthPolicy(m.Policies.Health, d.Policies?.Health),
+      startPriority: m.Policies.StartPriority ?? d.Policies?.StartPriority ?? 'Medium',
     },
     hooks: { preStart: m.Hooks.PreStart, postStart: m.Hooks.PostStart, preStop: m.Hooks.PreStop, postStop: m.Hooks.PostStop, timeoutSeconds: m.Hooks.TimeoutSeconds },
     ...(m.Weight !== undefined ? { weight: m.Weight } : {}),

@@ -28,7 +28,7 @@ export interface ResolvedModule {
   disks: 'auto' | ResolvedDisk[];
   defaultPrimary: string;
   replication: { interval: Interval; compression: Compression; blockSize: number };
-  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number; coldStartAloneSeconds?: number | null; health?: HealthPolicy };
+  policies: { failback: 'auto' | 'manual'; stopMode: 'Shutdown' | 'TurnOff' | 'Save'; stopTimeoutSeconds: number; startTimeoutSeconds: number; coldStartAloneSeconds?: number | null; health?: HealthPolicy; startPriority?: 'High' | 'Medium' | 'Low' | 'NoAutoStart' };
   hooks: { preStart?: string; postStart?: string; preStop?: string; postStop?: string; timeoutSeconds?: number };
   weight?: number;
   pin?: string;
