@@ -4,6 +4,7 @@ import type { Logger } from '../../log';
 import type { PeerConnection } from '../../peer';
 import { readMaintenanceRecord, writeMaintenanceRecord, type MaintenanceHost, type MaintenanceRecord } from '../../cluster/maintenance-record';
 import type { DrainDocument, DrainModule, MaintenanceStatus } from '../control/maintenance-documents';
+import { rankOf } from '../../cluster/priority';
 import { MaintenanceAsk } from './maintenance-wire';
 import type { OperatorSwitchover } from './operator-switchover';
 import type { ClusterRuntime } from './runtime';
@@ -114,8 +115,17 @@ export class Maintenance {
       this.d.log.warn({ event: 'drain-start', host: self, resumed }, `${self} is in maintenance: moving every VM it runs to ${this.d.config.peer.Name}`);
     }
     const modules: DrainModule[] = [];
-    for (const m of [...this.d.config.modules].sort((a, b) => a.name.localeCompare(b.name))) {
-      modules.push(await this.moveOne(m.name, m.vmName, whatIf));
+    // High priority first (Policies.StartPriority), then by name: the important VMs are safe soonest.
+    const order = [...this.d.config.modules].sort((a, b) => rankOf({ startPriority: a.policies.startPriority }) - rankOf({ startPriority: b.policies.startPriority }) || a.name.localeCompare(b.name));
+    for (const m of order) {
+      // The peer judges a move's checks on our last heartbeat: just after a restart or a move it may
+      // still see the VM starting here. A refusal is asked again a few heartbeats later (3 tries).
+      let r = await this.moveOne(m.name, m.vmName, whatIf);
+      for (let attempt = 1; !whatIf && r.Outcome === 'refused' && attempt < 3; attempt++) {
+        await new Promise((res) => setTimeout(res, Math.max(1000, this.d.config.agent.HeartbeatIntervalMs * 3)));
+        r = await this.moveOne(m.name, m.vmName, whatIf);
+      }
+      modules.push(r);
     }
     if (!whatIf) await this.save(self, { Name: self, Since: this.entry(self)?.Since ?? startedAt.toISOString(), Draining: false });
     const finishedAt = new Date();
