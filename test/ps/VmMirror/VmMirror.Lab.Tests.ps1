@@ -12,6 +12,16 @@ Describe 'VmMirror module on a vmmirror lab' {
         $script:Canary = Join-Path $TestDrive 'pwned'
         $script:Hostile = "x'; Set-Content -LiteralPath '$($script:Canary)' -Value 1; '"
 
+        function Wait-LabModuleState([string]$ConfigDirectory, [string]$State) {
+            # The lab's one module as this host reports it, once it is in $State (at most 30 s).
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            for (;;) {
+                $m = @(Get-VmMirrorModule -ConfigDirectory $ConfigDirectory)[0]
+                if ($m.State -eq $State -or [DateTime]::UtcNow -gt $deadline) { return $m }
+                Start-Sleep -Milliseconds 200
+            }
+        }
+
         function Get-RawDocument([string[]]$Arguments) {
             # The CLI's own document, read without the module: the independent side of the comparison.
             $node = $env:VMMIRROR_NODE
@@ -172,7 +182,8 @@ Describe 'VmMirror module on a vmmirror lab' {
         $r.Result.DowntimeMs | Should -BeGreaterThan 0
         $r.Result.FinishedAt | Should -BeOfType [datetime]
         $r.Result.FinishedAt.Kind | Should -Be 'Utc'
-        $onB = @(Get-VmMirrorModule -ConfigDirectory $script:Hvb)[0]
+        # The new owner is ALONE until its heartbeats and the peer's agree the old copy is its replica (SECOND): wait for PRIM.
+        $onB = Wait-LabModuleState -ConfigDirectory $script:Hvb -State 'PRIM'
         $onB.State | Should -Be 'PRIM'
         $onB.Owner | Should -Be 'hvb'
         # The failback's own conditions, as hva sees them: hva holds the replica (SECOND, VM off) and
@@ -192,7 +203,7 @@ Describe 'VmMirror module on a vmmirror lab' {
         $back[0].From | Should -Be 'hvb'
         $back[0].To | Should -Be 'hva'
         $back[0].Result.Epoch | Should -BeGreaterThan $r.Result.Epoch
-        $backHome = @(Get-VmMirrorModule -ConfigDirectory $script:Hva)[0]
+        $backHome = Wait-LabModuleState -ConfigDirectory $script:Hva -State 'PRIM'
         $backHome.State | Should -Be 'PRIM'
         $backHome.Owner | Should -Be 'hva'
     }
