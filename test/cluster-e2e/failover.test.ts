@@ -15,7 +15,7 @@ import { downtimeOfMove, expectReplicaAtRest, judgeStoppedLab, loggedEvents, mod
 // a 2 s failback stabilisation (default 30 s) to keep the suite short. The sampler runs
 // throughout; with the lab stopped at the end, every copy is judged.
 
-const CYCLES = 3;
+const CYCLES = 2;
 
 describe('cluster e2e: a host dies, its VMs run on the peer, it returns and takes them back; the cycle again, seeded', function () {
   this.timeout(600_000);
