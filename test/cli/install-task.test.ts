@@ -96,7 +96,7 @@ describe('cli/commands/task (install-task, uninstall-task on the mock ScheduledT
   });
 
   it('off Windows without --powershell: TASK_SCHEDULER_UNAVAILABLE (exit 6), nothing registered', async function () {
-    if (process.platform === 'win32') this.skip();
+    if (process.platform === 'win32') this.skip(); // on Windows the ScheduledTasks module exists: the refusal under test cannot happen
     const r = await cli(['install-task', '--dir', configDir]);
     expect(r.exitCode).to.equal(6);
     expect(JSON.parse(r.stdout)).to.have.nested.property('Error.Code', 'TASK_SCHEDULER_UNAVAILABLE');
