@@ -1,13 +1,15 @@
 <#
 .SYNOPSIS
-    Runs test/ps/*.Tests.ps1 with the given Pester and writes one JSON summary line.
+    Runs the *.Tests.ps1 of one folder (default test/ps) with the given Pester and writes one JSON summary line.
+.DESCRIPTION
+    The mocha wrappers of test/ps (pester.test.ts, scheduled-task.test.ts, vmmirror-module.test.ts) each run one folder through it.
 #>
 [CmdletBinding()]
-param([Parameter(Mandatory = $true)][string]$PesterPath)
+param([Parameter(Mandatory = $true)][string]$PesterPath, [string]$Dir = $PSScriptRoot)
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterPath -Force
 $config = New-PesterConfiguration
-$config.Run.Path = @(Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | ForEach-Object { $_.FullName })
+$config.Run.Path = @(Get-ChildItem -LiteralPath $Dir -Filter '*.Tests.ps1' | ForEach-Object { $_.FullName })
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'None'
 $r = Invoke-Pester -Configuration $config

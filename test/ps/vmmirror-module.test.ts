@@ -63,7 +63,7 @@ describe('ps/VmMirror (the PowerShell module, Pester on real pwsh against a vmmi
   });
 
   it('passes every Pester test of the module (lab, recording fake CLI, help and manifest)', async () => {
-    const r = await run(pwshPath(), ['-NoProfile', '-NonInteractive', '-File', join(__dirname, 'VmMirror', 'Invoke-VmMirrorPester.ps1'), '-PesterPath', pesterPath()], {
+    const r = await run(pwshPath(), ['-NoProfile', '-NonInteractive', '-File', join(__dirname, 'Invoke-PesterSuite.ps1'), '-PesterPath', pesterPath(), '-Dir', join(__dirname, 'VmMirror')], {
       timeoutMs: 200_000,
       env: { ...process.env, TERM: 'dumb', NO_COLOR: '1', VMMIRROR_TEST_LAB: t!.dir, VMMIRROR_CLI: cliForModule(), VMMIRROR_NODE: process.execPath, VMMIRROR_LOG_LEVEL: 'warn' },
     });
